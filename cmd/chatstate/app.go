@@ -1,0 +1,27 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+const usage = `usage: chatstate <command>
+
+commands:
+  serve    run the server (configured from the environment, see README.md)
+`
+
+// Main is the testable entry point: end-to-end tests call it with their own
+// environment and a context they cancel.
+func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("no command")
+	}
+	switch args[0] {
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}

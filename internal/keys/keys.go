@@ -1,0 +1,71 @@
+// Package keys builds every Redis key chatstate uses. Keys of one user share
+// the hash tag {u:<userId>} and keys of one conversation share {c:<convId>},
+// so every multi-key script touches one Redis Cluster slot. Ids are validated
+// (chatstate.ValidateID) before they reach here and cannot contain braces.
+//
+// docs/redis-keys.md documents the layout; keys_test.go pins it.
+package keys
+
+// Keys builds keys under a prefix (CHATSTATE_KEY_PREFIX, "" by default).
+type Keys struct{ prefix string }
+
+// New returns a key builder. prefix is prepended verbatim, e.g. "app1:".
+func New(prefix string) Keys { return Keys{prefix: prefix} }
+
+// Prefix returns the configured prefix.
+func (k Keys) Prefix() string { return k.prefix }
+
+func (k Keys) user(name, userID string) string { return k.prefix + name + ":{u:" + userID + "}" }
+func (k Keys) conv(name, convID string) string { return k.prefix + name + ":{c:" + convID + "}" }
+
+// Presence is the hash of a user's presence: status, last seen and one field
+// per device (see presence/ for the field layout).
+func (k Keys) Presence(userID string) string { return k.user("presence", userID) }
+
+// OnlineUsers is the global index of possibly-online users (sorted set, score
+// = when the entry goes stale, epoch ms).
+func (k Keys) OnlineUsers() string { return k.prefix + "online:users" }
+
+// Nodes is the sorted set of gateway node instances, score = last heartbeat.
+func (k Keys) Nodes() string { return k.prefix + "nodes" }
+
+// Socket is the hash describing one connected socket.
+func (k Keys) Socket(socketID string) string { return k.prefix + "socket:{s:" + socketID + "}" }
+
+// Typing is the sorted set of users typing in a conversation (score = expiry).
+func (k Keys) Typing(convID string) string { return k.conv("typing", convID) }
+
+// Messages is the sorted set of recent messages of a conversation (score = seq).
+func (k Keys) Messages(convID string) string { return k.conv("messages", convID) }
+
+// Seq is the sequence counter of a conversation.
+func (k Keys) Seq(convID string) string { return k.conv("seq", convID) }
+
+// MessageIDs maps "senderId:clientMessageId" to seq for idempotent sends.
+func (k Keys) MessageIDs(convID string) string { return k.conv("msgids", convID) }
+
+// Session is the hash of one device session.
+func (k Keys) Session(userID, deviceID string) string { return k.user("session", userID) + ":" + deviceID }
+
+// Sessions is the per-user index of sessions (sorted set, score = expiry).
+func (k Keys) Sessions(userID string) string { return k.user("sessions", userID) }
+
+// Friends is the cached friend list of a user (set).
+func (k Keys) Friends(userID string) string { return k.user("friends", userID) }
+
+// Notifications is a user's notification list, newest first.
+func (k Keys) Notifications(userID string) string { return k.user("notifications", userID) }
+
+// NotificationQueue is the global push queue of one priority ("high", "normal").
+func (k Keys) NotificationQueue(priority string) string {
+	return k.prefix + "notification_queue:" + priority
+}
+
+// RateLimit is the sliding window of one user and action (sorted set of hits).
+func (k Keys) RateLimit(userID, action string) string { return k.user("rate_limit", userID) + ":" + action }
+
+// SecurityLog is a user's security event list, newest first.
+func (k Keys) SecurityLog(userID string) string { return k.user("security_log", userID) }
+
+// Lock is a short-lived lock used by background jobs so one node runs a sweep.
+func (k Keys) Lock(name string) string { return k.prefix + "lock:" + name }

@@ -1,0 +1,63 @@
+package keys
+
+import "testing"
+
+func TestKeys(t *testing.T) {
+	k := New("app:")
+	tests := []struct {
+		got, want string
+	}{
+		{k.Presence("alice"), "app:presence:{u:alice}"},
+		{k.OnlineUsers(), "app:online:users"},
+		{k.Nodes(), "app:nodes"},
+		{k.Socket("s1"), "app:socket:{s:s1}"},
+		{k.Typing("c1"), "app:typing:{c:c1}"},
+		{k.Messages("c1"), "app:messages:{c:c1}"},
+		{k.Seq("c1"), "app:seq:{c:c1}"},
+		{k.MessageIDs("c1"), "app:msgids:{c:c1}"},
+		{k.Session("alice", "phone"), "app:session:{u:alice}:phone"},
+		{k.Sessions("alice"), "app:sessions:{u:alice}"},
+		{k.Friends("alice"), "app:friends:{u:alice}"},
+		{k.Notifications("alice"), "app:notifications:{u:alice}"},
+		{k.NotificationQueue("high"), "app:notification_queue:high"},
+		{k.NotificationQueue("normal"), "app:notification_queue:normal"},
+		{k.RateLimit("alice", "message"), "app:rate_limit:{u:alice}:message"},
+		{k.SecurityLog("alice"), "app:security_log:{u:alice}"},
+		{k.Lock("sweep"), "app:lock:sweep"},
+		{New("").Presence("bob"), "presence:{u:bob}"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+}
+
+// Keys that one script touches together must share a slot.
+func TestSameSlot(t *testing.T) {
+	k := New("p:")
+	groups := [][]string{
+		{k.Presence("alice"), k.Session("alice", "d1"), k.Sessions("alice"), k.Friends("alice"),
+			k.Notifications("alice"), k.RateLimit("alice", "x"), k.SecurityLog("alice")},
+		{k.Typing("c9"), k.Messages("c9"), k.Seq("c9"), k.MessageIDs("c9")},
+	}
+	for _, g := range groups {
+		for _, key := range g[1:] {
+			if Slot(key) != Slot(g[0]) {
+				t.Errorf("%s slot %d != %s slot %d", key, Slot(key), g[0], Slot(g[0]))
+			}
+		}
+	}
+	if Slot(k.Presence("alice")) == Slot(k.Presence("bob")) {
+		t.Errorf("different users should (for these ids) land on different slots")
+	}
+}
+
+func TestSlotKnownValues(t *testing.T) {
+	// Values from the Redis Cluster spec and CLUSTER KEYSLOT.
+	for key, want := range map[string]uint16{"123456789": 12739, "foo": 12182, "{user1000}.following": 3443} {
+		if got := Slot(key); got != want {
+			t.Errorf("Slot(%q) = %d, want %d", key, got, want)
+		}
+	}
+}

@@ -1,0 +1,128 @@
+// Package redisconn turns the REDIS_* environment into a rueidis client.
+package redisconn
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// Config is how to reach Redis. Exactly one of URL, ClusterAddrs,
+// SentinelAddrs or Host:Port is used, in that order of precedence.
+type Config struct {
+	URL            string   // REDIS_URL, e.g. redis://:pw@host:6379/0
+	Host           string   // REDIS_HOST; zero means 127.0.0.1
+	Port           string   // REDIS_PORT; zero means 6379
+	Password       string   // REDIS_PASSWORD
+	ClusterAddrs   []string // REDIS_CLUSTER_ADDRS, comma separated
+	SentinelAddrs  []string // REDIS_SENTINEL_ADDRS, comma separated
+	SentinelMaster string   // REDIS_SENTINEL_MASTER
+	TLS            bool     // REDIS_TLS=true
+	KeyPrefix      string   // CHATSTATE_KEY_PREFIX
+}
+
+// Configured reports whether any REDIS_* variable was set. When none is,
+// the server runs its embedded single-node mode.
+func (c Config) Configured() bool {
+	return c.URL != "" || c.Host != "" || c.Port != "" || len(c.ClusterAddrs) > 0 || len(c.SentinelAddrs) > 0
+}
+
+// FromEnv reads the configuration with getenv (os.Getenv in production).
+func FromEnv(getenv func(string) string) (Config, error) {
+	c := Config{
+		URL:            getenv("REDIS_URL"),
+		Host:           getenv("REDIS_HOST"),
+		Port:           getenv("REDIS_PORT"),
+		Password:       getenv("REDIS_PASSWORD"),
+		ClusterAddrs:   splitList(getenv("REDIS_CLUSTER_ADDRS")),
+		SentinelAddrs:  splitList(getenv("REDIS_SENTINEL_ADDRS")),
+		SentinelMaster: getenv("REDIS_SENTINEL_MASTER"),
+		KeyPrefix:      getenv("CHATSTATE_KEY_PREFIX"),
+	}
+	switch v := strings.ToLower(getenv("REDIS_TLS")); v {
+	case "", "0", "false", "no":
+	case "1", "true", "yes":
+		c.TLS = true
+	default:
+		return c, fmt.Errorf("REDIS_TLS=%q: want true or false", v)
+	}
+	if len(c.SentinelAddrs) > 0 && c.SentinelMaster == "" {
+		return c, fmt.Errorf("REDIS_SENTINEL_ADDRS is set but REDIS_SENTINEL_MASTER is empty")
+	}
+	return c, nil
+}
+
+// Option returns the rueidis options for c.
+func (c Config) Option() (rueidis.ClientOption, error) {
+	var opt rueidis.ClientOption
+	switch {
+	case c.URL != "":
+		o, err := rueidis.ParseURL(c.URL)
+		if err != nil {
+			return opt, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		opt = o
+	case len(c.ClusterAddrs) > 0:
+		opt.InitAddress = c.ClusterAddrs
+	case len(c.SentinelAddrs) > 0:
+		opt.InitAddress = c.SentinelAddrs
+		opt.Sentinel = rueidis.SentinelOption{MasterSet: c.SentinelMaster, Password: c.Password}
+	default:
+		host, port := c.Host, c.Port
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		if port == "" {
+			port = "6379"
+		}
+		opt.InitAddress = []string{net.JoinHostPort(host, port)}
+		// A single address is a standalone server unless it says otherwise.
+		opt.ForceSingleClient = true
+	}
+	if c.Password != "" && opt.Password == "" {
+		opt.Password = c.Password
+	}
+	if c.TLS && opt.TLSConfig == nil {
+		opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	// Client-side caching is not used; keep the RESP3 tracking handshake off
+	// so servers without CLIENT TRACKING work too.
+	opt.DisableCache = true
+	opt.ConnWriteTimeout = 10 * time.Second
+	return opt, nil
+}
+
+// Open connects to Redis and checks it with PING within timeout, so a
+// misconfigured deployment fails at start with the address it tried.
+func Open(ctx context.Context, c Config, timeout time.Duration) (rueidis.Client, error) {
+	opt, err := c.Option()
+	if err != nil {
+		return nil, err
+	}
+	client, err := rueidis.NewClient(opt)
+	if err != nil {
+		return nil, fmt.Errorf("redis unreachable at %s: %w", strings.Join(opt.InitAddress, ","), err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := client.Do(ctx, client.B().Ping().Build()).Error(); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("redis unreachable at %s: %w", strings.Join(opt.InitAddress, ","), err)
+	}
+	return client, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,64 @@
+package chatstate
+
+import "context"
+
+// Status is what a user chose to show. Offline is never chosen: it is what
+// others see when no device is connected or the user is invisible.
+type Status string
+
+const (
+	StatusOnline    Status = "online"
+	StatusAway      Status = "away"
+	StatusBusy      Status = "busy"
+	StatusInvisible Status = "invisible"
+	StatusOffline   Status = "offline"
+)
+
+// ParseStatus validates a status a user may set.
+func ParseStatus(s string) (Status, error) {
+	switch st := Status(s); st {
+	case StatusOnline, StatusAway, StatusBusy, StatusInvisible:
+		return st, nil
+	}
+	return "", Errorf(EINVALID, "unknown status %q (want online, away, busy or invisible)", s)
+}
+
+// Presence is the public view of a user: an invisible user appears offline
+// with zero devices.
+type Presence struct {
+	UserID   string `json:"userId"`
+	Online   bool   `json:"online"`
+	Status   Status `json:"status"`
+	LastSeen int64  `json:"lastSeen"` // epoch ms; 0 when never seen
+	Devices  int    `json:"devices"`
+}
+
+// PresenceChange is returned by presence writes so the caller can tell
+// friends. Changed is true when the public view's Online or Status changed.
+type PresenceChange struct {
+	Before  Presence
+	After   Presence
+	Changed bool
+}
+
+// OnlineUsersPage is one page of OnlineUsers. Cursor 0 means the end.
+type OnlineUsersPage struct {
+	UserIDs []string
+	Cursor  uint64
+}
+
+// RealTimeState is the presence and typing service of the design.
+type RealTimeState interface {
+	SetUserOnline(ctx context.Context, userID, deviceID, socketID string) (PresenceChange, error)
+	SetUserOffline(ctx context.Context, userID, deviceID string) (PresenceChange, error)
+	// TouchDevice refreshes a device's TTL on activity.
+	TouchDevice(ctx context.Context, userID, deviceID string) error
+	UpdateUserStatus(ctx context.Context, userID string, status Status) (PresenceChange, error)
+	IsUserOnline(ctx context.Context, userID string) (bool, error)
+	Presence(ctx context.Context, userIDs ...string) (map[string]Presence, error)
+	OnlineUsers(ctx context.Context, cursor uint64, limit int) (OnlineUsersPage, error)
+
+	SetUserTyping(ctx context.Context, userID, conversationID string) error
+	StopUserTyping(ctx context.Context, userID, conversationID string) error
+	TypingUsers(ctx context.Context, conversationID string) ([]string, error)
+}

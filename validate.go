@@ -1,0 +1,29 @@
+package chatstate
+
+// Size limits on client-controlled values. Ids end up inside Redis keys, so
+// they are restricted to a charset that cannot break a key or its hash tag.
+const (
+	MaxIDLen = 128
+)
+
+// ValidateID checks an id (user, device, socket, conversation, client message
+// id, action): 1..MaxIDLen bytes of [A-Za-z0-9._@-]. kind names the field in
+// the error.
+func ValidateID(kind, id string) error {
+	if id == "" {
+		return Errorf(EINVALID, "%s is required", kind)
+	}
+	if len(id) > MaxIDLen {
+		return Errorf(EINVALID, "%s is longer than %d bytes", kind, MaxIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
+			c == '.', c == '_', c == '@', c == '-':
+		default:
+			return Errorf(EINVALID, "%s contains an invalid character %q (allowed: letters, digits, . _ @ -)", kind, c)
+		}
+	}
+	return nil
+}
