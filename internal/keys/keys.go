@@ -41,14 +41,49 @@ func (k Keys) Messages(convID string) string { return k.conv("messages", convID)
 // Seq is the sequence counter of a conversation.
 func (k Keys) Seq(convID string) string { return k.conv("seq", convID) }
 
-// MessageIDs maps "senderId:clientMessageId" to seq for idempotent sends.
+// MessageIDs maps "senderId:clientMessageId" to the stored message JSON for
+// idempotent sends (hash).
 func (k Keys) MessageIDs(convID string) string { return k.conv("msgids", convID) }
 
-// Session is the hash of one device session.
-func (k Keys) Session(userID, deviceID string) string { return k.user("session", userID) + ":" + deviceID }
+// MessageIDOrder orders the fields of MessageIDs by when they were written
+// (sorted set, score = epoch ms), so the dedupe window can be trimmed by age
+// and count without scanning the hash.
+func (k Keys) MessageIDOrder(convID string) string { return k.conv("msgidx", convID) }
 
-// Sessions is the per-user index of sessions (sorted set, score = expiry).
+// Session is the hash of one device session.
+func (k Keys) Session(userID, deviceID string) string {
+	return k.user("session", userID) + ":" + deviceID
+}
+
+// Sessions holds all device sessions of a user (hash, field = deviceId; see
+// cache/ for the value layout and per-field expiry).
 func (k Keys) Sessions(userID string) string { return k.user("sessions", userID) }
+
+// SessionsPattern is a SCAN MATCH pattern for every Sessions key under the
+// prefix; glob metacharacters of the prefix are escaped.
+func (k Keys) SessionsPattern() string { return globEscape(k.prefix) + "sessions:{u:*}" }
+
+// SessionsUser returns the user id of a Sessions key, or false when key is
+// not one.
+func (k Keys) SessionsUser(key string) (string, bool) {
+	head := k.prefix + "sessions:{u:"
+	if len(key) <= len(head)+1 || key[:len(head)] != head || key[len(key)-1] != '}' {
+		return "", false
+	}
+	return key[len(head) : len(key)-1], true
+}
+
+func globEscape(s string) string {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', ']', '\\':
+			out = append(out, '\\')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
 
 // Friends is the cached friend list of a user (set).
 func (k Keys) Friends(userID string) string { return k.user("friends", userID) }
@@ -62,7 +97,9 @@ func (k Keys) NotificationQueue(priority string) string {
 }
 
 // RateLimit is the sliding window of one user and action (sorted set of hits).
-func (k Keys) RateLimit(userID, action string) string { return k.user("rate_limit", userID) + ":" + action }
+func (k Keys) RateLimit(userID, action string) string {
+	return k.user("rate_limit", userID) + ":" + action
+}
 
 // SecurityLog is a user's security event list, newest first.
 func (k Keys) SecurityLog(userID string) string { return k.user("security_log", userID) }

@@ -15,6 +15,9 @@ func TestKeys(t *testing.T) {
 		{k.Messages("c1"), "app:messages:{c:c1}"},
 		{k.Seq("c1"), "app:seq:{c:c1}"},
 		{k.MessageIDs("c1"), "app:msgids:{c:c1}"},
+		{k.MessageIDOrder("c1"), "app:msgidx:{c:c1}"},
+		{k.SessionsPattern(), "app:sessions:{u:*}"},
+		{New("a*[b]?:").SessionsPattern(), `a\*\[b\]\?:sessions:{u:*}`},
 		{k.Session("alice", "phone"), "app:session:{u:alice}:phone"},
 		{k.Sessions("alice"), "app:sessions:{u:alice}"},
 		{k.Friends("alice"), "app:friends:{u:alice}"},
@@ -39,7 +42,7 @@ func TestSameSlot(t *testing.T) {
 	groups := [][]string{
 		{k.Presence("alice"), k.Session("alice", "d1"), k.Sessions("alice"), k.Friends("alice"),
 			k.Notifications("alice"), k.RateLimit("alice", "x"), k.SecurityLog("alice")},
-		{k.Typing("c9"), k.Messages("c9"), k.Seq("c9"), k.MessageIDs("c9")},
+		{k.Typing("c9"), k.Messages("c9"), k.Seq("c9"), k.MessageIDs("c9"), k.MessageIDOrder("c9")},
 	}
 	for _, g := range groups {
 		for _, key := range g[1:] {
@@ -58,6 +61,18 @@ func TestSlotKnownValues(t *testing.T) {
 	for key, want := range map[string]uint16{"123456789": 12739, "foo": 12182, "{user1000}.following": 3443} {
 		if got := Slot(key); got != want {
 			t.Errorf("Slot(%q) = %d, want %d", key, got, want)
+		}
+	}
+}
+
+func TestSessionsUser(t *testing.T) {
+	k := New("app:")
+	if u, ok := k.SessionsUser(k.Sessions("alice")); !ok || u != "alice" {
+		t.Errorf("got %q %v", u, ok)
+	}
+	for _, bad := range []string{"app:sessions:{u:}", "app:friends:{u:alice}", "other:sessions:{u:alice}", "app:sessions:{u:alice"} {
+		if u, ok := k.SessionsUser(bad); ok {
+			t.Errorf("%q: got %q, want no match", bad, u)
 		}
 	}
 }
