@@ -27,3 +27,23 @@ func ValidateID(kind, id string) error {
 	}
 	return nil
 }
+
+// ValidateIDs validates every id, rejects more than max of them and drops
+// duplicates, keeping the first occurrence's order.
+func ValidateIDs(field string, ids []string, max int) ([]string, error) {
+	if len(ids) > max {
+		return nil, Errorf(ETOOLARGE, "%s has %d entries, more than %d", field, len(ids), max)
+	}
+	seen := make(map[string]bool, len(ids))
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if err := ValidateID(field, id); err != nil {
+			return nil, err
+		}
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
