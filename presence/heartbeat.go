@@ -1,0 +1,58 @@
+package presence
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// purgeAge is how long a dead instance stays in the nodes set: by then every
+// device it registered has expired on its own, so forgetting it cannot
+// revive anything.
+func (s *State) purgeAge() time.Duration {
+	return s.cfg.NodeTimeout + s.cfg.DeviceTTL + time.Minute
+}
+
+// Heartbeat records that this instance is alive (Redis time) and refreshes
+// the in-memory set of dead instances that every script call passes along.
+// Call it once before serving, then let Run repeat it.
+func (s *State) Heartbeat(ctx context.Context) error { return s.heartbeat(ctx, false) }
+
+func (s *State) heartbeat(ctx context.Context, markDead bool) error {
+	mark := ""
+	if markDead {
+		mark = "1"
+	}
+	r := s.exec(ctx, call{s: scriptHeartbeat, keys: []string{s.k.Nodes()}, args: []string{
+		s.instance, ms(s.cfg.NodeTimeout), ms(s.purgeAge()), mark, strconv.Itoa(maxDead)}})
+	dead, err := r.AsStrSlice()
+	if err != nil {
+		return err
+	}
+	joined := strings.Join(dead, " ")
+	s.dead.Store(&joined)
+	return nil
+}
+
+// Run heartbeats every HeartbeatInterval until ctx ends, then marks this
+// instance dead at once so other nodes drop its devices on their next
+// heartbeat instead of after NodeTimeout. A crashed node never marks itself:
+// others notice when its heartbeat is NodeTimeout old. Errors are logged and
+// retried on the next tick; Run returns the error of the final mark.
+func (s *State) Run(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		if err := s.Heartbeat(ctx); err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Warn("presence: heartbeat failed", "instance", s.instance, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			return s.heartbeat(stopCtx, true)
+		case <-t.C:
+		}
+	}
+}
