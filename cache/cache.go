@@ -1,0 +1,201 @@
+// Package cache is the Redis cache service of chatstate: recent messages
+// with per-conversation sequence numbers, device sessions, friend lists,
+// push notifications, sliding-window rate limits and the security log.
+//
+// Every method is one round trip. Writes that touch several keys run as one
+// Lua script over keys of a single hash tag ({u:<user>} or {c:<conv>}), so
+// they are atomic and cluster-safe. Scripts read the clock with TIME, so all
+// gateway nodes agree on "now". docs/redis-keys.md ("Cache") documents the
+// key layout.
+package cache
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha1"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/internal/keys"
+	"github.com/chatstate/chatstate/internal/luascript"
+	"github.com/redis/rueidis"
+)
+
+// Config tunes the cache. Every zero value means the documented default.
+type Config struct {
+	KeyPrefix string // prepended to every key; zero means none
+
+	MessageLimit    int           // messages kept per conversation; zero means 100
+	MessageTTL      time.Duration // idle lifetime of a conversation's cache and its dedupe window; zero means 24h
+	MaxContentBytes int           // message content size; zero means 16 KiB
+	DedupeLimit     int           // client message ids remembered per conversation; zero means 10000
+
+	SessionTTL  time.Duration // session lifetime, extended on activity; zero means 1h
+	MaxSessions int           // sessions per user, the least recently active is evicted beyond it; zero means 50
+
+	FriendsTTL time.Duration // friend list cache lifetime; zero means 2h
+	MaxFriends int           // friends per cached list; zero means 5000
+
+	NotificationLimit int           // notifications kept per user; zero means 100
+	NotificationTTL   time.Duration // idle lifetime of a user's notification list; zero means 7 days
+	MaxQueueLength    int           // entries per priority queue, the oldest are trimmed beyond it; zero means 100000
+
+	SecurityLogLimit int           // security events kept per user; zero means 100
+	SecurityLogTTL   time.Duration // idle lifetime of a security log; zero means 90 days
+
+	MaxValueBytes int // JSON size of session data, notifications and security events; zero means 4 KiB
+}
+
+func (c Config) withDefaults() Config {
+	setInt := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	setDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	setInt(&c.MessageLimit, 100)
+	setDur(&c.MessageTTL, 24*time.Hour)
+	setInt(&c.MaxContentBytes, 16<<10)
+	setInt(&c.DedupeLimit, 10000)
+	setDur(&c.SessionTTL, time.Hour)
+	setInt(&c.MaxSessions, 50)
+	setDur(&c.FriendsTTL, 2*time.Hour)
+	setInt(&c.MaxFriends, 5000)
+	setInt(&c.NotificationLimit, 100)
+	setDur(&c.NotificationTTL, 7*24*time.Hour)
+	setInt(&c.MaxQueueLength, 100000)
+	setInt(&c.SecurityLogLimit, 100)
+	setDur(&c.SecurityLogTTL, 90*24*time.Hour)
+	setInt(&c.MaxValueBytes, 4<<10)
+	return c
+}
+
+// Cache implements chatstate.Cache on Redis.
+type Cache struct {
+	client rueidis.Client
+	cfg    Config
+	keys   keys.Keys
+
+	// droppedNotifications counts queue entries trimmed by MaxQueueLength.
+	droppedNotifications atomic.Int64
+}
+
+var _ chatstate.Cache = (*Cache)(nil)
+
+// New returns a cache using client. It does no I/O.
+func New(client rueidis.Client, cfg Config) *Cache {
+	cfg = cfg.withDefaults()
+	return &Cache{client: client, cfg: cfg, keys: keys.New(cfg.KeyPrefix)}
+}
+
+// Config returns the effective configuration (defaults filled in).
+func (c *Cache) Config() Config { return c.cfg }
+
+//go:embed *.lua
+var luaFS embed.FS
+
+// script is one embedded Lua file. Most calls go through rueidis.Lua
+// (EVALSHA, EVAL on NOSCRIPT); cmd/evalIn build raw commands for the one call
+// that pipelines two scripts in a DoMulti.
+type script struct {
+	name string
+	src  string
+	sha  string
+	lua  *rueidis.Lua
+}
+
+func load(name string) *script {
+	b, err := luaFS.ReadFile(name + ".lua")
+	if err != nil {
+		panic("cache: missing script " + name + ".lua")
+	}
+	sum := sha1.Sum(b)
+	return &script{name: name, src: string(b), sha: hex.EncodeToString(sum[:]), lua: luascript.New(string(b))}
+}
+
+var (
+	scriptMessageAdd          = load("message_add")
+	scriptMessageSeqFloor     = load("message_seqfloor")
+	scriptSessionCreate       = load("session_create")
+	scriptSessionTouch        = load("session_touch")
+	scriptSessionRead         = load("session_read")
+	scriptSessionSweep        = load("session_sweep")
+	scriptFriendsSet          = load("friends_set")
+	scriptNotificationAdd     = load("notification_add")
+	scriptNotificationEnqueue = load("notification_enqueue")
+	scriptRateLimitCheck      = load("ratelimit_check")
+	scriptSecurityLogAdd      = load("securitylog_add")
+)
+
+var allScripts = []*script{
+	scriptMessageAdd, scriptMessageSeqFloor, scriptSessionCreate, scriptSessionTouch,
+	scriptSessionRead, scriptSessionSweep, scriptFriendsSet, scriptNotificationAdd,
+	scriptNotificationEnqueue, scriptRateLimitCheck, scriptSecurityLogAdd,
+}
+
+// Scripts returns the Lua source of every script by name (file name without
+// ".lua"), e.g. for running redis-benchmark EVALSHA on the same code.
+func Scripts() map[string]string {
+	m := make(map[string]string, len(allScripts))
+	for _, s := range allScripts {
+		m[s.name] = s.src
+	}
+	return m
+}
+
+func (s *script) exec(ctx context.Context, c rueidis.Client, keys, args []string) rueidis.RedisResult {
+	return s.lua.Exec(ctx, c, keys, args)
+}
+
+// evalsha builds an EVALSHA for a DoMulti; evalFallback is the EVAL to send
+// when that reply is NOSCRIPT (after SCRIPT FLUSH or a failover).
+func (s *script) evalsha(c rueidis.Client, keys, args []string) rueidis.Completed {
+	return c.B().Evalsha().Sha1(s.sha).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
+}
+
+func (s *script) eval(c rueidis.Client, keys, args []string) rueidis.Completed {
+	return c.B().Eval().Script(s.src).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
+}
+
+func isNoScript(err error) bool {
+	var re *rueidis.RedisError
+	return errors.As(err, &re) && strings.HasPrefix(re.Error(), "NOSCRIPT")
+}
+
+// newID returns 16 random bytes as hex: unique without coordination between
+// nodes, and valid for chatstate.ValidateID.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func ms(d time.Duration) string { return itoa(d.Milliseconds()) }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// limitArg clamps a caller's page size: zero or less means max.
+func limitArg(kind string, limit, max int) (int, error) {
+	if limit < 0 {
+		return 0, chatstate.Errorf(chatstate.EINVALID, "%s must not be negative", kind)
+	}
+	if limit == 0 || limit > max {
+		return max, nil
+	}
+	return limit, nil
+}
+
+// mapErr turns a script's coded error reply into *chatstate.Error.
+func mapErr(err error) error { return luascript.Err(err) }
+
+func isNil(err error) bool { return rueidis.IsRedisNil(err) }

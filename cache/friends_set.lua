@@ -1,0 +1,18 @@
+-- friends_set: replaces a user's cached friend list.
+-- KEYS[1] friends:{u:U}  set of friend ids plus a sentinel member that marks
+--         "cached" so an empty list is a hit, not a miss
+-- ARGV[1] TTL in ms
+-- ARGV[2] sentinel member (never a valid id)
+-- ARGV[3..] friend ids
+-- Reply: number of members written (sentinel included)
+redis.call('DEL', KEYS[1])
+redis.call('SADD', KEYS[1], ARGV[2])
+-- unpack in chunks: Lua's C stack limits the number of arguments.
+local i = 3
+while i <= #ARGV do
+  local j = math.min(i + 999, #ARGV)
+  redis.call('SADD', KEYS[1], unpack(ARGV, i, j))
+  i = j + 1
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return redis.call('SCARD', KEYS[1])

@@ -1,0 +1,79 @@
+package cache
+
+import (
+	"context"
+	"strconv"
+	"strings"
+)
+
+// Stats is a digest of Redis INFO for /redis/stats. Numbers a server does not
+// report (restricted INFO, older versions, proxies) stay zero; Info holds
+// every "name:value" line as sent.
+type Stats struct {
+	UsedMemory       int64   `json:"usedMemory"`
+	UsedMemoryHuman  string  `json:"usedMemoryHuman,omitempty"`
+	ConnectedClients int64   `json:"connectedClients"`
+	Keys             int64   `json:"keys"`    // sum over all databases
+	Expires          int64   `json:"expires"` // keys with a TTL, summed
+	OpsPerSec        int64   `json:"opsPerSec"`
+	KeyspaceHits     int64   `json:"keyspaceHits"`
+	KeyspaceMisses   int64   `json:"keyspaceMisses"`
+	HitRate          float64 `json:"hitRate"` // hits/(hits+misses), 0 when both are 0
+	UptimeSeconds    int64   `json:"uptimeSeconds"`
+	RedisVersion     string  `json:"redisVersion,omitempty"`
+
+	Info map[string]string `json:"-"`
+}
+
+// Stats reads INFO from Redis (one node on a cluster client).
+func (c *Cache) Stats(ctx context.Context) (Stats, error) {
+	raw, err := c.client.Do(ctx, c.client.B().Info().Build()).ToString()
+	if err != nil {
+		return Stats{}, mapErr(err)
+	}
+	return parseInfo(raw), nil
+}
+
+func parseInfo(raw string) Stats {
+	s := Stats{Info: map[string]string{}}
+	num := func(k string) int64 {
+		n, _ := strconv.ParseInt(s.Info[k], 10, 64)
+		return n
+	}
+	for _, line := range strings.Split(raw, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		s.Info[k] = v
+		// Keyspace lines: db0:keys=1,expires=0,avg_ttl=0
+		if strings.HasPrefix(k, "db") {
+			for _, kv := range strings.Split(v, ",") {
+				name, val, _ := strings.Cut(kv, "=")
+				n, _ := strconv.ParseInt(val, 10, 64)
+				switch name {
+				case "keys":
+					s.Keys += n
+				case "expires":
+					s.Expires += n
+				}
+			}
+		}
+	}
+	s.UsedMemory = num("used_memory")
+	s.UsedMemoryHuman = s.Info["used_memory_human"]
+	s.ConnectedClients = num("connected_clients")
+	s.OpsPerSec = num("instantaneous_ops_per_sec")
+	s.KeyspaceHits = num("keyspace_hits")
+	s.KeyspaceMisses = num("keyspace_misses")
+	s.UptimeSeconds = num("uptime_in_seconds")
+	s.RedisVersion = s.Info["redis_version"]
+	if total := s.KeyspaceHits + s.KeyspaceMisses; total > 0 {
+		s.HitRate = float64(s.KeyspaceHits) / float64(total)
+	}
+	return s
+}
