@@ -25,13 +25,20 @@ type Stats struct {
 	Info map[string]string `json:"-"`
 }
 
-// Stats reads INFO from Redis (one node on a cluster client).
+// Stats reads INFO (and DBSIZE, for servers whose INFO has no Keyspace
+// section, such as miniredis) in one round trip; on a cluster client it
+// describes one node.
 func (c *Cache) Stats(ctx context.Context) (Stats, error) {
-	raw, err := c.client.Do(ctx, c.client.B().Info().Build()).ToString()
+	res := c.client.DoMulti(ctx, c.client.B().Info().Build(), c.client.B().Dbsize().Build())
+	raw, err := res[0].ToString()
 	if err != nil {
 		return Stats{}, mapErr(err)
 	}
-	return parseInfo(raw), nil
+	s := parseInfo(raw)
+	if n, err := res[1].AsInt64(); err == nil && s.Keys == 0 {
+		s.Keys = n
+	}
+	return s, nil
 }
 
 func parseInfo(raw string) Stats {
@@ -51,7 +58,7 @@ func parseInfo(raw string) Stats {
 		}
 		s.Info[k] = v
 		// Keyspace lines: db0:keys=1,expires=0,avg_ttl=0
-		if strings.HasPrefix(k, "db") {
+		if isDBName(k) {
 			for _, kv := range strings.Split(v, ",") {
 				name, val, _ := strings.Cut(kv, "=")
 				n, _ := strconv.ParseInt(val, 10, 64)
@@ -76,4 +83,16 @@ func parseInfo(raw string) Stats {
 		s.HitRate = float64(s.KeyspaceHits) / float64(total)
 	}
 	return s
+}
+
+func isDBName(k string) bool {
+	if len(k) < 3 || k[:2] != "db" {
+		return false
+	}
+	for i := 2; i < len(k); i++ {
+		if k[i] < '0' || k[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
