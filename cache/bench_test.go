@@ -1,0 +1,247 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/internal/redistest"
+)
+
+// Run with: go test -run '^$' -bench . -benchtime 2s ./cache/
+//
+// Every benchmark runs >= 128 concurrent callers on one shared rueidis client
+// (auto-pipelined), the way gateway nodes use it, and reports ops/s.
+
+const benchUsers = 1000
+
+func benchCache(b *testing.B, cfg Config) (*Cache, context.Context) {
+	b.Helper()
+	client, prefix := redistest.Start(b)
+	cfg.KeyPrefix = prefix
+	return New(client, cfg), redistest.Ctx(b)
+}
+
+// runParallel calls fn from 64 goroutines per GOMAXPROCS (>= 128 on 2
+// cores); i is a unique call number for picking users and conversations.
+func runParallel(b *testing.B, fn func(i int64) error) {
+	b.Helper()
+	var n atomic.Int64
+	b.SetParallelism(64)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := fn(n.Add(1)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
+}
+
+func user(i int64) string { return fmt.Sprintf("user%d", i%benchUsers) }
+
+func BenchmarkAddMessage(b *testing.B) {
+	c, ctx := benchCache(b, Config{})
+	runParallel(b, func(i int64) error {
+		_, _, err := c.AddMessage(ctx, chatstate.Message{
+			ConversationID: fmt.Sprintf("conv%d", i%100), SenderID: user(i),
+			Content: "hello there, how are you doing today?", ClientMessageID: fmt.Sprintf("cm%d", i),
+		})
+		return err
+	})
+}
+
+func BenchmarkMessages(b *testing.B) {
+	c, ctx := benchCache(b, Config{})
+	for i := 0; i < 100; i++ {
+		if _, _, err := c.AddMessage(ctx, chatstate.Message{ConversationID: "conv", SenderID: "u", Content: "hello there, how are you doing today?"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	runParallel(b, func(i int64) error {
+		m, err := c.Messages(ctx, "conv", 80, 50)
+		if err == nil && len(m) != 20 {
+			err = fmt.Errorf("got %d messages", len(m))
+		}
+		return err
+	})
+}
+
+func BenchmarkCreateSession(b *testing.B) {
+	c, ctx := benchCache(b, Config{})
+	runParallel(b, func(i int64) error {
+		_, err := c.CreateSession(ctx, chatstate.Session{UserID: user(i), DeviceID: fmt.Sprintf("dev%d", i%3), Data: map[string]string{"os": "android", "app": "3.2.1"}})
+		return err
+	})
+}
+
+func benchSessions(b *testing.B) (*Cache, context.Context) {
+	c, ctx := benchCache(b, Config{})
+	for u := int64(0); u < benchUsers; u++ {
+		for d := 0; d < 3; d++ {
+			if _, err := c.CreateSession(ctx, chatstate.Session{UserID: user(u), DeviceID: fmt.Sprintf("dev%d", d), Data: map[string]string{"os": "android"}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	return c, ctx
+}
+
+func BenchmarkUpdateSessionActivity(b *testing.B) {
+	c, ctx := benchSessions(b)
+	runParallel(b, func(i int64) error {
+		_, err := c.UpdateSessionActivity(ctx, user(i), fmt.Sprintf("dev%d", i%3))
+		return err
+	})
+}
+
+func BenchmarkSession(b *testing.B) {
+	c, ctx := benchSessions(b)
+	runParallel(b, func(i int64) error {
+		_, err := c.Session(ctx, user(i), fmt.Sprintf("dev%d", i%3))
+		return err
+	})
+}
+
+func BenchmarkSessions(b *testing.B) {
+	c, ctx := benchSessions(b)
+	runParallel(b, func(i int64) error {
+		s, err := c.Sessions(ctx, user(i))
+		if err == nil && len(s) != 3 {
+			err = fmt.Errorf("got %d sessions", len(s))
+		}
+		return err
+	})
+}
+
+func friends(n int) []string {
+	f := make([]string, n)
+	for i := range f {
+		f[i] = fmt.Sprintf("friend%d", i)
+	}
+	return f
+}
+
+func BenchmarkCacheFriendList(b *testing.B) {
+	c, ctx := benchCache(b, Config{})
+	list := friends(100)
+	runParallel(b, func(i int64) error { return c.CacheFriendList(ctx, user(i), list) })
+}
+
+func BenchmarkFriendList(b *testing.B) {
+	c, ctx := benchCache(b, Config{})
+	list := friends(100)
+	for u := int64(0); u < benchUsers; u++ {
+		if err := c.CacheFriendList(ctx, user(u), list); err != nil {
+			b.Fatal(err)
+		}
+	}
+	runParallel(b, func(i int64) error {
+		f, found, err := c.FriendList(ctx, user(i))
+		if err == nil && (!found || len(f) != 100) {
+			err = fmt.Errorf("found=%v len %d", found, len(f))
+		}
+		return err
+	})
+}
+
+func BenchmarkIsFriend(b *testing.B) {
+	c, ctx := benchCache(b, Config{})
+	list := friends(100)
+	for u := int64(0); u < benchUsers; u++ {
+		if err := c.CacheFriendList(ctx, user(u), list); err != nil {
+			b.Fatal(err)
+		}
+	}
+	runParallel(b, func(i int64) error {
+		_, found, err := c.IsFriend(ctx, user(i), fmt.Sprintf("friend%d", i%200))
+		if err == nil && !found {
+			err = fmt.Errorf("miss")
+		}
+		return err
+	})
+}
+
+func BenchmarkQueuePushNotification(b *testing.B) {
+	c, ctx := benchCache(b, Config{MaxQueueLength: 10000})
+	runParallel(b, func(i int64) error {
+		p := chatstate.PriorityNormal
+		if i%10 == 0 {
+			p = chatstate.PriorityHigh
+		}
+		_, err := c.QueuePushNotification(ctx, chatstate.Notification{UserID: user(i), Priority: p, Title: "New message", Body: "alice: hello there", Data: map[string]string{"conversationId": "conv1"}})
+		return err
+	})
+}
+
+func BenchmarkNotifications(b *testing.B) {
+	c, ctx := benchCache(b, Config{})
+	for u := int64(0); u < 100; u++ {
+		for k := 0; k < 20; k++ {
+			if _, err := c.QueuePushNotification(ctx, chatstate.Notification{UserID: user(u), Title: "New message", Body: "alice: hello"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	runParallel(b, func(i int64) error {
+		_, err := c.Notifications(ctx, user(i%100), 20)
+		return err
+	})
+}
+
+func BenchmarkPopNotifications(b *testing.B) {
+	c, ctx := benchCache(b, Config{})
+	runParallel(b, func(i int64) error {
+		// Pop what was just pushed, so the queue never runs dry.
+		if _, err := c.QueuePushNotification(ctx, chatstate.Notification{UserID: user(i), Title: "t"}); err != nil {
+			return err
+		}
+		_, err := c.PopNotifications(ctx, chatstate.PriorityNormal, 1)
+		return err
+	})
+}
+
+func BenchmarkCheckRateLimit(b *testing.B) {
+	c, ctx := benchCache(b, Config{})
+	runParallel(b, func(i int64) error {
+		_, err := c.CheckRateLimit(ctx, user(i), "send_message", 30, time.Minute)
+		return err
+	})
+}
+
+func BenchmarkLogSecurityEvent(b *testing.B) {
+	c, ctx := benchCache(b, Config{})
+	runParallel(b, func(i int64) error {
+		return c.LogSecurityEvent(ctx, user(i), chatstate.SecurityEvent{Type: "login", IP: "203.0.113.7", DeviceID: "dev1"})
+	})
+}
+
+func BenchmarkSecurityEvents(b *testing.B) {
+	c, ctx := benchCache(b, Config{})
+	for u := int64(0); u < 100; u++ {
+		for k := 0; k < 20; k++ {
+			if err := c.LogSecurityEvent(ctx, user(u), chatstate.SecurityEvent{Type: "login", IP: "203.0.113.7"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	runParallel(b, func(i int64) error {
+		_, err := c.SecurityEvents(ctx, user(i%100), 20)
+		return err
+	})
+}
+
+func BenchmarkStats(b *testing.B) {
+	c, ctx := benchCache(b, Config{})
+	runParallel(b, func(i int64) error {
+		_, err := c.Stats(ctx)
+		return err
+	})
+}
