@@ -10,3 +10,5 @@ require (
 	github.com/alicebob/miniredis/v2 v2.40.0
 	github.com/yuin/gopher-lua v1.1.1 // indirect
 )
+
+require github.com/gorilla/websocket v1.5.3
