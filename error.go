@@ -58,3 +58,21 @@ func ErrorMessage(err error) string {
 	}
 	return "internal error"
 }
+
+// ErrorPayload is the wire shape of an error in acks, connect errors and
+// HTTP bodies.
+type ErrorPayload struct {
+	Code         string `json:"code"`
+	Message      string `json:"message"`
+	RetryAfterMs int64  `json:"retryAfterMs,omitempty"`
+}
+
+// Payload returns err's wire shape.
+func Payload(err error) ErrorPayload {
+	p := ErrorPayload{Code: ErrorCode(err), Message: ErrorMessage(err)}
+	var e *Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		p.RetryAfterMs = max(e.RetryAfter.Milliseconds(), 1)
+	}
+	return p
+}

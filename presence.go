@@ -51,7 +51,12 @@ type OnlineUsersPage struct {
 type RealTimeState interface {
 	SetUserOnline(ctx context.Context, userID, deviceID, socketID string) (PresenceChange, error)
 	SetUserOffline(ctx context.Context, userID, deviceID string) (PresenceChange, error)
-	// TouchDevice refreshes a device's TTL on activity.
+	// SetSocketOffline removes the device only while it is still registered
+	// with socketID, so the late disconnect of an old socket does not undo
+	// the device's newer connection.
+	SetSocketOffline(ctx context.Context, userID, deviceID, socketID string) (PresenceChange, error)
+	// TouchDevice refreshes a device's TTL on activity; ENOTFOUND when the
+	// device is no longer online (expired, or its node was declared dead).
 	TouchDevice(ctx context.Context, userID, deviceID string) error
 	UpdateUserStatus(ctx context.Context, userID string, status Status) (PresenceChange, error)
 	IsUserOnline(ctx context.Context, userID string) (bool, error)

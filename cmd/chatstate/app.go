@@ -10,6 +10,7 @@ const usage = `usage: chatstate <command>
 
 commands:
   serve    run the server (configured from the environment, see README.md)
+  token    print a development JWT: chatstate token --user alice [--ttl 24h]
 `
 
 // Main is the testable entry point: end-to-end tests call it with their own
@@ -20,6 +21,10 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		return fmt.Errorf("no command")
 	}
 	switch args[0] {
+	case "serve":
+		return serve(ctx, getenv, stdout, stderr)
+	case "token":
+		return token(args[1:], getenv, stdout, stderr)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", args[0])

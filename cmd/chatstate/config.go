@@ -1,0 +1,116 @@
+package main
+
+import (
+	"crypto/rsa"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chatstate/chatstate/internal/redisconn"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// config is everything `chatstate serve` reads from the environment. Every
+// variable is documented in README.md.
+type config struct {
+	Addr           string         // CHATSTATE_ADDR, default :8080
+	NodeID         string         // CHATSTATE_NODE_ID, default host name + pid
+	JWTSecret      []byte         // CHATSTATE_JWT_SECRET
+	JWTPublicKey   *rsa.PublicKey // CHATSTATE_JWT_PUBLIC_KEY_FILE (RS256)
+	APIKey         string         // CHATSTATE_API_KEY
+	RateLimit      int            // CHATSTATE_MESSAGE_RATE_LIMIT, default 10
+	RateWindow     time.Duration  // CHATSTATE_MESSAGE_RATE_WINDOW, default 60s
+	AllowedOrigins []string       // CHATSTATE_ALLOWED_ORIGINS, comma separated; empty = any
+	LogLevel       string         // CHATSTATE_LOG_LEVEL: debug, info, warn, error
+
+	// Tuning, mostly for tests and demos; zero means the services' defaults.
+	DeviceTTL         time.Duration // CHATSTATE_DEVICE_TTL (5m)
+	TypingTTL         time.Duration // CHATSTATE_TYPING_TTL (10s)
+	NodeTimeout       time.Duration // CHATSTATE_NODE_TIMEOUT (30s)
+	HeartbeatInterval time.Duration // CHATSTATE_HEARTBEAT_INTERVAL (5s)
+	PresenceSweep     time.Duration // CHATSTATE_PRESENCE_SWEEP_INTERVAL (15s)
+	PingInterval      time.Duration // CHATSTATE_PING_INTERVAL (25s)
+	PingTimeout       time.Duration // CHATSTATE_PING_TIMEOUT (20s)
+
+	Redis redisconn.Config
+}
+
+func loadConfig(getenv func(string) string) (config, error) {
+	c := config{Addr: getenv("CHATSTATE_ADDR"), NodeID: getenv("CHATSTATE_NODE_ID"), APIKey: getenv("CHATSTATE_API_KEY"), LogLevel: getenv("CHATSTATE_LOG_LEVEL")}
+	if c.Addr == "" {
+		c.Addr = ":8080"
+	}
+	if c.NodeID == "" {
+		host, _ := os.Hostname()
+		c.NodeID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if s := getenv("CHATSTATE_JWT_SECRET"); s != "" {
+		c.JWTSecret = []byte(s)
+	}
+	if path := getenv("CHATSTATE_JWT_PUBLIC_KEY_FILE"); path != "" {
+		pem, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("CHATSTATE_JWT_PUBLIC_KEY_FILE: %w", err)
+		}
+		if c.JWTPublicKey, err = jwt.ParseRSAPublicKeyFromPEM(pem); err != nil {
+			return c, fmt.Errorf("CHATSTATE_JWT_PUBLIC_KEY_FILE: %w", err)
+		}
+	}
+	var err error
+	if c.RateLimit, err = envInt(getenv, "CHATSTATE_MESSAGE_RATE_LIMIT"); err != nil {
+		return c, err
+	}
+	for name, dst := range map[string]*time.Duration{
+		"CHATSTATE_MESSAGE_RATE_WINDOW":     &c.RateWindow,
+		"CHATSTATE_DEVICE_TTL":              &c.DeviceTTL,
+		"CHATSTATE_TYPING_TTL":              &c.TypingTTL,
+		"CHATSTATE_NODE_TIMEOUT":            &c.NodeTimeout,
+		"CHATSTATE_HEARTBEAT_INTERVAL":      &c.HeartbeatInterval,
+		"CHATSTATE_PRESENCE_SWEEP_INTERVAL": &c.PresenceSweep,
+		"CHATSTATE_PING_INTERVAL":           &c.PingInterval,
+		"CHATSTATE_PING_TIMEOUT":            &c.PingTimeout,
+	} {
+		if *dst, err = envDuration(getenv, name); err != nil {
+			return c, err
+		}
+	}
+	for _, o := range strings.Split(getenv("CHATSTATE_ALLOWED_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.AllowedOrigins = append(c.AllowedOrigins, o)
+		}
+	}
+	if c.Redis, err = redisconn.FromEnv(getenv); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func envInt(getenv func(string) string, name string) (int, error) {
+	v := getenv(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s=%q: want a non-negative integer", name, v)
+	}
+	return n, nil
+}
+
+// envDuration accepts Go durations ("60s", "1m30s") and plain seconds ("60").
+func envDuration(getenv func(string) string, name string) (time.Duration, error) {
+	v := getenv(name)
+	if v == "" {
+		return 0, nil
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%s=%q: want a duration such as 60s", name, v)
+	}
+	return d, nil
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chatstate/chatstate/internal/redistest"
+)
+
+// TestMain doubles as the gateway process of the end-to-end tests: with
+// CHATSTATE_TEST_MAIN=1 the test binary runs Main instead of the tests, so
+// the tests start real separate processes without a separate build.
+func TestMain(m *testing.M) {
+	if os.Getenv("CHATSTATE_TEST_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(redistest.Run(m))
+}
+
+// gatewayProc is one chatstate serve process.
+type gatewayProc struct {
+	URL string
+	cmd *exec.Cmd
+}
+
+// startGateway runs `chatstate serve` in a child process with env and waits
+// until it prints its address.
+func startGateway(t *testing.T, env map[string]string) *gatewayProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "serve")
+	cmd.Env = append(os.Environ(), "CHATSTATE_TEST_MAIN=1", "CHATSTATE_ADDR=127.0.0.1:0")
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(t.TempDir(), "gateway.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	g := &gatewayProc{cmd: cmd}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Signal(syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				cmd.Process.Kill()
+				<-done
+			}
+		}
+		logFile.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("gateway %s log:\n%s", g.URL, tail(string(b), 4000))
+		}
+	})
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
+				addr <- a
+			}
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case a := <-addr:
+		g.URL = "http://" + a
+	case <-time.After(20 * time.Second):
+		b, _ := os.ReadFile(logPath)
+		t.Fatalf("gateway did not start within 20s:\n%s", b)
+	}
+	return g
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// TestE2E runs the official socket.io-client against three gateway
+// processes sharing one redis-server (testdata/e2e/*.test.mjs).
+func TestE2E(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal("node is required for the end-to-end tests (Node 20+)")
+	}
+	dir := filepath.Join("testdata", "e2e")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "socket.io-client")); err != nil {
+		t.Fatal("testdata/e2e/node_modules is missing: run bash scripts/setup.sh")
+	}
+	redis := redistest.StartServer(t)
+	env := map[string]string{
+		"REDIS_HOST":                        "127.0.0.1",
+		"REDIS_PORT":                        fmt.Sprint(redis.Port),
+		"CHATSTATE_KEY_PREFIX":              redistest.Prefix(t),
+		"CHATSTATE_JWT_SECRET":              "e2e-secret",
+		"CHATSTATE_API_KEY":                 "e2e-api-key",
+		"CHATSTATE_MESSAGE_RATE_LIMIT":      "30",
+		"CHATSTATE_MESSAGE_RATE_WINDOW":     "60s",
+		"CHATSTATE_TYPING_TTL":              "1s",
+		"CHATSTATE_NODE_TIMEOUT":            "3s",
+		"CHATSTATE_HEARTBEAT_INTERVAL":      "500ms",
+		"CHATSTATE_PRESENCE_SWEEP_INTERVAL": "1s",
+		"CHATSTATE_LOG_LEVEL":               "warn",
+	}
+	var gws []*gatewayProc
+	for _, id := range []string{"a", "b", "c"} {
+		e := map[string]string{"CHATSTATE_NODE_ID": "node-" + id}
+		for k, v := range env {
+			e[k] = v
+		}
+		gws = append(gws, startGateway(t, e))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	// crash.test.mjs kills gateway C, so it runs last.
+	files := []string{"auth.test.mjs", "api.test.mjs", "messages.test.mjs", "presence.test.mjs", "crash.test.mjs"}
+	cmd := exec.CommandContext(ctx, node, append([]string{"--test", "--test-concurrency=1", "--test-reporter=spec"}, files...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"GATEWAY_A="+gws[0].URL, "GATEWAY_B="+gws[1].URL, "GATEWAY_C="+gws[2].URL,
+		fmt.Sprintf("GATEWAY_C_PID=%d", gws[2].cmd.Process.Pid),
+		"CHATSTATE_API_KEY="+env["CHATSTATE_API_KEY"], "CHATSTATE_JWT_SECRET="+env["CHATSTATE_JWT_SECRET"],
+		"CHATSTATE_MESSAGE_RATE_LIMIT="+env["CHATSTATE_MESSAGE_RATE_LIMIT"], "TYPING_TTL_MS=1000",
+	)
+	out, err := cmd.CombinedOutput()
+	t.Logf("node --test output:\n%s", out)
+	if err != nil {
+		t.Fatalf("end-to-end tests failed: %v", err)
+	}
+	// gateway C was killed on purpose; don't try to stop it.
+	gws[2].cmd.Wait()
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/cache"
+	"github.com/chatstate/chatstate/cleanup"
+	"github.com/chatstate/chatstate/directory"
+	"github.com/chatstate/chatstate/gateway"
+	"github.com/chatstate/chatstate/httpapi"
+	"github.com/chatstate/chatstate/internal/redisconn"
+	"github.com/chatstate/chatstate/presence"
+	"github.com/chatstate/chatstate/socketio"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/rueidis"
+)
+
+// serve runs the server until ctx ends. It prints "listening on <addr>" to
+// stdout once it accepts connections, which tests wait for.
+func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+
+	client, err := openRedis(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	if len(cfg.JWTSecret) == 0 && cfg.JWTPublicKey == nil {
+		return errors.New("CHATSTATE_JWT_SECRET (or CHATSTATE_JWT_PUBLIC_KEY_FILE) is required")
+	}
+	verifier, err := gateway.NewVerifier(cfg.JWTSecret, cfg.JWTPublicKey)
+	if err != nil {
+		return err
+	}
+
+	prefix := cfg.Redis.KeyPrefix
+	state := presence.New(client, presence.Config{
+		KeyPrefix: prefix, NodeID: cfg.NodeID, DeviceTTL: cfg.DeviceTTL, TypingTTL: cfg.TypingTTL,
+		NodeTimeout: cfg.NodeTimeout, HeartbeatInterval: cfg.HeartbeatInterval, Logger: log,
+	})
+	if err := state.Heartbeat(ctx); err != nil {
+		return fmt.Errorf("presence heartbeat: %w", err)
+	}
+	cch := cache.New(client, cache.Config{KeyPrefix: prefix})
+	dir := directory.NewRedis(client, directory.Config{KeyPrefix: prefix})
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	gw := gateway.New(gateway.Config{
+		NodeID: state.Instance(), KeyPrefix: prefix,
+		MessageRateLimit: cfg.RateLimit, MessageRateWindow: cfg.RateWindow, TypingTTL: cfg.TypingTTL,
+		Socket: socketio.Config{AllowedOrigins: cfg.AllowedOrigins, PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout},
+		Logger: log,
+	}, gateway.Deps{Redis: client, State: state, Cache: cch, Directory: dir, Verifier: verifier, Registerer: reg})
+
+	runCtx, stopRun := context.WithCancel(context.Background())
+	defer stopRun()
+	if err := gw.Start(runCtx); err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	cleaner := cleanup.New(cleanup.Config{KeyPrefix: prefix, Owner: state.Instance(), PresenceInterval: cfg.PresenceSweep, Logger: log},
+		cleanup.Deps{Redis: client, Sessions: cch, Presence: state, OnPresenceChange: gw.BroadcastPresence})
+	background := make(chan struct{}, 2)
+	go func() { state.Run(runCtx); background <- struct{}{} }()
+	go func() { cleaner.Run(runCtx); background <- struct{}{} }()
+
+	api := httpapi.New(httpapi.Config{APIKey: cfg.APIKey, Logger: log}, httpapi.Deps{
+		Directory: dir, State: state,
+		Ping: func(ctx context.Context) error { return client.Do(ctx, client.B().Ping().Build()).Error() },
+		Stats: func(ctx context.Context) (any, error) {
+			st, err := cch.Stats(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"redis": st, "node": state.Instance(), "connections": gw.Connections()}, nil
+		},
+		Cleanup: func(ctx context.Context) (any, error) { return cleaner.RunOnce(ctx) },
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", gw.Handler())
+	mux.Handle("/", api)
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("chatstate serving", "addr", ln.Addr().String(), "node", state.Instance())
+	fmt.Fprintf(stdout, "listening on %s\n", ln.Addr())
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		return err
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Disconnect sockets first so their presence is cleared, then stop the
+	// heartbeat, which marks this node dead for everyone else.
+	gw.Close()
+	srv.Shutdown(shutdownCtx)
+	stopRun()
+	<-background
+	<-background
+	return nil
+}
+
+func openRedis(ctx context.Context, cfg config, log *slog.Logger) (rueidis.Client, error) {
+	if !cfg.Redis.Configured() {
+		return nil, errors.New("no Redis configured: set REDIS_HOST/REDIS_PORT or REDIS_URL (see README.md)")
+	}
+	return redisconn.Open(ctx, cfg.Redis, 5*time.Second)
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil || level == "" {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+var _ chatstate.RealTimeState = (*presence.State)(nil)

@@ -1,0 +1,337 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/socketio"
+)
+
+// Handlers run one at a time per socket (in its read loop), so one client's
+// sends are processed in the order it emitted them.
+func (g *Gateway) onEvent(c *socketio.Conn, ev *socketio.Event) {
+	cl, ok := c.Data().(*client)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var (
+		reply map[string]any
+		err   error
+	)
+	switch ev.Name {
+	case "message:send":
+		reply, err = g.handleSend(ctx, cl, ev)
+	case "typing:start":
+		reply, err = g.handleTyping(ctx, cl, ev, true)
+	case "typing:stop":
+		reply, err = g.handleTyping(ctx, cl, ev, false)
+	case "presence:update":
+		reply, err = g.handlePresenceUpdate(ctx, cl, ev)
+	case "presence:get":
+		reply, err = g.handlePresenceGet(ctx, cl, ev)
+	case "messages:sync":
+		reply, err = g.handleSync(ctx, cl, ev)
+	default:
+		err = chatstate.Errorf(chatstate.EINVALID, "unknown event %q", truncate(ev.Name, 64))
+		ev.Name = "unknown"
+	}
+	code := chatstate.ErrorCode(err)
+	if code == chatstate.EINTERNAL {
+		g.log.Error("event failed", "event", ev.Name, "user", cl.userID, "err", err)
+	}
+	if code == "" {
+		code = "ok"
+	}
+	g.m.events.WithLabelValues(ev.Name, code).Inc()
+	if !ev.HasAck() {
+		return
+	}
+	if err != nil {
+		ev.Ack(map[string]any{"ok": false, "error": chatstate.Payload(err)})
+		return
+	}
+	if reply == nil {
+		reply = map[string]any{}
+	}
+	reply["ok"] = true
+	ev.Ack(reply)
+}
+
+// decodeArg decodes the event's first argument into v.
+func decodeArg(ev *socketio.Event, v any) error {
+	if len(ev.Args) == 0 {
+		return chatstate.Errorf(chatstate.EINVALID, "payload object required")
+	}
+	if err := json.Unmarshal(ev.Args[0], v); err != nil {
+		return chatstate.Errorf(chatstate.EINVALID, "payload must be an object with the documented fields")
+	}
+	return nil
+}
+
+type sendRequest struct {
+	ConversationID  string `json:"conversationId"`
+	ClientMessageID string `json:"clientMessageId"`
+	Content         string `json:"content"`
+	Type            string `json:"type"`
+}
+
+func (g *Gateway) handleSend(ctx context.Context, cl *client, ev *socketio.Event) (map[string]any, error) {
+	var req sendRequest
+	if err := decodeArg(ev, &req); err != nil {
+		return nil, err
+	}
+	if err := chatstate.ValidateID("conversationId", req.ConversationID); err != nil {
+		return nil, err
+	}
+	if err := chatstate.ValidateID("clientMessageId", req.ClientMessageID); err != nil {
+		return nil, err
+	}
+	if req.Type == "" {
+		req.Type = "text"
+	} else if err := chatstate.ValidateID("type", req.Type); err != nil || len(req.Type) > 32 {
+		return nil, chatstate.Errorf(chatstate.EINVALID, "type must be a short word such as text or image")
+	}
+	if req.Content == "" {
+		return nil, chatstate.Errorf(chatstate.EINVALID, "content is required")
+	}
+	if len(req.Content) > g.cfg.MaxContentBytes {
+		return nil, chatstate.Errorf(chatstate.ETOOLARGE, "content is larger than %d bytes", g.cfg.MaxContentBytes)
+	}
+	if !utf8.ValidString(req.Content) {
+		return nil, chatstate.Errorf(chatstate.EINVALID, "content must be valid UTF-8")
+	}
+	rl, err := g.deps.Cache.CheckRateLimit(ctx, cl.userID, "message_send", g.cfg.MessageRateLimit, g.cfg.MessageRateWindow)
+	if err != nil {
+		return nil, err
+	}
+	if !rl.Allowed {
+		return nil, &chatstate.Error{Code: chatstate.ERATELIMITED, Message: "too many messages, retry later", RetryAfter: max(rl.RetryAfter, time.Millisecond)}
+	}
+	members, err := g.deps.Directory.Members(ctx, req.ConversationID)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(members, cl.userID) {
+		return nil, chatstate.Errorf(chatstate.EFORBIDDEN, "not a member of this conversation")
+	}
+	msg, dup, err := g.deps.Cache.AddMessage(ctx, chatstate.Message{
+		ConversationID: req.ConversationID, SenderID: cl.userID, Content: req.Content,
+		Type: req.Type, ClientMessageID: req.ClientMessageID,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !dup {
+		g.m.messages.Inc()
+		if err := g.publish(ctx, members, cl.conn.ID(), "message:new", map[string]any{"message": msg}); err != nil {
+			// The message is stored and has a seq: recipients catch up with
+			// messages:sync, so the sender still gets a success ack.
+			g.m.dropped.WithLabelValues("publish").Inc()
+			g.log.Error("fan-out failed", "conversation", msg.ConversationID, "seq", msg.Seq, "err", err)
+		}
+	}
+	return map[string]any{"message": msg}, nil
+}
+
+type convRequest struct {
+	ConversationID string `json:"conversationId"`
+	AfterSeq       int64  `json:"afterSeq"`
+	Limit          int    `json:"limit"`
+}
+
+// members returns the conversation's members, requiring cl's user among them.
+func (g *Gateway) members(ctx context.Context, cl *client, convID string) ([]string, error) {
+	if err := chatstate.ValidateID("conversationId", convID); err != nil {
+		return nil, err
+	}
+	members, err := g.deps.Directory.Members(ctx, convID)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(members, cl.userID) {
+		return nil, chatstate.Errorf(chatstate.EFORBIDDEN, "not a member of this conversation")
+	}
+	return members, nil
+}
+
+func (g *Gateway) handleTyping(ctx context.Context, cl *client, ev *socketio.Event, start bool) (map[string]any, error) {
+	var req convRequest
+	if err := decodeArg(ev, &req); err != nil {
+		return nil, err
+	}
+	members, err := g.members(ctx, cl, req.ConversationID)
+	if err != nil {
+		return nil, err
+	}
+	conv := req.ConversationID
+	if !start {
+		if err := g.deps.State.StopUserTyping(ctx, cl.userID, conv); err != nil {
+			return nil, err
+		}
+		cl.mu.Lock()
+		t, was := cl.typing[conv]
+		if was {
+			t.Stop()
+			delete(cl.typing, conv)
+		}
+		cl.mu.Unlock()
+		if was {
+			g.publishTo(ctx, others(members, cl.userID), "", "typing", typingEvent(conv, cl.userID, false))
+		}
+		return nil, nil
+	}
+	if err := g.deps.State.SetUserTyping(ctx, cl.userID, conv); err != nil {
+		return nil, err
+	}
+	cl.mu.Lock()
+	if cl.gone {
+		cl.mu.Unlock()
+		return nil, nil
+	}
+	t, already := cl.typing[conv]
+	if already {
+		t.Reset(g.cfg.TypingTTL)
+	} else {
+		cl.typing[conv] = time.AfterFunc(g.cfg.TypingTTL, func() { g.typingExpired(cl, conv) })
+	}
+	cl.mu.Unlock()
+	if !already {
+		// Renewals within the TTL are not re-broadcast: the members already
+		// show this user typing.
+		g.publishTo(ctx, others(members, cl.userID), "", "typing", typingEvent(conv, cl.userID, true))
+	}
+	return nil, nil
+}
+
+// typingExpired sends `typing: false` when a start was not renewed within
+// the TTL, unless another device of the user keeps the entry alive.
+func (g *Gateway) typingExpired(cl *client, conv string) {
+	cl.mu.Lock()
+	if cl.gone {
+		cl.mu.Unlock()
+		return
+	}
+	delete(cl.typing, conv)
+	cl.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	typers, err := g.deps.State.TypingUsers(ctx, conv)
+	if err != nil || slices.Contains(typers, cl.userID) {
+		return
+	}
+	g.announceTyping(ctx, conv, cl.userID, false)
+}
+
+// announceTyping tells the other members of conv whether user is typing.
+func (g *Gateway) announceTyping(ctx context.Context, conv, user string, typing bool) {
+	members, err := g.deps.Directory.Members(ctx, conv)
+	if err != nil {
+		return
+	}
+	g.publishTo(ctx, others(members, user), "", "typing", typingEvent(conv, user, typing))
+}
+
+func typingEvent(conv, user string, typing bool) map[string]any {
+	return map[string]any{"conversationId": conv, "userId": user, "typing": typing}
+}
+
+func (g *Gateway) handlePresenceUpdate(ctx context.Context, cl *client, ev *socketio.Event) (map[string]any, error) {
+	var req struct {
+		Status string `json:"status"`
+	}
+	if err := decodeArg(ev, &req); err != nil {
+		return nil, err
+	}
+	st, err := chatstate.ParseStatus(req.Status)
+	if err != nil {
+		return nil, err
+	}
+	change, err := g.deps.State.UpdateUserStatus(ctx, cl.userID, st)
+	if err != nil {
+		return nil, err
+	}
+	if change.Changed {
+		g.publishPresence(ctx, change.After)
+	}
+	return map[string]any{"status": st}, nil
+}
+
+func (g *Gateway) handlePresenceGet(ctx context.Context, cl *client, ev *socketio.Event) (map[string]any, error) {
+	var req struct {
+		UserIDs []string `json:"userIds"`
+	}
+	if err := decodeArg(ev, &req); err != nil {
+		return nil, err
+	}
+	ids, err := chatstate.ValidateIDs("userIds", req.UserIDs, g.cfg.MaxBulk)
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return map[string]any{"presence": map[string]any{}}, nil
+	}
+	ps, err := g.deps.State.Presence(ctx, ids...)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]presenceView, len(ps))
+	for id, p := range ps {
+		out[id] = presenceView{Online: p.Online, Status: p.Status, LastSeen: p.LastSeen, Devices: p.Devices}
+	}
+	return map[string]any{"presence": out}, nil
+}
+
+type presenceView struct {
+	Online   bool             `json:"online"`
+	Status   chatstate.Status `json:"status"`
+	LastSeen int64            `json:"lastSeen"`
+	Devices  int              `json:"devices"`
+}
+
+func (g *Gateway) handleSync(ctx context.Context, cl *client, ev *socketio.Event) (map[string]any, error) {
+	var req convRequest
+	if err := decodeArg(ev, &req); err != nil {
+		return nil, err
+	}
+	if req.AfterSeq < 0 || req.Limit < 0 {
+		return nil, chatstate.Errorf(chatstate.EINVALID, "afterSeq and limit must not be negative")
+	}
+	if _, err := g.members(ctx, cl, req.ConversationID); err != nil {
+		return nil, err
+	}
+	limit := req.Limit
+	if limit == 0 || limit > g.cfg.SyncLimit {
+		limit = g.cfg.SyncLimit
+	}
+	msgs, err := g.deps.Cache.Messages(ctx, req.ConversationID, req.AfterSeq, limit)
+	if err != nil {
+		return nil, err
+	}
+	if msgs == nil {
+		msgs = []chatstate.Message{}
+	}
+	return map[string]any{"messages": msgs}, nil
+}
+
+func others(list []string, except string) []string {
+	out := make([]string, 0, len(list))
+	for _, v := range list {
+		if v != except {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

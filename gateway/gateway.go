@@ -1,0 +1,311 @@
+// Package gateway is the WebSocketState service: it authenticates Socket.IO
+// clients, keeps connect/disconnect bookkeeping in Redis, handles the chat
+// events and fans messages out to whichever node holds each recipient.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/internal/keys"
+	"github.com/chatstate/chatstate/socketio"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/rueidis"
+)
+
+// Config of a gateway node. Zero values mean the documented defaults.
+type Config struct {
+	// NodeID names this node in socket records and logs.
+	NodeID    string
+	KeyPrefix string
+	// MessageRateLimit messages per MessageRateWindow per user; zero means 10 per 60s.
+	MessageRateLimit  int
+	MessageRateWindow time.Duration
+	// MaxContentBytes caps a message's content; zero means 16 KiB.
+	MaxContentBytes int
+	// TypingTTL must match the presence service's; zero means 10s. A
+	// `typing: false` is sent when a start is not renewed within it.
+	TypingTTL time.Duration
+	// ActivityInterval is how often the presence of every local device is
+	// refreshed while its socket stays connected; zero means 100s (a third
+	// of the 5-minute device TTL).
+	ActivityInterval time.Duration
+	// SocketTTL bounds how long a socket record outlives a crashed node;
+	// zero means 24h.
+	SocketTTL time.Duration
+	// MaxBulk caps presence:get ids; zero means 500.
+	MaxBulk int
+	// SyncLimit caps messages:sync; zero means 100.
+	SyncLimit int
+	Socket    socketio.Config
+	Logger    *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.MessageRateLimit == 0 {
+		c.MessageRateLimit = 10
+	}
+	if c.MessageRateWindow == 0 {
+		c.MessageRateWindow = time.Minute
+	}
+	if c.MaxContentBytes == 0 {
+		c.MaxContentBytes = 16 << 10
+	}
+	if c.TypingTTL == 0 {
+		c.TypingTTL = 10 * time.Second
+	}
+	if c.ActivityInterval == 0 {
+		c.ActivityInterval = 100 * time.Second
+	}
+	if c.SocketTTL == 0 {
+		c.SocketTTL = 24 * time.Hour
+	}
+	if c.MaxBulk == 0 {
+		c.MaxBulk = 500
+	}
+	if c.SyncLimit == 0 {
+		c.SyncLimit = 100
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Deps are the services the gateway uses.
+type Deps struct {
+	Redis      rueidis.Client
+	State      chatstate.RealTimeState
+	Cache      chatstate.Cache
+	Directory  chatstate.Directory
+	Verifier   *Verifier
+	Registerer prometheus.Registerer // nil: metrics are not registered
+}
+
+// Gateway is one node of the Socket.IO gateway.
+type Gateway struct {
+	cfg  Config
+	deps Deps
+	keys keys.Keys
+	log  *slog.Logger
+	m    *metrics
+	io   *socketio.Server
+	hub  *hub
+	wg   sync.WaitGroup
+}
+
+// client is the state of one connected socket.
+type client struct {
+	userID   string
+	deviceID string
+	conn     *socketio.Conn
+
+	mu     sync.Mutex
+	typing map[string]*time.Timer // conversation -> expiry timer
+	gone   bool
+}
+
+// New builds a gateway. Call Start before serving.
+func New(cfg Config, deps Deps) *Gateway {
+	cfg.setDefaults()
+	g := &Gateway{cfg: cfg, deps: deps, keys: keys.New(cfg.KeyPrefix), log: cfg.Logger, m: newMetrics(deps.Registerer)}
+	if cfg.Socket.Logger == nil {
+		cfg.Socket.Logger = cfg.Logger
+	}
+	g.io = socketio.NewServer(cfg.Socket)
+	g.hub = newHub(deps.Redis, g.keys, g.log, g.m)
+	g.hub.onResub = g.requestResync
+	g.io.OnConnect(g.onConnect)
+	g.io.OnEvent(g.onEvent)
+	g.io.OnDisconnect(g.onDisconnect)
+	return g
+}
+
+// Start opens the Pub/Sub subscriber and the activity refresher; both stop
+// when ctx ends.
+func (g *Gateway) Start(ctx context.Context) error {
+	if err := g.hub.start(ctx); err != nil {
+		return err
+	}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		g.refreshActivity(ctx)
+	}()
+	return nil
+}
+
+// Handler serves Socket.IO at the configured path (default /socket.io/).
+func (g *Gateway) Handler() http.Handler { return g.io }
+
+// Connections returns the number of sockets on this node.
+func (g *Gateway) Connections() int { return g.io.Count() }
+
+// Close disconnects every client (their presence is cleared as for any
+// disconnect) and closes the subscriber.
+func (g *Gateway) Close() error {
+	err := g.io.Close()
+	g.hub.close()
+	g.wg.Wait()
+	return err
+}
+
+func (g *Gateway) onConnect(c *socketio.Conn, raw json.RawMessage) error {
+	a, err := parseAuth(raw)
+	if err != nil {
+		return &socketio.ConnectError{Message: "unauthorized"}
+	}
+	userID, err := g.deps.Verifier.Verify(a.Token)
+	if err != nil {
+		return &socketio.ConnectError{Message: "unauthorized"}
+	}
+	deviceID := a.DeviceID
+	if deviceID == "" {
+		// A client without a stable device id is a device of its own.
+		deviceID = "s-" + c.ID()
+	}
+	if err := chatstate.ValidateID("deviceId", deviceID); err != nil {
+		return &socketio.ConnectError{Message: "invalid", Data: chatstate.Payload(err)}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl := &client{userID: userID, deviceID: deviceID, conn: c, typing: make(map[string]*time.Timer)}
+	if err := g.hub.add(ctx, userID, c); err != nil {
+		g.log.Error("subscribe failed", "user", userID, "err", err)
+		return &socketio.ConnectError{Message: "unavailable"}
+	}
+	change, err := g.register(ctx, cl)
+	if err != nil {
+		g.hub.remove(ctx, userID, c)
+		g.log.Error("register socket failed", "user", userID, "err", err)
+		return &socketio.ConnectError{Message: "unavailable"}
+	}
+	c.SetData(cl)
+	g.m.connections.Inc()
+	if change.Changed {
+		g.publishPresence(ctx, change.After)
+	}
+	return nil
+}
+
+// register records the socket, the device's presence and its session.
+func (g *Gateway) register(ctx context.Context, cl *client) (chatstate.PresenceChange, error) {
+	change, err := g.deps.State.SetUserOnline(ctx, cl.userID, cl.deviceID, cl.conn.ID())
+	if err != nil {
+		return change, err
+	}
+	now := time.Now().UnixMilli()
+	if _, err := g.deps.Cache.CreateSession(ctx, chatstate.Session{UserID: cl.userID, DeviceID: cl.deviceID}); err != nil {
+		return change, err
+	}
+	key := g.keys.Socket(cl.conn.ID())
+	r := g.deps.Redis
+	for _, res := range r.DoMulti(ctx,
+		r.B().Hset().Key(key).FieldValue().FieldValue("userId", cl.userID).FieldValue("deviceId", cl.deviceID).
+			FieldValue("node", g.cfg.NodeID).FieldValue("connectedAt", strconv.FormatInt(now, 10)).Build(),
+		r.B().Pexpire().Key(key).Milliseconds(g.cfg.SocketTTL.Milliseconds()).Build(),
+	) {
+		if err := res.Error(); err != nil {
+			return change, err
+		}
+	}
+	return change, nil
+}
+
+func (g *Gateway) onDisconnect(c *socketio.Conn, reason string) {
+	cl, ok := c.Data().(*client)
+	if !ok {
+		return // refused at connect
+	}
+	g.m.connections.Dec()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl.mu.Lock()
+	cl.gone = true
+	typing := make([]string, 0, len(cl.typing))
+	for conv, t := range cl.typing {
+		t.Stop()
+		typing = append(typing, conv)
+	}
+	clear(cl.typing)
+	cl.mu.Unlock()
+	for _, conv := range typing {
+		if err := g.deps.State.StopUserTyping(ctx, cl.userID, conv); err == nil {
+			g.announceTyping(ctx, conv, cl.userID, false)
+		}
+	}
+	g.hub.remove(ctx, cl.userID, c)
+	change, err := g.deps.State.SetSocketOffline(ctx, cl.userID, cl.deviceID, c.ID())
+	if err != nil {
+		g.log.Error("presence offline failed; the device expires with its TTL", "user", cl.userID, "err", err)
+	}
+	if err := g.deps.Redis.Do(ctx, g.deps.Redis.B().Del().Key(g.keys.Socket(c.ID())).Build()).Error(); err != nil {
+		g.log.Warn("socket record not removed; it expires", "socket", c.ID(), "err", err)
+	}
+	if err == nil && change.Changed {
+		g.publishPresence(ctx, change.After)
+	}
+	g.log.Debug("disconnect", "user", cl.userID, "device", cl.deviceID, "reason", reason)
+}
+
+// refreshActivity keeps the devices of connected sockets alive in presence:
+// a connected socket is activity even when its user is idle.
+func (g *Gateway) refreshActivity(ctx context.Context) {
+	t := time.NewTicker(g.cfg.ActivityInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 256)
+		g.hub.each(func(userID string, c *socketio.Conn) {
+			cl, ok := c.Data().(*client)
+			if !ok {
+				return
+			}
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				err := g.deps.State.TouchDevice(ctx, userID, cl.deviceID)
+				if chatstate.ErrorCode(err) == chatstate.ENOTFOUND {
+					// The entry lapsed (e.g. Redis lost its data): register again.
+					var change chatstate.PresenceChange
+					if change, err = g.deps.State.SetUserOnline(ctx, userID, cl.deviceID, c.ID()); err == nil && change.Changed {
+						g.publishPresence(ctx, change.After)
+					}
+				}
+				if err != nil && ctx.Err() == nil {
+					g.log.Warn("presence refresh failed", "user", userID, "err", err)
+				}
+			}()
+		})
+		wg.Wait()
+	}
+}
+
+// requestResync tells every local socket that live delivery had a gap, so
+// clients catch up with messages:sync from their last seq.
+func (g *Gateway) requestResync() {
+	f, err := socketio.EncodeEvent("resync", map[string]any{"reason": "redis_reconnect"})
+	if err != nil {
+		return
+	}
+	g.hub.each(func(_ string, c *socketio.Conn) { c.Send(f) })
+}
+
+func newID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,304 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chatstate/chatstate/internal/keys"
+	"github.com/chatstate/chatstate/socketio"
+	"github.com/redis/rueidis"
+)
+
+// hub is this node's view of who is connected here, and its Redis Pub/Sub
+// subscriptions. A node subscribes to a user's channel while it holds at
+// least one socket of that user, so a message costs work only on the nodes
+// that hold its recipients (unlike an adapter that sends every broadcast to
+// every node).
+type hub struct {
+	client rueidis.Client
+	keys   keys.Keys
+	log    *slog.Logger
+	m      *metrics
+
+	mu    sync.Mutex
+	users map[string]*userConns
+
+	subMu   sync.Mutex // guards sub and serialises (re)connects of the subscriber
+	sub     rueidis.DedicatedClient
+	cancel  func()
+	closed  bool
+	onResub func() // called after subscriptions were restored
+}
+
+type userConns struct {
+	refs int // pins the entry in hub.users while adds/removes are in flight
+
+	subMu      sync.Mutex // serialises SUBSCRIBE/UNSUBSCRIBE of this user
+	subscribed bool
+
+	mu    sync.RWMutex
+	conns map[*socketio.Conn]struct{}
+}
+
+func newHub(client rueidis.Client, k keys.Keys, log *slog.Logger, m *metrics) *hub {
+	return &hub{client: client, keys: k, log: log, m: m, users: make(map[string]*userConns)}
+}
+
+// channelUser extracts the user id from a user channel name.
+func (h *hub) channelUser(ch string) (string, bool) {
+	// user:{u:<id>} under the prefix
+	i := strings.Index(ch, "{u:")
+	if i < 0 || !strings.HasSuffix(ch, "}") {
+		return "", false
+	}
+	return ch[i+3 : len(ch)-1], true
+}
+
+// start opens the subscriber connection and keeps it open until ctx ends:
+// after a Redis reconnect every current subscription is restored, the gap is
+// logged and counted, and onResub lets the gateway tell clients to resync.
+func (h *hub) start(ctx context.Context) error {
+	wait, err := h.connect(ctx)
+	if err != nil {
+		return err
+	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case err := <-wait:
+				h.subMu.Lock()
+				closed := h.closed
+				h.subMu.Unlock()
+				if closed || ctx.Err() != nil {
+					return
+				}
+				h.m.pubsubReconnects.Inc()
+				h.log.Warn("redis pub/sub connection lost; messages published until it is restored are not delivered live (clients resync by seq)", "err", err)
+				backoff := 100 * time.Millisecond
+				for {
+					if wait, err = h.connect(ctx); err == nil {
+						break
+					}
+					h.log.Warn("redis pub/sub reconnect failed", "err", err, "retry_in", backoff)
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(backoff):
+					}
+					backoff = min(backoff*2, 5*time.Second)
+				}
+				h.log.Info("redis pub/sub restored", "users", h.count())
+				if h.onResub != nil {
+					h.onResub()
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// connect dedicates a connection, installs the message hook and subscribes
+// to every user currently held here.
+func (h *hub) connect(ctx context.Context) (<-chan error, error) {
+	sub, cancel := h.client.Dedicate()
+	wait := sub.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: h.onMessage})
+	h.subMu.Lock()
+	if h.cancel != nil {
+		h.cancel()
+	}
+	h.sub, h.cancel = sub, cancel
+	h.subMu.Unlock()
+
+	var channels []string
+	h.mu.Lock()
+	for u, e := range h.users {
+		e.subMu.Lock()
+		if e.subscribed {
+			channels = append(channels, h.keys.UserChannel(u))
+		}
+		e.subMu.Unlock()
+	}
+	h.mu.Unlock()
+	for len(channels) > 0 {
+		n := min(len(channels), 1000)
+		if err := sub.Do(ctx, sub.B().Subscribe().Channel(channels[:n]...).Build()).Error(); err != nil {
+			return nil, err
+		}
+		channels = channels[n:]
+	}
+	return wait, nil
+}
+
+func (h *hub) close() {
+	h.subMu.Lock()
+	h.closed = true
+	if h.cancel != nil {
+		h.cancel()
+	}
+	h.subMu.Unlock()
+}
+
+func (h *hub) subscriber() rueidis.DedicatedClient {
+	h.subMu.Lock()
+	defer h.subMu.Unlock()
+	return h.sub
+}
+
+// add registers c as a socket of userID, subscribing to the user's channel
+// before it returns so no message published afterwards is missed.
+func (h *hub) add(ctx context.Context, userID string, c *socketio.Conn) error {
+	h.mu.Lock()
+	e := h.users[userID]
+	if e == nil {
+		e = &userConns{conns: make(map[*socketio.Conn]struct{})}
+		h.users[userID] = e
+	}
+	e.refs++
+	h.mu.Unlock()
+
+	e.mu.Lock()
+	e.conns[c] = struct{}{}
+	e.mu.Unlock()
+
+	e.subMu.Lock()
+	defer e.subMu.Unlock()
+	if e.subscribed {
+		return nil
+	}
+	sub := h.subscriber()
+	if err := sub.Do(ctx, sub.B().Subscribe().Channel(h.keys.UserChannel(userID)).Build()).Error(); err != nil {
+		e.mu.Lock()
+		delete(e.conns, c)
+		e.mu.Unlock()
+		h.release(userID, e)
+		return err
+	}
+	e.subscribed = true
+	return nil
+}
+
+// remove unregisters c and drops the subscription with the user's last socket.
+func (h *hub) remove(ctx context.Context, userID string, c *socketio.Conn) {
+	h.mu.Lock()
+	e := h.users[userID]
+	h.mu.Unlock()
+	if e == nil {
+		return
+	}
+	e.mu.Lock()
+	_, had := e.conns[c]
+	delete(e.conns, c)
+	empty := len(e.conns) == 0
+	e.mu.Unlock()
+	if !had {
+		return
+	}
+	if empty {
+		e.subMu.Lock()
+		e.mu.RLock()
+		stillEmpty := len(e.conns) == 0
+		e.mu.RUnlock()
+		if stillEmpty && e.subscribed {
+			sub := h.subscriber()
+			if err := sub.Do(ctx, sub.B().Unsubscribe().Channel(h.keys.UserChannel(userID)).Build()).Error(); err != nil {
+				// The subscription is harmless beyond wasted traffic; the next
+				// reconnect of the subscriber drops it.
+				h.log.Warn("unsubscribe failed", "user", userID, "err", err)
+			}
+			e.subscribed = false
+		}
+		e.subMu.Unlock()
+	}
+	h.release(userID, e)
+}
+
+func (h *hub) release(userID string, e *userConns) {
+	h.mu.Lock()
+	e.refs--
+	if e.refs == 0 && h.users[userID] == e {
+		delete(h.users, userID)
+	}
+	h.mu.Unlock()
+}
+
+// local returns the sockets of userID on this node.
+func (h *hub) local(userID string) []*socketio.Conn {
+	h.mu.Lock()
+	e := h.users[userID]
+	h.mu.Unlock()
+	if e == nil {
+		return nil
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	out := make([]*socketio.Conn, 0, len(e.conns))
+	for c := range e.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (h *hub) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.users)
+}
+
+// each calls fn for every local socket.
+func (h *hub) each(fn func(userID string, c *socketio.Conn)) {
+	h.mu.Lock()
+	type pair struct {
+		u string
+		e *userConns
+	}
+	all := make([]pair, 0, len(h.users))
+	for u, e := range h.users {
+		all = append(all, pair{u, e})
+	}
+	h.mu.Unlock()
+	for _, p := range all {
+		p.e.mu.RLock()
+		conns := make([]*socketio.Conn, 0, len(p.e.conns))
+		for c := range p.e.conns {
+			conns = append(conns, c)
+		}
+		p.e.mu.RUnlock()
+		for _, c := range conns {
+			fn(p.u, c)
+		}
+	}
+}
+
+// onMessage delivers one publication to the local sockets of its user.
+// Envelope: "<excluded socket id>\x00<socket.io packet>".
+func (h *hub) onMessage(m rueidis.PubSubMessage) {
+	userID, ok := h.channelUser(m.Channel)
+	if !ok {
+		return
+	}
+	exclude, packet, ok := strings.Cut(m.Message, "\x00")
+	if !ok {
+		h.m.badEnvelopes.Inc()
+		return
+	}
+	conns := h.local(userID)
+	if len(conns) == 0 {
+		return
+	}
+	f := socketio.RawFrame([]byte(packet))
+	for _, c := range conns {
+		if c.ID() == exclude {
+			continue
+		}
+		if err := c.Send(f); err != nil {
+			h.m.dropped.WithLabelValues("send_queue").Inc()
+			continue
+		}
+		h.m.delivered.Inc()
+	}
+}

@@ -1,0 +1,249 @@
+// Package httpapi serves chatstate's HTTP API: the service API that backends
+// call (conversations, friends), the design's /redis/* endpoints and the
+// health probes.
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chatstate/chatstate"
+)
+
+// Config of the HTTP API.
+type Config struct {
+	// APIKey guards the service API and /redis/stats, /redis/online-users
+	// and /redis/cleanup (header "Authorization: Bearer <key>"). Empty
+	// means those routes answer 401 to everyone.
+	APIKey string
+	// MaxBodyBytes caps request bodies; zero means 1 MiB.
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+}
+
+// Deps are the services behind the API. Nil optional funcs answer 501.
+type Deps struct {
+	Directory chatstate.Directory
+	State     chatstate.RealTimeState
+	// Ping checks Redis (PING); used by /redis/health and /readyz.
+	Ping func(ctx context.Context) error
+	// Stats returns Redis and service statistics for /redis/stats.
+	Stats func(ctx context.Context) (any, error)
+	// Cleanup runs the manual cleanup for POST /redis/cleanup.
+	Cleanup func(ctx context.Context) (any, error)
+	// Metrics serves GET /metrics when set.
+	Metrics http.Handler
+}
+
+// Server is the API's http.Handler.
+type Server struct {
+	cfg  Config
+	deps Deps
+	mux  *http.ServeMux
+}
+
+// New builds the API.
+func New(cfg Config, deps Deps) *Server {
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, deps: deps, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.HandleFunc("GET /readyz", s.redisHealth)
+	s.mux.HandleFunc("GET /redis/health", s.redisHealth)
+	s.mux.HandleFunc("GET /redis/stats", s.auth(s.redisStats))
+	s.mux.HandleFunc("GET /redis/online-users", s.auth(s.onlineUsers))
+	s.mux.HandleFunc("POST /redis/cleanup", s.auth(s.cleanup))
+	s.mux.HandleFunc("POST /v1/conversations", s.auth(s.createConversation))
+	s.mux.HandleFunc("PUT /v1/users/{id}/friends", s.auth(s.setFriends))
+	if deps.Metrics != nil {
+		s.mux.Handle("GET /metrics", deps.Metrics)
+	}
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || s.cfg.APIKey == "" || subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.APIKey)) != 1 {
+			s.error(w, r, chatstate.Errorf(chatstate.EUNAUTHORIZED, "missing or wrong API key"))
+			return
+		}
+		next(w, r)
+	}
+}
+
+func (s *Server) redisHealth(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	if err := s.deps.Ping(r.Context()); err != nil {
+		s.cfg.Logger.Warn("redis health check failed", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "error", "error": "redis unreachable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "latencyMs": float64(time.Since(start).Microseconds()) / 1000})
+}
+
+func (s *Server) redisStats(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Stats == nil {
+		writeJSON(w, http.StatusNotImplemented, errorJSON(chatstate.Errorf(chatstate.EUNAVAILABLE, "stats not configured")))
+		return
+	}
+	stats, err := s.deps.Stats(r.Context())
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, stats)
+}
+
+func (s *Server) cleanup(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Cleanup == nil {
+		writeJSON(w, http.StatusNotImplemented, errorJSON(chatstate.Errorf(chatstate.EUNAVAILABLE, "cleanup not configured")))
+		return
+	}
+	res, err := s.deps.Cleanup(r.Context())
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) onlineUsers(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var cursor uint64
+	limit := 100
+	if v := q.Get("cursor"); v != "" {
+		c, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			s.error(w, r, chatstate.Errorf(chatstate.EINVALID, "cursor must be an unsigned integer"))
+			return
+		}
+		cursor = c
+	}
+	if v := q.Get("limit"); v != "" {
+		l, err := strconv.Atoi(v)
+		if err != nil || l < 1 || l > 1000 {
+			s.error(w, r, chatstate.Errorf(chatstate.EINVALID, "limit must be 1..1000"))
+			return
+		}
+		limit = l
+	}
+	page, err := s.deps.State.OnlineUsers(r.Context(), cursor, limit)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if page.UserIDs == nil {
+		page.UserIDs = []string{}
+	}
+	// The cursor is a string so JavaScript clients keep all 64 bits.
+	writeJSON(w, http.StatusOK, map[string]any{"users": page.UserIDs, "cursor": strconv.FormatUint(page.Cursor, 10)})
+}
+
+func (s *Server) createConversation(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		ID      string   `json:"id"`
+		Members []string `json:"members"`
+	}
+	if err := s.decode(w, r, &req); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	c, err := s.deps.Directory.CreateConversation(r.Context(), chatstate.Conversation{ID: req.ID, Members: req.Members})
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"id": c.ID, "members": c.Members})
+}
+
+func (s *Server) setFriends(w http.ResponseWriter, r *http.Request) {
+	userID := r.PathValue("id")
+	var req struct {
+		Friends []string `json:"friends"`
+	}
+	if err := s.decode(w, r, &req); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if req.Friends == nil {
+		s.error(w, r, chatstate.Errorf(chatstate.EINVALID, "friends is required (use [] to clear)"))
+		return
+	}
+	if err := s.deps.Directory.SetFriends(r.Context(), userID, req.Friends); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	friends, err := s.deps.Directory.Friends(r.Context(), userID)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"userId": userID, "friends": friends})
+}
+
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return chatstate.Errorf(chatstate.ETOOLARGE, "request body is larger than %d bytes", s.cfg.MaxBodyBytes)
+		}
+		return chatstate.Errorf(chatstate.EINVALID, "request body must be a JSON object with the documented fields")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return chatstate.Errorf(chatstate.EINVALID, "request body must hold one JSON object")
+	}
+	return nil
+}
+
+var statusOf = map[string]int{
+	chatstate.EINVALID:      http.StatusBadRequest,
+	chatstate.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	chatstate.ENOTFOUND:     http.StatusNotFound,
+	chatstate.EFORBIDDEN:    http.StatusForbidden,
+	chatstate.EUNAUTHORIZED: http.StatusUnauthorized,
+	chatstate.ECONFLICT:     http.StatusConflict,
+	chatstate.ERATELIMITED:  http.StatusTooManyRequests,
+	chatstate.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	chatstate.EINTERNAL:     http.StatusInternalServerError,
+}
+
+func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
+	code := chatstate.ErrorCode(err)
+	if code == chatstate.EINTERNAL {
+		s.cfg.Logger.Error("http request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	var e *chatstate.Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds()+0.999)))
+	}
+	writeJSON(w, statusOf[code], errorJSON(err))
+}
+
+func errorJSON(err error) map[string]any {
+	return map[string]any{"error": chatstate.Payload(err)}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
