@@ -10,7 +10,7 @@ import (
 // data (at the latest the next ping) when the queue is empty.
 func (s *session) handlePoll(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	if s.transport != transportPolling || (s.closed && len(s.queue) == 0 && !s.polling) {
+	if s.transport != transportPolling || s.finalSent {
 		s.mu.Unlock()
 		writeError(w, http.StatusBadRequest, errCodeBadRequest)
 		return
@@ -49,22 +49,25 @@ func (s *session) handlePoll(w http.ResponseWriter, r *http.Request) {
 			batch := s.queue
 			s.queue = nil
 			s.polling = false
-			closing := s.closed
 			s.mu.Unlock()
 			writePoll(w, batch)
-			if closing {
-				s.e.unregister(s)
-			}
 			return
 		}
 		if s.closed || s.noop || s.transport != transportPolling {
-			f := frameNoop
-			if s.closed && s.final != nil {
-				f = s.final
+			f, closing := frameNoop, s.closed
+			if closing {
+				f = frameClose
+				if s.final != nil {
+					f = s.final
+				}
+				s.finalSent = true
 			}
 			s.polling = false
 			s.mu.Unlock()
 			writePoll(w, []*Frame{f})
+			if closing {
+				s.e.unregister(s)
+			}
 			return
 		}
 		s.mu.Unlock()

@@ -57,7 +57,8 @@ type session struct {
 	noop         bool // upgrade probed: polls are answered with noop
 	upgraded     chan struct{} // closed when an upgrade completes
 	awaitingPong bool
-	final        *Frame // what a GET pending at a hard close receives
+	final        *Frame // the last frame a poll receives after close
+	finalSent    bool
 	queue, spare []*Frame
 	ws           *websocket.Conn
 	upgradeWS    *websocket.Conn
@@ -255,17 +256,20 @@ func (s *session) close(reason string, mode closeMode) {
 		s.hb.Stop()
 	}
 	keep := false // stays registered until a poll collects the queue
-	if s.upgradeWS != nil {
+	if s.upgradeWS != nil && mode != closeServer {
+		// A graceful close lets a running upgrade finish: the client may
+		// already have switched, and the final frames then go over it.
 		_ = s.upgradeWS.Close()
 		s.upgradeWS = nil
 	}
 	switch {
 	case mode == closeServer && s.transport == transportPolling:
-		s.queue = append(s.queue, frameClose)
-		if !s.polling {
-			keep = true
-			time.AfterFunc(s.e.cfg.PingTimeout, func() { s.e.unregister(s) })
-		}
+		// The close packet goes in a poll of its own after the queue:
+		// socket.io-client handles a DISCONNECT a tick late, and would
+		// report "transport close" if the close came in the same payload.
+		s.final = frameClose
+		keep = true
+		time.AfterFunc(s.e.cfg.PingTimeout, func() { s.e.unregister(s) })
 		s.kickLocked()
 	case mode == closeServer: // websocket: the writer closes after the flush
 		if !s.writing {
@@ -419,7 +423,7 @@ func (s *session) runUpgrade(conn *websocket.Conn) {
 	}
 	_ = conn.SetReadDeadline(time.Time{})
 	s.mu.Lock()
-	if s.closed {
+	if s.closed && s.final != nil && len(s.queue) == 0 { // nothing left to deliver
 		s.mu.Unlock()
 		_ = conn.Close()
 		return
