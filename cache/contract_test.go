@@ -23,6 +23,7 @@ func testCache(t *testing.T, newClient newClientFunc) {
 		{"MessagesTTL", testMessagesTTL},
 		{"MessagesConcurrentSeq", testMessagesConcurrentSeq},
 		{"MessagesIdempotent", testMessagesIdempotent},
+		{"MessagesConcurrentResend", testConcurrentResend},
 		{"MessagesExplicitSeq", testMessagesExplicitSeq},
 		{"SessionsBasic", testSessionsBasic},
 		{"SessionsExpiry", testSessionsExpiry},

@@ -7,7 +7,6 @@ import (
 
 	"github.com/chatstate/chatstate"
 	"github.com/chatstate/chatstate/internal/redistest"
-	"github.com/redis/rueidis"
 )
 
 // TestSeqRecoveryAfterDataLoss shows why LastSeq/SetSeqFloor exist: after
@@ -45,11 +44,9 @@ func TestSeqRecoveryAfterDataLoss(t *testing.T) {
 	}
 }
 
-// TestConcurrentResend: many concurrent sends of one client message id store
+// testConcurrentResend: many concurrent sends of one client message id store
 // exactly one message.
-func TestConcurrentResend(t *testing.T) { testConcurrentResend(t, realRedis) }
-
-func testConcurrentResend(t *testing.T, nc func(t *testing.T) (rueidis.Client, string)) {
+func testConcurrentResend(t *testing.T, nc newClientFunc) {
 	e := newEnv(t, nc, Config{})
 	const n = 30
 	var wg sync.WaitGroup
