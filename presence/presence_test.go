@@ -440,6 +440,13 @@ func testOnlineUsersPagination(t *testing.T, newClient newClientFunc) {
 	if pages < 5 {
 		t.Fatalf("only %d pages with limit 10 over 300 members", pages)
 	}
+	// limit 0 means the default page size; a huge limit is capped, not an error.
+	for _, limit := range []int{0, 1 << 30} {
+		page := must[chatstate.OnlineUsersPage](t)(s.OnlineUsers(ctx, 0, limit))
+		if len(page.UserIDs) == 0 {
+			t.Fatalf("limit %d: empty first page", limit)
+		}
+	}
 }
 
 func testTyping(t *testing.T, newClient newClientFunc) {
