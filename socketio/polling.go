@@ -23,26 +23,6 @@ func (s *session) handlePoll(w http.ResponseWriter, r *http.Request) {
 		s.close(ReasonTransportError, closeServer)
 		return
 	}
-	if s.noop && len(s.queue) == 0 {
-		// A poll sent after the upgrade probe: like the reference server
-		// (which answers such polls from a 100ms check), give the client's
-		// upgrade packet that long to arrive, so the poll is refused as
-		// belonging to an upgraded session rather than answered with noop.
-		s.mu.Unlock()
-		t := time.NewTimer(100 * time.Millisecond)
-		select {
-		case <-s.upgraded:
-		case <-t.C:
-		case <-r.Context().Done():
-		}
-		t.Stop()
-		s.mu.Lock()
-		if s.transport != transportPolling {
-			s.mu.Unlock()
-			writeError(w, http.StatusBadRequest, errCodeBadRequest)
-			return
-		}
-	}
 	s.polling = true
 	for {
 		if len(s.queue) > 0 {
@@ -53,7 +33,40 @@ func (s *session) handlePoll(w http.ResponseWriter, r *http.Request) {
 			writePoll(w, batch)
 			return
 		}
-		if s.closed || s.noop || s.transport != transportPolling {
+		if s.noop && !s.closed && s.transport == transportPolling {
+			// Upgrade probed: like the reference server (which answers
+			// polls from a 100ms check), give the client's upgrade packet
+			// until then; a poll that sees the upgrade complete is refused.
+			up, wait := s.upgraded, time.Until(s.probeAt.Add(100*time.Millisecond))
+			s.mu.Unlock()
+			t := time.NewTimer(wait)
+			select {
+			case <-up:
+			case <-t.C:
+			case <-r.Context().Done():
+			}
+			t.Stop()
+			s.mu.Lock()
+			if s.transport != transportPolling {
+				s.polling = false
+				s.mu.Unlock()
+				writeError(w, http.StatusBadRequest, errCodeBadRequest)
+				return
+			}
+			if len(s.queue) > 0 {
+				continue
+			}
+		}
+		if !s.closed && s.transport != transportPolling {
+			// Upgraded while this poll waited: it belongs to the old
+			// transport (the client sends the upgrade only after its
+			// last poll has returned).
+			s.polling = false
+			s.mu.Unlock()
+			writeError(w, http.StatusBadRequest, errCodeBadRequest)
+			return
+		}
+		if s.closed || s.noop {
 			f, closing := frameNoop, s.closed
 			if closing {
 				f = frameClose

@@ -56,6 +56,7 @@ type session struct {
 	posting      bool // a POST is being read
 	noop         bool // upgrade probed: polls are answered with noop
 	upgraded     chan struct{} // closed when an upgrade completes
+	probeAt      time.Time
 	awaitingPong bool
 	final        *Frame // the last frame a poll receives after close
 	finalSent    bool
@@ -291,6 +292,12 @@ func (s *session) close(reason string, mode closeMode) {
 		}
 		if s.wake != nil {
 			s.kickLocked()
+			if mode == closeClient && !s.polling {
+				// A poll racing the client's close packet still gets
+				// its noop rather than "unknown session".
+				keep = true
+				time.AfterFunc(s.e.cfg.PingTimeout, func() { s.e.unregister(s) })
+			}
 		}
 	}
 	s.mu.Unlock()
@@ -413,6 +420,7 @@ func (s *session) runUpgrade(conn *websocket.Conn) {
 	s.mu.Lock()
 	s.noop = true
 	s.upgraded = make(chan struct{})
+	s.probeAt = time.Now()
 	s.kickLocked()
 	s.mu.Unlock()
 
