@@ -51,10 +51,10 @@ type session struct {
 	transport    uint8
 	closed       bool
 	upgrading    bool
-	writing      bool // a websocket writer goroutine is running
-	polling      bool // a GET is pending
-	posting      bool // a POST is being read
-	noop         bool // upgrade probed: polls are answered with noop
+	writing      bool          // a websocket writer goroutine is running
+	polling      bool          // a GET is pending
+	posting      bool          // a POST is being read
+	noop         bool          // upgrade probed: polls are answered with noop
 	upgraded     chan struct{} // closed when an upgrade completes
 	probeAt      time.Time
 	awaitingPong bool
