@@ -98,6 +98,7 @@ type Gateway struct {
 	m    *metrics
 	io   *socketio.Server
 	hub  *hub
+	stop context.CancelFunc // ends the background work of Start
 	wg   sync.WaitGroup
 }
 
@@ -129,9 +130,11 @@ func New(cfg Config, deps Deps) *Gateway {
 }
 
 // Start opens the Pub/Sub subscriber and the activity refresher; both stop
-// when ctx ends.
+// when ctx ends or Close is called.
 func (g *Gateway) Start(ctx context.Context) error {
+	ctx, g.stop = context.WithCancel(ctx)
 	if err := g.hub.start(ctx); err != nil {
+		g.stop()
 		return err
 	}
 	g.wg.Add(1)
@@ -152,6 +155,9 @@ func (g *Gateway) Connections() int { return g.io.Count() }
 // disconnect) and closes the subscriber.
 func (g *Gateway) Close() error {
 	err := g.io.Close()
+	if g.stop != nil {
+		g.stop()
+	}
 	g.hub.close()
 	g.wg.Wait()
 	return err
