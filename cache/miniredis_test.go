@@ -2,7 +2,6 @@ package cache
 
 import (
 	"testing"
-	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/chatstate/chatstate/internal/redistest"
@@ -10,28 +9,11 @@ import (
 )
 
 // miniRedis starts an in-process miniredis whose TTLs follow the wall clock
-// (miniredis only expires keys on FastForward), as the embedded mode will.
+// (ClockTTL), exactly as the embedded zero-setup mode runs it.
 func miniRedis(t *testing.T) (rueidis.Client, string) {
 	t.Helper()
 	m := miniredis.RunT(t)
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		last := time.Now()
-		for {
-			select {
-			case <-done:
-				return
-			case now := <-tick.C:
-				m.FastForward(now.Sub(last))
-				last = now
-			}
-		}
-	}()
-	t.Cleanup(func() { close(done); <-stopped })
+	m.ClockTTL(true)
 	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{m.Addr()}, DisableCache: true})
 	if err != nil {
 		t.Fatalf("rueidis on miniredis: %v", err)
@@ -40,5 +22,4 @@ func miniRedis(t *testing.T) (rueidis.Client, string) {
 	return c, redistest.Prefix(t)
 }
 
-// TestCacheMiniredis runs the same contract on miniredis.
 func TestCacheMiniredis(t *testing.T) { testCache(t, miniRedis) }

@@ -13,6 +13,7 @@ import (
 // key prefixes for isolation, so sharing would work too.
 func miniRedis(t *testing.T) (rueidis.Client, string) {
 	m := miniredis.RunT(t)
+	m.ClockTTL(true) // as the embedded mode runs it
 	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{m.Addr()}, DisableCache: true})
 	if err != nil {
 		t.Fatalf("rueidis on miniredis: %v", err)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	gatewaypkg "github.com/chatstate/chatstate/gateway"
 	"github.com/chatstate/chatstate/internal/redistest"
 )
 
@@ -105,14 +106,6 @@ func tail(s string, n int) string {
 // TestE2E runs the official socket.io-client against three gateway
 // processes sharing one redis-server (testdata/e2e/*.test.mjs).
 func TestE2E(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatal("node is required for the end-to-end tests (Node 20+)")
-	}
-	dir := filepath.Join("testdata", "e2e")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "socket.io-client")); err != nil {
-		t.Fatal("testdata/e2e/node_modules is missing: run bash scripts/setup.sh")
-	}
 	redis := redistest.StartServer(t)
 	env := map[string]string{
 		"REDIS_HOST":                        "127.0.0.1",
@@ -136,23 +129,104 @@ func TestE2E(t *testing.T) {
 		}
 		gws = append(gws, startGateway(t, e))
 	}
+	runNodeTests(t, []string{
+		"GATEWAY_A=" + gws[0].URL, "GATEWAY_B=" + gws[1].URL, "GATEWAY_C=" + gws[2].URL,
+		fmt.Sprintf("GATEWAY_C_PID=%d", gws[2].cmd.Process.Pid),
+		"CHATSTATE_API_KEY=" + env["CHATSTATE_API_KEY"], "CHATSTATE_JWT_SECRET=" + env["CHATSTATE_JWT_SECRET"],
+		"CHATSTATE_MESSAGE_RATE_LIMIT=" + env["CHATSTATE_MESSAGE_RATE_LIMIT"], "TYPING_TTL_MS=1000",
+	}, "auth.test.mjs", "api.test.mjs", "messages.test.mjs", "presence.test.mjs", "crash.test.mjs")
+	// gateway C was killed on purpose; don't try to stop it.
+	gws[2].cmd.Wait()
+}
+
+// runNodeTests runs testdata/e2e test files with node's test runner.
+func runNodeTests(t *testing.T, env []string, files ...string) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal("node is required for the end-to-end tests (Node 20+)")
+	}
+	dir := filepath.Join("testdata", "e2e")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "socket.io-client")); err != nil {
+		t.Fatal("testdata/e2e/node_modules is missing: run bash scripts/setup.sh")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	// crash.test.mjs kills gateway C, so it runs last.
-	files := []string{"auth.test.mjs", "api.test.mjs", "messages.test.mjs", "presence.test.mjs", "crash.test.mjs"}
 	cmd := exec.CommandContext(ctx, node, append([]string{"--test", "--test-concurrency=1", "--test-reporter=spec"}, files...)...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"GATEWAY_A="+gws[0].URL, "GATEWAY_B="+gws[1].URL, "GATEWAY_C="+gws[2].URL,
-		fmt.Sprintf("GATEWAY_C_PID=%d", gws[2].cmd.Process.Pid),
-		"CHATSTATE_API_KEY="+env["CHATSTATE_API_KEY"], "CHATSTATE_JWT_SECRET="+env["CHATSTATE_JWT_SECRET"],
-		"CHATSTATE_MESSAGE_RATE_LIMIT="+env["CHATSTATE_MESSAGE_RATE_LIMIT"], "TYPING_TTL_MS=1000",
-	)
+	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	t.Logf("node --test output:\n%s", out)
 	if err != nil {
 		t.Fatalf("end-to-end tests failed: %v", err)
 	}
-	// gateway C was killed on purpose; don't try to stop it.
-	gws[2].cmd.Wait()
+}
+
+// TestEmbeddedMode runs Main in-process with no REDIS_* variables: the
+// zero-setup development mode (embedded Redis, development secrets) must be
+// a working chat server for the official client.
+func TestEmbeddedMode(t *testing.T) {
+	env := map[string]string{
+		"CHATSTATE_ADDR":               "127.0.0.1:0",
+		"CHATSTATE_MESSAGE_RATE_LIMIT": "30",
+		"CHATSTATE_TYPING_TTL":         "1s",
+		"CHATSTATE_LOG_LEVEL":          "error",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- Main(ctx, []string{"serve"}, func(k string) string { return env[k] }, pw, io.Discard)
+		pw.Close()
+	}()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
+				addr <- a
+			}
+		}
+	}()
+	var url string
+	select {
+	case a := <-addr:
+		url = "http://" + a
+	case err := <-done:
+		t.Fatalf("Main returned before listening: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("Main did not listen within 20s")
+	}
+	runNodeTests(t, []string{
+		"GATEWAY_A=" + url, "GATEWAY_B=" + url,
+		"CHATSTATE_API_KEY=" + devAPIKey, "CHATSTATE_JWT_SECRET=" + devJWTSecret,
+		"CHATSTATE_MESSAGE_RATE_LIMIT=30", "TYPING_TTL_MS=1000",
+	}, "auth.test.mjs", "messages.test.mjs", "presence.test.mjs")
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Main: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Main did not shut down within 15s of cancel")
+	}
+}
+
+func TestToken(t *testing.T) {
+	var out, errOut strings.Builder
+	env := map[string]string{"CHATSTATE_JWT_SECRET": "s3"}
+	if err := Main(context.Background(), []string{"token", "--user", "alice"}, func(k string) string { return env[k] }, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	v, err := gatewaypkg.NewVerifier([]byte("s3"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub, err := v.Verify(strings.TrimSpace(out.String())); err != nil || sub != "alice" {
+		t.Fatalf("token verifies as %q, %v", sub, err)
+	}
+	if err := Main(context.Background(), []string{"token", "--user", "bad id"}, func(string) string { return "" }, &out, &errOut); err == nil {
+		t.Fatal("invalid user must be refused")
+	}
 }

@@ -34,11 +34,11 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	}
 	log := newLogger(stderr, cfg.LogLevel)
 
-	client, err := openRedis(ctx, cfg, log)
+	client, closeRedis, err := openRedis(ctx, &cfg, log)
 	if err != nil {
 		return err
 	}
-	defer client.Close()
+	defer closeRedis()
 	if len(cfg.JWTSecret) == 0 && cfg.JWTPublicKey == nil {
 		return errors.New("CHATSTATE_JWT_SECRET (or CHATSTATE_JWT_PUBLIC_KEY_FILE) is required")
 	}
@@ -123,12 +123,39 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	return nil
 }
 
-func openRedis(ctx context.Context, cfg config, log *slog.Logger) (rueidis.Client, error) {
-	if !cfg.Redis.Configured() {
-		return nil, errors.New("no Redis configured: set REDIS_HOST/REDIS_PORT or REDIS_URL (see README.md)")
+// openRedis connects to the configured Redis or, when no REDIS_* variable
+// is set, starts the embedded single-node development mode, where missing
+// secrets get development defaults.
+func openRedis(ctx context.Context, cfg *config, log *slog.Logger) (rueidis.Client, func(), error) {
+	if cfg.Redis.Configured() {
+		c, err := redisconn.Open(ctx, cfg.Redis, 5*time.Second)
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, c.Close, nil
 	}
-	return redisconn.Open(ctx, cfg.Redis, 5*time.Second)
+	e, err := redisconn.StartEmbedded()
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Warn("DEVELOPMENT MODE: no REDIS_* variable set, using an embedded in-process Redis; single node only, state is lost on exit")
+	if len(cfg.JWTSecret) == 0 && cfg.JWTPublicKey == nil {
+		cfg.JWTSecret = []byte(devJWTSecret)
+		log.Warn("DEVELOPMENT MODE: CHATSTATE_JWT_SECRET not set, using the development secret; get a token with: chatstate token --user alice")
+	}
+	if cfg.APIKey == "" {
+		cfg.APIKey = devAPIKey
+		log.Warn("DEVELOPMENT MODE: CHATSTATE_API_KEY not set, using " + devAPIKey)
+	}
+	return e.Client, e.Close, nil
 }
+
+// Development defaults of the embedded mode only; a server with Redis
+// configured refuses to start without real secrets.
+const (
+	devJWTSecret = "chatstate-development-secret"
+	devAPIKey    = "dev-api-key"
+)
 
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
