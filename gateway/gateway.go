@@ -271,38 +271,46 @@ func (g *Gateway) refreshActivity(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			g.refreshAll(ctx)
 		}
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 256)
-		g.hub.each(func(userID string, c *socketio.Conn) {
-			cl, ok := c.Data().(*client)
-			if !ok {
-				return
-			}
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				err := g.deps.State.TouchDevice(ctx, userID, cl.deviceID)
-				if chatstate.ErrorCode(err) == chatstate.ENOTFOUND {
-					// The entry lapsed (e.g. Redis lost its data): register again.
-					var change chatstate.PresenceChange
-					if change, err = g.deps.State.SetUserOnline(ctx, userID, cl.deviceID, c.ID()); err == nil && change.Changed {
-						g.publishPresence(ctx, change.After)
-					}
-				}
-				if err != nil && ctx.Err() == nil {
-					g.log.Warn("presence refresh failed", "user", userID, "err", err)
-				}
-			}()
-		})
-		wg.Wait()
 	}
 }
 
+// refreshAll touches every local device, registering again those whose
+// entry is gone (Redis lost its data, or this node was briefly declared
+// dead).
+func (g *Gateway) refreshAll(ctx context.Context) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 256)
+	g.hub.each(func(userID string, c *socketio.Conn) {
+		cl, ok := c.Data().(*client)
+		if !ok {
+			return
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			err := g.deps.State.TouchDevice(ctx, userID, cl.deviceID)
+			if chatstate.ErrorCode(err) == chatstate.ENOTFOUND {
+				var change chatstate.PresenceChange
+				if change, err = g.deps.State.SetUserOnline(ctx, userID, cl.deviceID, c.ID()); err == nil && change.Changed {
+					g.publishPresence(ctx, change.After)
+				}
+			}
+			if err != nil && ctx.Err() == nil {
+				g.log.Warn("presence refresh failed", "user", userID, "err", err)
+			}
+		}()
+	})
+	wg.Wait()
+}
+
 // requestResync tells every local socket that live delivery had a gap, so
-// clients catch up with messages:sync from their last seq.
-func (g *Gateway) requestResync() {
+// clients catch up with messages:sync from their last seq, and re-registers
+// their presence in case Redis lost it.
+func (g *Gateway) requestResync(ctx context.Context) {
+	go g.refreshAll(ctx)
 	f, err := socketio.EncodeEvent("resync", map[string]any{"reason": "redis_reconnect"})
 	if err != nil {
 		return

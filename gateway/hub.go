@@ -30,7 +30,7 @@ type hub struct {
 	sub     rueidis.DedicatedClient
 	cancel  func()
 	closed  bool
-	onResub func() // called after subscriptions were restored
+	onResub func(context.Context) // called after subscriptions were restored
 }
 
 type userConns struct {
@@ -94,7 +94,7 @@ func (h *hub) start(ctx context.Context) error {
 				}
 				h.log.Info("redis pub/sub restored", "users", h.count())
 				if h.onResub != nil {
-					h.onResub()
+					h.onResub(ctx)
 				}
 			}
 		}
