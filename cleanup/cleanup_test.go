@@ -1,0 +1,130 @@
+package cleanup
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/cache"
+	"github.com/chatstate/chatstate/internal/redistest"
+	"github.com/chatstate/chatstate/presence"
+)
+
+func TestMain(m *testing.M) { os.Exit(redistest.Run(m)) }
+
+// recorder stands in for FCM/APNs and the in-app channel.
+type recorder struct {
+	mu     sync.Mutex
+	pushed []string
+	inApp  []string
+}
+
+func (r *recorder) Push(_ context.Context, n chatstate.Notification) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pushed = append(r.pushed, n.UserID+":"+n.Title)
+	return nil
+}
+
+func TestRunOnce(t *testing.T) {
+	client, prefix := redistest.Start(t)
+	ctx := redistest.Ctx(t)
+	c := cache.New(client, cache.Config{KeyPrefix: prefix, SessionTTL: 200 * time.Millisecond})
+	crashed := presence.New(client, presence.Config{KeyPrefix: prefix, NodeID: "crashed", NodeTimeout: 300 * time.Millisecond})
+	alive := presence.New(client, presence.Config{KeyPrefix: prefix, NodeID: "alive", NodeTimeout: 300 * time.Millisecond})
+	for _, s := range []*presence.State{crashed, alive} {
+		if err := s.Heartbeat(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := crashed.SetUserOnline(ctx, "ghost", "d", "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alive.SetUserOnline(ctx, "here", "d", "s2"); err != nil {
+		t.Fatal(err)
+	}
+	// old1 has an idle session and an active one: the sweep removes the
+	// idle one. (A user whose sessions all expire loses the whole key.)
+	for _, d := range []string{"idle", "active"} {
+		if _, err := c.CreateSession(ctx, chatstate.Session{UserID: "old1", DeviceID: d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []chatstate.Notification{
+		{UserID: "here", Title: "hi", Priority: chatstate.PriorityNormal},
+		{UserID: "away", Title: "urgent", Priority: chatstate.PriorityHigh},
+	} {
+		if _, err := c.QueuePushNotification(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var announced []chatstate.Presence
+	rec := &recorder{}
+	cl := New(Config{KeyPrefix: prefix}, Deps{
+		Redis: client, Sessions: c, Presence: alive, Queue: c, State: alive, Pusher: rec,
+		OnPresenceChange: func(_ context.Context, p chatstate.Presence) error {
+			announced = append(announced, p)
+			return nil
+		},
+		Deliver: func(_ context.Context, n chatstate.Notification) error {
+			rec.inApp = append(rec.inApp, n.UserID+":"+n.Title)
+			return nil
+		},
+	})
+
+	// Wait until the crashed node's heartbeat is stale and the sessions expired.
+	deadline := time.Now().Add(5 * time.Second)
+	var res Result
+	for res.UsersWentOffline == 0 || res.SessionsRemoved == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("cleanup did not find the stale state: %+v", res)
+		}
+		if err := alive.Heartbeat(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.UpdateSessionActivity(ctx, "old1", "active"); err != nil {
+			t.Fatal(err)
+		}
+		r, err := cl.RunOnce(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.UsersWentOffline += r.UsersWentOffline
+		res.SessionsRemoved += r.SessionsRemoved
+		res.NotificationsPushed += r.NotificationsPushed
+		res.NotificationsInApp += r.NotificationsInApp
+		time.Sleep(20 * time.Millisecond) // polling with a deadline
+	}
+	if len(announced) != 1 || announced[0].UserID != "ghost" || announced[0].Online {
+		t.Fatalf("announced %+v, want ghost offline once", announced)
+	}
+	if res.NotificationsPushed != 1 || len(rec.pushed) != 1 || rec.pushed[0] != "away:urgent" {
+		t.Fatalf("pushed %v (%+v): only the user without a connection is pushed", rec.pushed, res)
+	}
+	if res.NotificationsInApp != 1 || rec.inApp[0] != "here:hi" {
+		t.Fatalf("in-app %v: the connected user gets it in the app", rec.inApp)
+	}
+	if s, err := c.Sessions(ctx, "old1"); err != nil || len(s) != 1 || s[0].DeviceID != "active" {
+		t.Fatalf("sessions after the sweep: %v %v", s, err)
+	}
+}
+
+func TestLockLetsOneNodeRunARound(t *testing.T) {
+	client, prefix := redistest.Start(t)
+	ctx := redistest.Ctx(t)
+	a := New(Config{KeyPrefix: prefix, Owner: "a"}, Deps{Redis: client})
+	b := New(Config{KeyPrefix: prefix, Owner: "b"}, Deps{Redis: client})
+	if !a.lock(ctx, "job", time.Second) {
+		t.Fatal("first lock must succeed")
+	}
+	if b.lock(ctx, "job", time.Second) {
+		t.Fatal("second node must not get the same round")
+	}
+	if !b.lock(ctx, "other", time.Second) {
+		t.Fatal("locks are per job")
+	}
+}
