@@ -50,11 +50,6 @@ func (k Keys) MessageIDs(convID string) string { return k.conv("msgids", convID)
 // and count without scanning the hash.
 func (k Keys) MessageIDOrder(convID string) string { return k.conv("msgidx", convID) }
 
-// Session is the hash of one device session.
-func (k Keys) Session(userID, deviceID string) string {
-	return k.user("session", userID) + ":" + deviceID
-}
-
 // Sessions holds all device sessions of a user (hash, field = deviceId; see
 // cache/ for the value layout and per-field expiry).
 func (k Keys) Sessions(userID string) string { return k.user("sessions", userID) }

@@ -18,7 +18,6 @@ func TestKeys(t *testing.T) {
 		{k.MessageIDOrder("c1"), "app:msgidx:{c:c1}"},
 		{k.SessionsPattern(), "app:sessions:{u:*}"},
 		{New("a*[b]?:").SessionsPattern(), `a\*\[b\]\?:sessions:{u:*}`},
-		{k.Session("alice", "phone"), "app:session:{u:alice}:phone"},
 		{k.Sessions("alice"), "app:sessions:{u:alice}"},
 		{k.Friends("alice"), "app:friends:{u:alice}"},
 		{k.Notifications("alice"), "app:notifications:{u:alice}"},
@@ -40,7 +39,7 @@ func TestKeys(t *testing.T) {
 func TestSameSlot(t *testing.T) {
 	k := New("p:")
 	groups := [][]string{
-		{k.Presence("alice"), k.Session("alice", "d1"), k.Sessions("alice"), k.Friends("alice"),
+		{k.Presence("alice"), k.Sessions("alice"), k.Friends("alice"),
 			k.Notifications("alice"), k.RateLimit("alice", "x"), k.SecurityLog("alice")},
 		{k.Typing("c9"), k.Messages("c9"), k.Seq("c9"), k.MessageIDs("c9"), k.MessageIDOrder("c9")},
 	}
