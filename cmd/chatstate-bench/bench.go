@@ -103,9 +103,11 @@ func runBench(ctx context.Context, o options, logf func(string, ...any)) (*resul
 	for i, c := range clients {
 		parts[i] = c.lat
 	}
-	lat := mergeSorted(parts)
-	res.Latency = latencyStats{Samples: len(lat), P50: ms(percentile(lat, 50)), P90: ms(percentile(lat, 90)),
-		P99: ms(percentile(lat, 99)), Max: ms(percentile(lat, 100))}
+	res.Latency = summarize(mergeSorted(parts))
+	for i, c := range clients {
+		parts[i] = c.ackLat
+	}
+	res.AckLatency = summarize(mergeSorted(parts))
 	self1, _ := readProc(selfPID())
 	res.ClientCPU = (self1.CPU - self0.CPU).Seconds()
 	return res, nil
@@ -368,6 +370,11 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+func summarize(lat []time.Duration) latencyStats {
+	return latencyStats{Samples: len(lat), P50: ms(percentile(lat, 50)), P90: ms(percentile(lat, 90)),
+		P99: ms(percentile(lat, 99)), Max: ms(percentile(lat, 100))}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

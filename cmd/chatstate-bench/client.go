@@ -52,7 +52,8 @@ type client struct {
 	conn   *websocket.Conn
 	wmu    sync.Mutex
 	sh     *shared
-	lat    []time.Duration // owned by the read loop until done closes
+	lat    []time.Duration // delivery latencies, owned by the read loop until done closes
+	ackLat []time.Duration // send-to-ack latencies, same ownership
 	done   chan struct{}
 	maxLt  int
 	closed bool // set by closeAll, which runs from one goroutine
@@ -204,6 +205,10 @@ func (c *client) onAck(p []byte) {
 		return
 	}
 	c.sh.track.ack(id, reply[0].OK)
+	now := time.Now().UnixNano()
+	if sent := c.sh.track.sentAt(id); sent > 0 && c.sh.win.contains(now) && len(c.ackLat) < c.maxLt {
+		c.ackLat = append(c.ackLat, time.Duration(now-sent))
+	}
 }
 
 func (c *client) write(p []byte) error {
@@ -215,7 +220,9 @@ func (c *client) write(p []byte) error {
 
 // send emits message:send with ack id n.
 func (c *client) send(n int64, runID string) error {
-	content := formatContent(n, time.Now())
+	now := time.Now()
+	c.sh.track.markSent(n, now)
+	content := formatContent(n, now)
 	b := make([]byte, 0, 160)
 	b = append(b, "42"...)
 	b = strconv.AppendInt(b, n, 10)

@@ -90,7 +90,8 @@ type result struct {
 	Send           sendStats     `json:"send"`
 	Window         windowStats   `json:"window"`
 	Tally          tally         `json:"deliveries"`
-	Latency        latencyStats  `json:"latency"`
+	Latency        latencyStats  `json:"latency"`    // send to message:new at a recipient
+	AckLatency     latencyStats  `json:"ackLatency"` // send to the sender's ack
 	CPU            cpuStats      `json:"serverCpu"`
 	Nodes          []nodeStats   `json:"nodes"`
 	Redis          *redisStats   `json:"redis,omitempty"`
@@ -129,6 +130,7 @@ func (r *result) writeSummary(w io.Writer) {
 		p("acks             %d ok, %d error, %d missing", t.Acked, t.AckErrors, t.Unacked)
 		p("deliveries/s     %.0f  (%d in the %.1fs window)", r.Window.DeliveriesPerSec, r.Window.Deliveries, r.Window.Seconds)
 		p("latency          p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms  (%d samples)", r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max, r.Latency.Samples)
+		p("ack latency      p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms  (send to ack)", r.AckLatency.P50, r.AckLatency.P90, r.AckLatency.P99, r.AckLatency.Max)
 		p("lost             %d of %d expected (received %d, duplicates %d, deliveries of unacked messages %d)  (target 0: %s)",
 			t.Lost, t.Expected, t.Received, t.Duplicates, t.Stray, verdict(t.Lost == 0 && t.Expected > 0))
 		if len(o.PIDs) > 0 {

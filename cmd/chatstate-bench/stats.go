@@ -15,11 +15,13 @@ type tracker struct {
 	want  []int32 // recipients expected per message (conversation size - 1)
 	acked []atomic.Int32
 	got   []atomic.Int32
-	next  atomic.Int64 // next message number to hand out
+	sent  []atomic.Int64 // unix nanos of the write, for the ack latency
+	next  atomic.Int64   // next message number to hand out
 }
 
 func newTracker(capacity int) *tracker {
-	return &tracker{want: make([]int32, capacity), acked: make([]atomic.Int32, capacity), got: make([]atomic.Int32, capacity)}
+	return &tracker{want: make([]int32, capacity), acked: make([]atomic.Int32, capacity), got: make([]atomic.Int32, capacity),
+		sent: make([]atomic.Int64, capacity)}
 }
 
 // reserve returns a fresh message number expecting want deliveries, or -1
@@ -31,6 +33,21 @@ func (t *tracker) reserve(want int) int64 {
 	}
 	t.want[n] = int32(want)
 	return n
+}
+
+// markSent records when message n was written.
+func (t *tracker) markSent(n int64, at time.Time) {
+	if n >= 0 && n < int64(len(t.sent)) {
+		t.sent[n].Store(at.UnixNano())
+	}
+}
+
+// sentAt is the write time of message n, zero if unknown.
+func (t *tracker) sentAt(n int64) int64 {
+	if n < 0 || n >= int64(len(t.sent)) {
+		return 0
+	}
+	return t.sent[n].Load()
 }
 
 // ack records the server's answer to message n: 1 ok, 2 error.
