@@ -26,6 +26,9 @@ func TestKeys(t *testing.T) {
 		{k.RateLimit("alice", "message"), "app:rate_limit:{u:alice}:message"},
 		{k.SecurityLog("alice"), "app:security_log:{u:alice}"},
 		{k.Lock("sweep"), "app:lock:sweep"},
+		{k.Members("c1"), "app:members:{c:c1}"},
+		{k.Friendships("alice"), "app:friendships:{u:alice}"},
+		{k.UserChannel("alice"), "app:user:{u:alice}"},
 		{New("").Presence("bob"), "presence:{u:bob}"},
 	}
 	for _, tt := range tests {
