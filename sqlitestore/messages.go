@@ -1,0 +1,209 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/chatstate/chatstate"
+)
+
+// maxSeq keeps seq exactly representable in the cache's Lua doubles.
+const maxSeq = 1 << 53
+
+func (s *Store) validateMessage(m *chatstate.Message) error {
+	for _, f := range []struct{ kind, id string }{
+		{"conversationId", m.ConversationID}, {"senderId", m.SenderID}, {"message id", m.ID}, {"message type", m.Type},
+	} {
+		if err := chatstate.ValidateID(f.kind, f.id); err != nil {
+			return err
+		}
+	}
+	if m.ClientMessageID != "" {
+		if err := chatstate.ValidateID("clientMessageId", m.ClientMessageID); err != nil {
+			return err
+		}
+	}
+	if m.Seq < 1 || m.Seq >= maxSeq {
+		return chatstate.Errorf(chatstate.EINVALID, "seq %d out of range", m.Seq)
+	}
+	if m.CreatedAt < 0 || m.CreatedAt >= maxSeq {
+		return chatstate.Errorf(chatstate.EINVALID, "createdAt %d out of range", m.CreatedAt)
+	}
+	if len(m.Content) > s.cfg.MaxContentBytes {
+		return chatstate.Errorf(chatstate.ETOOLARGE, "message content is %d bytes, the limit is %d", len(m.Content), s.cfg.MaxContentBytes)
+	}
+	if !utf8.ValidString(m.Content) {
+		return chatstate.Errorf(chatstate.EINVALID, "message content is not valid UTF-8")
+	}
+	return nil
+}
+
+// InsertMessages stores the batch in one transaction (see
+// chatstate.MessageStore). Each row is INSERT ... ON CONFLICT DO NOTHING; a
+// row that was not inserted is a duplicate when its (sender,
+// clientMessageId) exists, else its seq was taken. The writer holds the
+// database's write lock for the whole transaction, so nothing can change
+// between the insert and that check.
+func (s *Store) InsertMessages(ctx context.Context, msgs []chatstate.Message) ([]error, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if len(msgs) > s.cfg.MaxBatch {
+		return nil, chatstate.Errorf(chatstate.ETOOLARGE, "batch of %d messages, the limit is %d", len(msgs), s.cfg.MaxBatch)
+	}
+	errs := make([]error, len(msgs))
+	valid := 0
+	for i := range msgs {
+		if errs[i] = s.validateMessage(&msgs[i]); errs[i] == nil {
+			valid++
+		}
+	}
+	if valid == 0 {
+		return errs, nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, dbErr("begin", err)
+	}
+	defer tx.Rollback()
+	ins, dup := tx.StmtContext(ctx, s.insertMsg), tx.StmtContext(ctx, s.clientDup)
+	for i := range msgs {
+		if errs[i] != nil {
+			continue
+		}
+		m := &msgs[i]
+		var clientID any // NULL: no idempotency key, never conflicts
+		if m.ClientMessageID != "" {
+			clientID = m.ClientMessageID
+		}
+		res, err := ins.ExecContext(ctx, m.ConversationID, m.Seq, m.ID, m.SenderID, clientID, m.Type, m.Content, m.CreatedAt)
+		if err != nil {
+			return nil, dbErr("insert message", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, dbErr("insert message", err)
+		}
+		if n == 1 {
+			continue
+		}
+		errs[i] = chatstate.ErrSeqTaken
+		if clientID != nil {
+			var one int
+			switch err := dup.QueryRowContext(ctx, m.SenderID, m.ClientMessageID).Scan(&one); {
+			case err == nil:
+				errs[i] = chatstate.ErrDuplicateMessage
+			case err != sql.ErrNoRows:
+				return nil, dbErr("check duplicate", err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, dbErr("commit", err)
+	}
+	return errs, nil
+}
+
+const messageColumns = `id, conversation_id, sender_id, content, type, created_at, seq, coalesce(client_message_id, '')`
+
+func scanMessages(rows *sql.Rows, capHint int) ([]chatstate.Message, error) {
+	defer rows.Close()
+	out := make([]chatstate.Message, 0, capHint)
+	for rows.Next() {
+		var m chatstate.Message
+		if err := rows.Scan(&m.ID, &m.ConversationID, &m.SenderID, &m.Content, &m.Type, &m.CreatedAt, &m.Seq, &m.ClientMessageID); err != nil {
+			return nil, dbErr("read messages", err)
+		}
+		out = append(out, m)
+	}
+	return out, dbErr("read messages", rows.Err())
+}
+
+func (s *Store) checkPage(conversationID string, seq int64, limit int) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if err := chatstate.ValidateID("conversationId", conversationID); err != nil {
+		return err
+	}
+	if seq < 0 {
+		return chatstate.Errorf(chatstate.EINVALID, "seq %d is negative", seq)
+	}
+	if limit < 1 {
+		return chatstate.Errorf(chatstate.EINVALID, "limit must be at least 1, not %d", limit)
+	}
+	if limit > s.cfg.MaxPageSize {
+		return chatstate.Errorf(chatstate.ETOOLARGE, "limit %d is more than %d", limit, s.cfg.MaxPageSize)
+	}
+	return nil
+}
+
+// MessagesAfter returns up to limit messages with seq > afterSeq, ascending.
+func (s *Store) MessagesAfter(ctx context.Context, conversationID string, afterSeq int64, limit int) ([]chatstate.Message, error) {
+	if err := s.checkPage(conversationID, afterSeq, limit); err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages
+		WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?`, conversationID, afterSeq, limit)
+	if err != nil {
+		return nil, dbErr("messages after", err)
+	}
+	return scanMessages(rows, min(limit, 64))
+}
+
+// MessagesBefore returns the last limit messages with seq < beforeSeq,
+// ascending.
+func (s *Store) MessagesBefore(ctx context.Context, conversationID string, beforeSeq int64, limit int) ([]chatstate.Message, error) {
+	if err := s.checkPage(conversationID, beforeSeq, limit); err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages
+		WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`, conversationID, beforeSeq, limit)
+	if err != nil {
+		return nil, dbErr("messages before", err)
+	}
+	out, err := scanMessages(rows, min(limit, 64))
+	slices.Reverse(out)
+	return out, err
+}
+
+// MessageByClientID returns ENOTFOUND when the sender has no such message.
+func (s *Store) MessageByClientID(ctx context.Context, senderID, clientMessageID string) (chatstate.Message, error) {
+	if err := s.check(); err != nil {
+		return chatstate.Message{}, err
+	}
+	if err := chatstate.ValidateID("senderId", senderID); err != nil {
+		return chatstate.Message{}, err
+	}
+	if err := chatstate.ValidateID("clientMessageId", clientMessageID); err != nil {
+		return chatstate.Message{}, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages
+		WHERE sender_id = ? AND client_message_id = ?`, senderID, clientMessageID)
+	if err != nil {
+		return chatstate.Message{}, dbErr("message by client id", err)
+	}
+	out, err := scanMessages(rows, 1)
+	if err != nil {
+		return chatstate.Message{}, err
+	}
+	if len(out) == 0 {
+		return chatstate.Message{}, chatstate.Errorf(chatstate.ENOTFOUND, "no message %s from %s", clientMessageID, senderID)
+	}
+	return out[0], nil
+}
+
+// LastSeq is the highest stored seq of a conversation, 0 when none.
+func (s *Store) LastSeq(ctx context.Context, conversationID string) (int64, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
+	if err := chatstate.ValidateID("conversationId", conversationID); err != nil {
+		return 0, err
+	}
+	var seq int64
+	err := s.r.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM messages WHERE conversation_id = ?`, conversationID).Scan(&seq)
+	return seq, dbErr("last seq", err)
+}

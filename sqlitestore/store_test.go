@@ -1,0 +1,209 @@
+package sqlitestore
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/internal/storetest"
+)
+
+func ctx(t testing.TB) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func open(t testing.TB, path string, cfg Config) *Store {
+	t.Helper()
+	s, err := Open(ctx(t), path, cfg)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", path, err)
+	}
+	return s
+}
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) chatstate.Store {
+		return open(t, filepath.Join(t.TempDir(), "data", "chat.db"), Config{})
+	})
+}
+
+func wantCode(t *testing.T, what string, err error, code string) {
+	t.Helper()
+	if got := chatstate.ErrorCode(err); got != code {
+		t.Fatalf("%s: error %v (code %q), want code %q", what, err, got, code)
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nested", "dir", "chat.db")
+	s := open(t, path, Config{})
+	msgs := []chatstate.Message{
+		{ID: "m1", ConversationID: "c1", SenderID: "alice", Content: "hi 👋", Type: "text", CreatedAt: 10, Seq: 1, ClientMessageID: "k1"},
+		{ID: "m2", ConversationID: "c1", SenderID: "bob", Content: "yo", Type: "text", CreatedAt: 11, Seq: 2},
+	}
+	if errs, err := s.InsertMessages(ctx(t), msgs); err != nil || errs[0] != nil || errs[1] != nil {
+		t.Fatalf("InsertMessages = %v, %v", errs, err)
+	}
+	if _, err := s.CreateConversation(ctx(t), chatstate.Conversation{ID: "c1", Members: []string{"bob", "alice"}, CreatedAt: 5}); err != nil {
+		t.Fatal(err)
+	}
+	tok := chatstate.DeviceToken{DeviceID: "d1", Platform: "fcm", Token: "tok", UpdatedAt: 7}
+	for _, err := range []error{
+		s.SetFriends(ctx(t), "alice", []string{"bob"}),
+		s.SetLastSeen(ctx(t), "alice", 1234),
+		s.SetDeviceToken(ctx(t), "alice", tok),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(ctx(t)); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.Close(ctx(t)); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	_, err := s.LastSeq(ctx(t), "c1")
+	wantCode(t, "LastSeq after Close", err, chatstate.EUNAVAILABLE)
+	_, err = s.InsertMessages(ctx(t), msgs)
+	wantCode(t, "InsertMessages after Close", err, chatstate.EUNAVAILABLE)
+
+	s = open(t, path, Config{})
+	defer s.Close(ctx(t))
+	got, err := s.MessagesAfter(ctx(t), "c1", 0, 10)
+	if err != nil || len(got) != 2 || got[0] != msgs[0] || got[1] != msgs[1] {
+		t.Fatalf("after reopen MessagesAfter = %+v, %v", got, err)
+	}
+	if errs, err := s.InsertMessages(ctx(t), msgs[:1]); err != nil || errs[0] != chatstate.ErrDuplicateMessage {
+		t.Fatalf("resend after reopen = %v, %v; want ErrDuplicateMessage", errs, err)
+	}
+	c, err := s.Conversation(ctx(t), "c1")
+	if err != nil || len(c.Members) != 2 || c.Members[0] != "bob" || c.CreatedAt != 5 {
+		t.Fatalf("after reopen Conversation = %+v, %v", c, err)
+	}
+	friends, err := s.Friends(ctx(t), "alice")
+	if err != nil || len(friends) != 1 || friends[0] != "bob" {
+		t.Fatalf("after reopen Friends = %v, %v", friends, err)
+	}
+	if at, err := s.LastSeen(ctx(t), "alice"); err != nil || at != 1234 {
+		t.Fatalf("after reopen LastSeen = %d, %v", at, err)
+	}
+	if toks, err := s.DeviceTokens(ctx(t), "alice"); err != nil || len(toks) != 1 || toks[0] != tok {
+		t.Fatalf("after reopen DeviceTokens = %+v, %v", toks, err)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "chat.db"), Config{
+		MaxBatch: 3, MaxContentBytes: 10, MaxPageSize: 5, MaxMembers: 2, MaxFriends: 2, MaxDevices: 2, MaxTokenBytes: 8,
+	})
+	defer s.Close(ctx(t))
+	c := ctx(t)
+	m := func(seq int64, content string) chatstate.Message {
+		return chatstate.Message{ID: "m", ConversationID: "c", SenderID: "u", Content: content, Type: "text", Seq: seq}
+	}
+	_, err := s.InsertMessages(c, []chatstate.Message{m(1, ""), m(2, ""), m(3, ""), m(4, "")})
+	wantCode(t, "batch over MaxBatch", err, chatstate.ETOOLARGE)
+	if n, _ := s.LastSeq(c, "c"); n != 0 {
+		t.Fatalf("a rejected batch stored messages: LastSeq %d", n)
+	}
+	errs, err := s.InsertMessages(c, []chatstate.Message{m(1, "0123456789"), m(2, "0123456789x")})
+	if err != nil || errs[0] != nil {
+		t.Fatalf("content at the limit: %v, %v", errs, err)
+	}
+	wantCode(t, "content over the limit", errs[1], chatstate.ETOOLARGE)
+	_, err = s.MessagesAfter(c, "c", 0, 6)
+	wantCode(t, "page over MaxPageSize", err, chatstate.ETOOLARGE)
+	_, err = s.MessagesBefore(c, "c", 10, 6)
+	wantCode(t, "page over MaxPageSize", err, chatstate.ETOOLARGE)
+	if got, err := s.MessagesAfter(c, "c", 0, 5); err != nil || len(got) != 1 {
+		t.Fatalf("page at the limit: %v, %v", got, err)
+	}
+	_, err = s.CreateConversation(c, chatstate.Conversation{ID: "c", Members: []string{"a", "b", "c"}})
+	wantCode(t, "members over MaxMembers", err, chatstate.ETOOLARGE)
+	if _, err := s.CreateConversation(c, chatstate.Conversation{ID: "c", Members: []string{"a", "b"}}); err != nil {
+		t.Fatalf("members at the limit: %v", err)
+	}
+	wantCode(t, "friends over MaxFriends", s.SetFriends(c, "u", []string{"a", "b", "c"}), chatstate.ETOOLARGE)
+	wantCode(t, "token over MaxTokenBytes", s.SetDeviceToken(c, "u", chatstate.DeviceToken{DeviceID: "d", Platform: "fcm", Token: "123456789"}), chatstate.ETOOLARGE)
+	for _, d := range []string{"d1", "d2", "d2", "d1"} { // replacing does not count as a new device
+		if err := s.SetDeviceToken(c, "u", chatstate.DeviceToken{DeviceID: d, Platform: "fcm", Token: "t"}); err != nil {
+			t.Fatalf("SetDeviceToken(%s): %v", d, err)
+		}
+	}
+	wantCode(t, "device over MaxDevices", s.SetDeviceToken(c, "u", chatstate.DeviceToken{DeviceID: "d3", Platform: "fcm", Token: "t"}), chatstate.ETOOLARGE)
+	if err := s.RemoveDeviceToken(c, "u", "d1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetDeviceToken(c, "u", chatstate.DeviceToken{DeviceID: "d3", Platform: "fcm", Token: "t"}); err != nil {
+		t.Fatalf("d3 after removing d1: %v", err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	for _, p := range []string{"", ":memory:", "file:x.db", filepath.Join(t.TempDir(), "a?b.db")} {
+		_, err := Open(ctx(t), p, Config{})
+		wantCode(t, "Open("+p+")", err, chatstate.EINVALID)
+	}
+	_, err := Open(ctx(t), filepath.Join(t.TempDir(), "x.db"), Config{Synchronous: "off"})
+	wantCode(t, "Synchronous off", err, chatstate.EINVALID)
+	_, err = Open(ctx(t), filepath.Join(t.TempDir(), "x.db"), Config{MaxBatch: -1})
+	wantCode(t, "negative MaxBatch", err, chatstate.EINVALID)
+
+	path := filepath.Join(t.TempDir(), "new.db")
+	s := open(t, path, Config{})
+	if _, err := s.w.ExecContext(ctx(t), `PRAGMA user_version = 99`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close(ctx(t))
+	if _, err := Open(ctx(t), path, Config{}); err == nil {
+		t.Fatal("Open accepted a database with a newer schema version")
+	}
+}
+
+// The reader pool sees what the writer committed, and InsertMessages holds up
+// when readers and writers run side by side.
+func TestReadersBesideWriter(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "chat.db"), Config{ReadConns: 2})
+	defer s.Close(ctx(t))
+	done := make(chan error, 1)
+	go func() {
+		for seq := int64(1); seq <= 200; seq++ {
+			errs, err := s.InsertMessages(ctx(t), []chatstate.Message{{ID: "m", ConversationID: "c", SenderID: "u", Content: "x", Type: "text", Seq: seq}})
+			if err == nil {
+				err = errs[0]
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	var last int64
+	for {
+		n, err := s.LastSeq(ctx(t), "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n < last {
+			t.Fatalf("LastSeq went back from %d to %d", last, n)
+		}
+		last = n
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := s.LastSeq(ctx(t), "c"); n != 200 {
+				t.Fatalf("LastSeq after the writer finished = %d, want 200", n)
+			}
+			return
+		default:
+		}
+	}
+}
