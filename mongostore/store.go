@@ -1,0 +1,233 @@
+// Package mongostore is the MongoDB implementation of chatstate.Store.
+//
+// It uses only what MongoDB 6+ and FerretDB 1.24 both support: no
+// transactions, change streams, $lookup, partial or TTL indexes. Every write
+// is a single-document operation (or one unordered InsertMany), so each is
+// atomic on its own.
+//
+// Collections:
+//
+//	messages       {_id: ObjectId, id, conversationId, senderId, content, type,
+//	                createdAt, seq, clientMessageId}
+//	               unique (conversationId, seq)   "conversationId_seq"  (also the history index)
+//	               unique (senderId, clientMessageId) "senderId_clientMessageId"
+//	conversations  {_id: id, members: [...], createdAt}
+//	               multikey (members)  "members"
+//	users          {_id: userId, friends: [...], lastSeen, deviceTokens: {<key>: {deviceId, platform, token, updatedAt}}}
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
+
+	"github.com/chatstate/chatstate"
+)
+
+// Environment variables read by OpenEnv.
+const (
+	EnvURI      = "MONGODB_URI"
+	EnvDatabase = "MONGODB_DATABASE"
+)
+
+// DefaultDatabase is used when neither the database argument nor the URI
+// names one.
+const DefaultDatabase = "chatstate"
+
+// Index names. Conflict mapping looks for them in duplicate-key messages
+// (MongoDB names the index there; FerretDB does not, see insertConflicts).
+const (
+	idxConvSeq      = "conversationId_seq"
+	idxSenderClient = "senderId_clientMessageId"
+	idxMembers      = "members"
+)
+
+// Config tunes the store. Zero values mean the documented defaults.
+type Config struct {
+	// MaxBatch caps the messages of one InsertMessages call; zero means 1000.
+	MaxBatch int
+	// MaxContentBytes caps a message's content; zero means 64 KiB (the
+	// Redis cache's own limit, 16 KiB by default, must stay below it).
+	MaxContentBytes int
+	// MaxPage caps the limit of MessagesAfter/MessagesBefore (larger limits
+	// are clamped); zero means 1000.
+	MaxPage int
+	// MaxMembers caps a conversation's members; zero means 10000.
+	MaxMembers int
+	// MaxFriends caps a friend list; zero means 5000.
+	MaxFriends int
+	// MaxDeviceTokens caps a user's push tokens; when a new device would
+	// exceed it, the least recently updated token is dropped. Zero means 20.
+	MaxDeviceTokens int
+	// MaxTokenBytes caps one push token; zero means 4096.
+	MaxTokenBytes int
+	// MaxConversationsOf caps the ids ConversationsOf returns; zero means
+	// 10000.
+	MaxConversationsOf int
+	// ConnectTimeout bounds server selection of every operation whose ctx has
+	// no earlier deadline; zero means 10 seconds.
+	ConnectTimeout time.Duration
+	// Now is the clock for defaulted timestamps; nil means time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxBatch, 1000)
+	def(&c.MaxContentBytes, 64<<10)
+	def(&c.MaxPage, 1000)
+	def(&c.MaxMembers, 10000)
+	def(&c.MaxFriends, 5000)
+	def(&c.MaxDeviceTokens, 20)
+	def(&c.MaxTokenBytes, 4096)
+	def(&c.MaxConversationsOf, 10000)
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 10 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Store is a chatstate.Store on MongoDB (or FerretDB).
+type Store struct {
+	cfg      Config
+	client   *mongo.Client
+	db       *mongo.Database
+	messages *mongo.Collection
+	convs    *mongo.Collection
+	users    *mongo.Collection
+}
+
+var _ chatstate.Store = (*Store)(nil)
+
+// OpenEnv opens the store named by MONGODB_URI and MONGODB_DATABASE (empty:
+// the URI's database, else "chatstate").
+func OpenEnv(ctx context.Context, cfg Config) (*Store, error) {
+	uri := os.Getenv(EnvURI)
+	if uri == "" {
+		return nil, chatstate.Errorf(chatstate.EINVALID, "%s is not set", EnvURI)
+	}
+	return Open(ctx, uri, os.Getenv(EnvDatabase), cfg)
+}
+
+// Open connects, checks the server answers and creates the indexes (an
+// existing identical index is left alone, so Open is idempotent). database
+// empty means the URI's database, else "chatstate".
+func Open(ctx context.Context, uri, database string, cfg Config) (*Store, error) {
+	cfg.setDefaults()
+	cs, err := connstring.ParseAndValidate(uri)
+	if err != nil {
+		// The driver's message may echo the URI, credentials included.
+		return nil, chatstate.Errorf(chatstate.EINVALID, "invalid MongoDB URI")
+	}
+	if database == "" {
+		database = cs.Database
+	}
+	if database == "" {
+		database = DefaultDatabase
+	}
+	client, err := mongo.Connect(options.Client().ApplyURI(uri).
+		SetServerSelectionTimeout(cfg.ConnectTimeout).
+		SetAppName("chatstate"))
+	if err != nil {
+		return nil, fmt.Errorf("mongostore: connect: %w", err)
+	}
+	db := client.Database(database)
+	s := &Store{
+		cfg:      cfg,
+		client:   client,
+		db:       db,
+		messages: db.Collection("messages"),
+		convs:    db.Collection("conversations"),
+		users:    db.Collection("users"),
+	}
+	if err := client.Ping(ctx, nil); err != nil {
+		client.Disconnect(context.Background())
+		return nil, dbErr("ping", err)
+	}
+	if err := s.createIndexes(ctx); err != nil {
+		client.Disconnect(context.Background())
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) createIndexes(ctx context.Context) error {
+	_, err := s.messages.Indexes().CreateMany(ctx, []mongo.IndexModel{
+		{
+			Keys:    bson.D{{Key: "conversationId", Value: 1}, {Key: "seq", Value: 1}},
+			Options: options.Index().SetName(idxConvSeq).SetUnique(true),
+		},
+		{
+			Keys:    bson.D{{Key: "senderId", Value: 1}, {Key: "clientMessageId", Value: 1}},
+			Options: options.Index().SetName(idxSenderClient).SetUnique(true),
+		},
+	})
+	if err != nil {
+		return dbErr("create message indexes", err)
+	}
+	_, err = s.convs.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "members", Value: 1}},
+		Options: options.Index().SetName(idxMembers),
+	})
+	if err != nil {
+		return dbErr("create conversation index", err)
+	}
+	return nil
+}
+
+// Close disconnects; in-flight operations finish or are cut at ctx's end.
+func (s *Store) Close(ctx context.Context) error {
+	if err := s.client.Disconnect(ctx); err != nil && !errors.Is(err, mongo.ErrClientDisconnected) {
+		return fmt.Errorf("mongostore: close: %w", err)
+	}
+	return nil
+}
+
+// Database is the underlying database, for operational tooling and tests.
+func (s *Store) Database() *mongo.Database { return s.db }
+
+// dbError keeps the driver error for logs while carrying a chatstate code
+// for clients: errors.As finds the *chatstate.Error, errors.Is the cause.
+type dbError struct {
+	op    string
+	code  *chatstate.Error
+	cause error
+}
+
+func (e *dbError) Error() string   { return "mongostore: " + e.op + ": " + e.cause.Error() }
+func (e *dbError) Unwrap() []error { return []error{e.code, e.cause} }
+
+var errUnavailable = &chatstate.Error{Code: chatstate.EUNAVAILABLE, Message: "the message store is unavailable"}
+
+// dbErr wraps a driver error. Network trouble and server-selection
+// failures become EUNAVAILABLE so callers can retry or degrade; a cancelled
+// or expired ctx stays as it is, anything else is internal.
+func dbErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.As(err, &topology.ServerSelectionError{}) || errors.Is(err, mongo.ErrClientDisconnected) {
+		return &dbError{op: op, code: errUnavailable, cause: err}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("mongostore: %s: %w", op, err)
+	}
+	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) {
+		return &dbError{op: op, code: errUnavailable, cause: err}
+	}
+	return fmt.Errorf("mongostore: %s: %w", op, err)
+}
