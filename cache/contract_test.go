@@ -25,6 +25,7 @@ func testCache(t *testing.T, newClient newClientFunc) {
 		{"MessagesIdempotent", testMessagesIdempotent},
 		{"MessagesConcurrentResend", testConcurrentResend},
 		{"MessagesExplicitSeq", testMessagesExplicitSeq},
+		{"MessagesPublish", testMessagesPublish},
 		{"SessionsBasic", testSessionsBasic},
 		{"SessionsExpiry", testSessionsExpiry},
 		{"SessionsActivityExtends", testSessionsActivityExtends},

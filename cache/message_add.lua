@@ -10,6 +10,13 @@
 -- ARGV[5] messages kept (cap of KEYS[1])
 -- ARGV[6] TTL in ms of KEYS[1], KEYS[3], KEYS[4]; also the dedupe window
 -- ARGV[7] dedupe entries kept (cap of KEYS[3])
+-- ARGV[8] publish prefix (optional; with ARGV[9] and ARGV[10..])
+-- ARGV[9] publish suffix
+-- ARGV[10..] Pub/Sub channels: a new message is published to each as
+--            prefix .. stored message JSON .. suffix, in the same atomic
+--            step as caching it, so a cached message has always been
+--            published and publications follow seq order. A duplicate is
+--            not published again.
 -- Reply: {duplicate (0|1), stored message JSON}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -64,5 +71,11 @@ if field ~= '' then
   end
   redis.call('PEXPIRE', KEYS[3], ttl)
   redis.call('PEXPIRE', KEYS[4], ttl)
+end
+if #ARGV >= 10 then
+  local payload = ARGV[8] .. member .. ARGV[9]
+  for i = 10, #ARGV do
+    redis.call('PUBLISH', ARGV[i], payload)
+  end
 end
 return {0, member}

@@ -62,6 +62,21 @@ func (c *Cache) validateMessage(msg *chatstate.Message) error {
 // remembered per sender for MessageTTL (the dedupe window, 24h by default,
 // counted from the first send) or until DedupeLimit newer ids push it out.
 func (c *Cache) AddMessage(ctx context.Context, msg chatstate.Message) (chatstate.Message, bool, error) {
+	return c.AddMessageAndPublish(ctx, msg, Publish{})
+}
+
+// Publish asks AddMessageAndPublish to publish a new message to Channels as
+// Prefix + message JSON + Suffix.
+type Publish struct {
+	Channels       []string
+	Prefix, Suffix string
+}
+
+// AddMessageAndPublish is AddMessage that also publishes a new (not
+// duplicate) message in the same script: one round trip for cache and
+// fan-out, a cached message has always been published, and concurrent sends
+// are published in seq order.
+func (c *Cache) AddMessageAndPublish(ctx context.Context, msg chatstate.Message, pub Publish) (chatstate.Message, bool, error) {
 	if err := c.validateMessage(&msg); err != nil {
 		return chatstate.Message{}, false, err
 	}
@@ -77,10 +92,14 @@ func (c *Cache) AddMessage(ctx context.Context, msg chatstate.Message) (chatstat
 		field = msg.SenderID + ":" + msg.ClientMessageID
 	}
 	conv := msg.ConversationID
+	args := []string{string(body), itoa(msg.Seq), itoa(msg.CreatedAt), field,
+		itoa(int64(c.cfg.MessageLimit)), ms(c.cfg.MessageTTL), itoa(int64(c.cfg.DedupeLimit))}
+	if len(pub.Channels) > 0 {
+		args = append(append(args, pub.Prefix, pub.Suffix), pub.Channels...)
+	}
 	reply, err := scriptMessageAdd.exec(ctx, c.client,
 		[]string{c.keys.Messages(conv), c.keys.Seq(conv), c.keys.MessageIDs(conv), c.keys.MessageIDOrder(conv)},
-		[]string{string(body), itoa(msg.Seq), itoa(msg.CreatedAt), field,
-			itoa(int64(c.cfg.MessageLimit)), ms(c.cfg.MessageTTL), itoa(int64(c.cfg.DedupeLimit))},
+		args,
 	).ToArray()
 	if err != nil {
 		return chatstate.Message{}, false, mapErr(err)

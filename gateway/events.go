@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/cache"
 	"github.com/chatstate/chatstate/socketio"
 )
 
@@ -120,21 +121,22 @@ func (g *Gateway) handleSend(ctx context.Context, cl *client, ev *socketio.Event
 	if !slices.Contains(members, cl.userID) {
 		return nil, chatstate.Errorf(chatstate.EFORBIDDEN, "not a member of this conversation")
 	}
-	msg, dup, err := g.deps.Cache.AddMessage(ctx, chatstate.Message{
+	// Cache and fan-out are one script: a cached message has always been
+	// published, publications follow seq order, and a resend (duplicate
+	// clientMessageId) is neither stored nor delivered again.
+	channels := make([]string, len(members))
+	for i, u := range members {
+		channels[i] = g.keys.UserChannel(u)
+	}
+	msg, dup, err := g.deps.Cache.AddMessageAndPublish(ctx, chatstate.Message{
 		ConversationID: req.ConversationID, SenderID: cl.userID, Content: req.Content,
 		Type: req.Type, ClientMessageID: req.ClientMessageID,
-	})
+	}, cache.Publish{Channels: channels, Prefix: cl.conn.ID() + "\x00" + g.msgPrefix, Suffix: g.msgSuffix})
 	if err != nil {
 		return nil, err
 	}
 	if !dup {
 		g.m.messages.Inc()
-		if err := g.publish(ctx, members, cl.conn.ID(), "message:new", map[string]any{"message": msg}); err != nil {
-			// The message is stored and has a seq: recipients catch up with
-			// messages:sync, so the sender still gets a success ack.
-			g.m.dropped.WithLabelValues("publish").Inc()
-			g.log.Error("fan-out failed", "conversation", msg.ConversationID, "seq", msg.Seq, "err", err)
-		}
 	}
 	return map[string]any{"message": msg}, nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/cache"
 	"github.com/chatstate/chatstate/internal/keys"
 	"github.com/chatstate/chatstate/socketio"
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,11 +80,18 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// Cache is the cache service plus the atomic cache-and-publish of a new
+// message (cache.Cache).
+type Cache interface {
+	chatstate.Cache
+	AddMessageAndPublish(ctx context.Context, msg chatstate.Message, pub cache.Publish) (chatstate.Message, bool, error)
+}
+
 // Deps are the services the gateway uses.
 type Deps struct {
 	Redis      rueidis.Client
 	State      chatstate.RealTimeState
-	Cache      chatstate.Cache
+	Cache      Cache
 	Directory  chatstate.Directory
 	Verifier   *Verifier
 	Registerer prometheus.Registerer // nil: metrics are not registered
@@ -98,7 +106,9 @@ type Gateway struct {
 	m    *metrics
 	io   *socketio.Server
 	hub  *hub
-	stop context.CancelFunc // ends the background work of Start
+	// msgPrefix + message JSON + msgSuffix is the message:new packet.
+	msgPrefix, msgSuffix string
+	stop                 context.CancelFunc // ends the background work of Start
 	wg   sync.WaitGroup
 }
 
@@ -122,6 +132,11 @@ func New(cfg Config, deps Deps) *Gateway {
 	}
 	g.io = socketio.NewServer(cfg.Socket)
 	g.hub = newHub(deps.Redis, g.keys, g.log, g.m)
+	pre, suf, err := socketio.EventPacketTemplate("message:new")
+	if err != nil {
+		panic(err) // a constant event name cannot fail to encode
+	}
+	g.msgPrefix, g.msgSuffix = string(pre)+`{"message":`, "}"+string(suf)
 	g.hub.onResub = g.requestResync
 	g.io.OnConnect(g.onConnect)
 	g.io.OnEvent(g.onEvent)

@@ -1,6 +1,9 @@
 package socketio
 
-import "errors"
+import (
+	"encoding/json"
+	"errors"
+)
 
 // Relaying: a gateway that fans out through a message bus encodes an event
 // once on the sending node (EncodeEventPacket), ships the bytes, and wraps
@@ -28,3 +31,17 @@ func EncodeEventPacket(event string, args ...any) ([]byte, error) {
 // RawFrame wraps a packet made by EncodeEventPacket (possibly on another
 // node) for Send. The caller must not modify packet afterwards.
 func RawFrame(packet []byte) *Frame { return newFrame(packet) }
+
+// EventPacketTemplate returns the parts around the single JSON argument of
+// an EVENT packet: prefix + argument + suffix is what EncodeEventPacket(event,
+// argument) returns. It lets a packet be completed where the argument is
+// produced, e.g. inside a Redis script that assigns a message's seq.
+func EventPacketTemplate(event string) (prefix, suffix []byte, err error) {
+	const mark = "0"
+	p, err := EncodeEventPacket(event, json.RawMessage(mark))
+	if err != nil {
+		return nil, nil, err
+	}
+	// The packet ends with the argument followed by "]".
+	return p[:len(p)-len(mark)-1], []byte("]"), nil
+}

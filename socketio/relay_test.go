@@ -15,6 +15,13 @@ func TestEncodeEventPacketRelays(t *testing.T) {
 	if string(f.pollBytes()) != string(direct.pollBytes()) {
 		t.Fatalf("relayed frame %q differs from a direct one %q", f.pollBytes(), direct.pollBytes())
 	}
+	pre, suf, err := EventPacketTemplate("message:new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(pre) + `{"seq":1}` + string(suf); got != string(p) {
+		t.Fatalf("template gives %s, want %s", got, p)
+	}
 	if _, err := EncodeEventPacket("bin", []byte{1}); err == nil {
 		t.Fatal("binary argument must be refused")
 	}
