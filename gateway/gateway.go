@@ -109,7 +109,7 @@ type Gateway struct {
 	// msgPrefix + message JSON + msgSuffix is the message:new packet.
 	msgPrefix, msgSuffix string
 	stop                 context.CancelFunc // ends the background work of Start
-	wg   sync.WaitGroup
+	wg                   sync.WaitGroup
 }
 
 // client is the state of one connected socket.
