@@ -126,6 +126,7 @@ func load(name string) *script {
 var (
 	scriptMessageAdd          = load("message_add")
 	scriptMessageSeqFloor     = load("message_seqfloor")
+	scriptMessageNextSeq      = load("message_nextseq")
 	scriptSessionCreate       = load("session_create")
 	scriptSessionTouch        = load("session_touch")
 	scriptSessionRead         = load("session_read")
@@ -138,7 +139,7 @@ var (
 )
 
 var allScripts = []*script{
-	scriptMessageAdd, scriptMessageSeqFloor, scriptSessionCreate, scriptSessionTouch,
+	scriptMessageAdd, scriptMessageSeqFloor, scriptMessageNextSeq, scriptSessionCreate, scriptSessionTouch,
 	scriptSessionRead, scriptSessionSweep, scriptFriendsSet, scriptNotificationAdd,
 	scriptNotificationEnqueue, scriptRateLimitCheck, scriptSecurityLogAdd,
 }

@@ -177,3 +177,42 @@ func (c *Cache) SetSeqFloor(ctx context.Context, conversationID string, seq int6
 	n, err := scriptMessageSeqFloor.exec(ctx, c.client, []string{c.keys.Seq(conversationID)}, []string{itoa(seq)}).AsInt64()
 	return n, mapErr(err)
 }
+
+// NextSeq takes the next seq of a conversation for a message that is
+// persisted before it is cached. ok is false when the counter is missing (a
+// new conversation, or Redis lost its data): restore it from the store with
+// SetSeqFloor and ask again, so seq never goes back.
+func (c *Cache) NextSeq(ctx context.Context, conversationID string) (seq int64, ok bool, err error) {
+	if err := chatstate.ValidateID("conversationId", conversationID); err != nil {
+		return 0, false, err
+	}
+	n, err := scriptMessageNextSeq.exec(ctx, c.client, []string{c.keys.Seq(conversationID)}, nil).AsInt64()
+	if err != nil {
+		return 0, false, mapErr(err)
+	}
+	return n, n > 0, nil
+}
+
+// CachedMessage returns the cached message a sender sent with
+// clientMessageID, if it is still in the dedupe window. A cached message has
+// been published (AddMessageAndPublish), so a resend that finds it needs no
+// fan-out.
+func (c *Cache) CachedMessage(ctx context.Context, conversationID, senderID, clientMessageID string) (chatstate.Message, bool, error) {
+	for _, id := range [][2]string{{"conversationId", conversationID}, {"senderId", senderID}, {"clientMessageId", clientMessageID}} {
+		if err := chatstate.ValidateID(id[0], id[1]); err != nil {
+			return chatstate.Message{}, false, err
+		}
+	}
+	raw, err := c.client.Do(ctx, c.client.B().Hget().Key(c.keys.MessageIDs(conversationID)).Field(senderID+":"+clientMessageID).Build()).ToString()
+	if rueidis.IsRedisNil(err) {
+		return chatstate.Message{}, false, nil
+	}
+	if err != nil {
+		return chatstate.Message{}, false, mapErr(err)
+	}
+	var m chatstate.Message
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		return chatstate.Message{}, false, fmt.Errorf("cache: cached message: %w", err)
+	}
+	return m, true, nil
+}
