@@ -2,7 +2,10 @@ package sqlitestore
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,6 +207,63 @@ func TestReadersBesideWriter(t *testing.T) {
 			}
 			return
 		default:
+		}
+	}
+}
+
+// A cancelled context fails the call without breaking the store: the
+// transaction is rolled back and the writer connection is usable again.
+func TestCancelledContext(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "chat.db"), Config{})
+	defer s.Close(ctx(t))
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	msg := chatstate.Message{ID: "m", ConversationID: "c", SenderID: "u", Content: "x", Type: "text", Seq: 1, ClientMessageID: "k"}
+	if _, err := s.InsertMessages(cancelled, []chatstate.Message{msg}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("InsertMessages(cancelled) = %v, want context.Canceled", err)
+	}
+	if _, err := s.MessagesAfter(cancelled, "c", 0, 10); !errors.Is(err, context.Canceled) {
+		t.Fatalf("MessagesAfter(cancelled) = %v, want context.Canceled", err)
+	}
+	if errs, err := s.InsertMessages(ctx(t), []chatstate.Message{msg}); err != nil || errs[0] != nil {
+		t.Fatalf("insert after a cancelled one = %v, %v; want stored (nothing was left behind)", errs, err)
+	}
+}
+
+// Two Stores on one file (two processes, or a restart overlapping the old
+// one) wait for each other's write lock instead of failing.
+func TestTwoStoresOneFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chat.db")
+	a, b := open(t, path, Config{}), open(t, path, Config{})
+	defer a.Close(ctx(t))
+	defer b.Close(ctx(t))
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	for i, s := range []*Store{a, b} {
+		wg.Go(func() {
+			conv := fmt.Sprintf("c%d", i)
+			for seq := int64(1); seq <= 100; seq++ {
+				errs, err := s.InsertMessages(ctx(t), []chatstate.Message{{ID: "m", ConversationID: conv, SenderID: "u", Content: "x", Type: "text", Seq: seq}})
+				if err == nil {
+					err = errs[0]
+				}
+				if err != nil {
+					errc <- fmt.Errorf("store %d seq %d: %w", i, seq, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	for _, s := range []*Store{a, b} {
+		for _, conv := range []string{"c0", "c1"} {
+			if n, err := s.LastSeq(ctx(t), conv); err != nil || n != 100 {
+				t.Fatalf("LastSeq(%s) = %d, %v; want 100 seen from both stores", conv, n, err)
+			}
 		}
 	}
 }
