@@ -166,25 +166,48 @@ func Open(ctx context.Context, uri, database string, cfg Config) (*Store, error)
 }
 
 func (s *Store) createIndexes(ctx context.Context) error {
-	_, err := s.messages.Indexes().CreateMany(ctx, []mongo.IndexModel{
-		{
+	if err := ensureIndexes(ctx, s.messages,
+		mongo.IndexModel{
 			Keys:    bson.D{{Key: "conversationId", Value: 1}, {Key: "seq", Value: 1}},
 			Options: options.Index().SetName(idxConvSeq).SetUnique(true),
 		},
-		{
+		mongo.IndexModel{
 			Keys:    bson.D{{Key: "senderId", Value: 1}, {Key: "clientMessageId", Value: 1}},
 			Options: options.Index().SetName(idxSenderClient).SetUnique(true),
 		},
-	})
-	if err != nil {
-		return dbErr("create message indexes", err)
+	); err != nil {
+		return err
 	}
-	_, err = s.convs.Indexes().CreateOne(ctx, mongo.IndexModel{
+	return ensureIndexes(ctx, s.convs, mongo.IndexModel{
 		Keys:    bson.D{{Key: "members", Value: 1}},
 		Options: options.Index().SetName(idxMembers),
 	})
+}
+
+// ensureIndexes creates the indexes whose names are missing. MongoDB
+// accepts re-creating an identical index, but FerretDB 1.24 panics (and
+// drops the connection) on createIndexes with several already existing
+// indexes, so existing names are skipped and each index is created alone.
+func ensureIndexes(ctx context.Context, coll *mongo.Collection, models ...mongo.IndexModel) error {
+	names, err := coll.Indexes().ListSpecifications(ctx)
 	if err != nil {
-		return dbErr("create conversation index", err)
+		return dbErr("list indexes of "+coll.Name(), err)
+	}
+	have := make(map[string]bool, len(names))
+	for _, n := range names {
+		have[n.Name] = true
+	}
+	for _, m := range models {
+		var opts options.IndexOptions
+		for _, set := range m.Options.List() {
+			set(&opts)
+		}
+		if opts.Name != nil && have[*opts.Name] {
+			continue
+		}
+		if _, err := coll.Indexes().CreateOne(ctx, m); err != nil {
+			return dbErr("create index on "+coll.Name(), err)
+		}
 	}
 	return nil
 }
