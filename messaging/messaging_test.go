@@ -1,0 +1,222 @@
+package messaging
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/cache"
+	"github.com/chatstate/chatstate/internal/redistest"
+	"github.com/chatstate/chatstate/sqlitestore"
+	"github.com/redis/rueidis"
+)
+
+func TestMain(m *testing.M) { os.Exit(redistest.Run(m)) }
+
+type fixture struct {
+	ctx    context.Context
+	client rueidis.Client
+	cache  *cache.Cache
+	store  *sqlitestore.Store
+	svc    *Service
+	pubs   chan string
+	ch     string
+}
+
+func setup(t *testing.T, client rueidis.Client, prefix string, cfg cache.Config) *fixture {
+	t.Helper()
+	ctx := redistest.Ctx(t)
+	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"), sqlitestore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close(context.Background()) })
+	cfg.KeyPrefix = prefix
+	c := cache.New(client, cfg)
+	svc := New(c, store, Config{})
+	runCtx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	go svc.Run(runCtx)
+	f := &fixture{ctx: ctx, client: client, cache: c, store: store, svc: svc, pubs: make(chan string, 1000), ch: prefix + "ch"}
+	sub, release := client.Dedicate()
+	t.Cleanup(release)
+	sub.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: func(m rueidis.PubSubMessage) { f.pubs <- m.Message }})
+	if err := sub.Do(ctx, sub.B().Subscribe().Channel(f.ch).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) send(t *testing.T, conv, cmid, content string) (chatstate.Message, bool) {
+	t.Helper()
+	m, dup, err := f.svc.Send(f.ctx, chatstate.Message{ConversationID: conv, SenderID: "alice", ClientMessageID: cmid, Content: content, Type: "text"},
+		cache.Publish{Channels: []string{f.ch}, Prefix: "", Suffix: ""})
+	if err != nil {
+		t.Fatalf("send %s: %v", cmid, err)
+	}
+	return m, dup
+}
+
+// published returns the publications that arrive within a short wait after
+// a barrier publication made now.
+func (f *fixture) published(t *testing.T) []string {
+	t.Helper()
+	f.client.Do(f.ctx, f.client.B().Publish().Channel(f.ch).Message("barrier").Build())
+	var out []string
+	for {
+		select {
+		case p := <-f.pubs:
+			if p == "barrier" {
+				return out
+			}
+			out = append(out, p)
+		case <-time.After(5 * time.Second):
+			t.Fatal("barrier publication did not arrive")
+		}
+	}
+}
+
+func TestSendPersistsCachesAndPublishesOnce(t *testing.T) {
+	client, prefix := redistest.Start(t)
+	f := setup(t, client, prefix, cache.Config{})
+	m, dup := f.send(t, "c1", "cm1", "hello")
+	if dup || m.Seq != 1 || m.ID == "" || m.CreatedAt == 0 {
+		t.Fatalf("first send: %+v dup=%v", m, dup)
+	}
+	stored, err := f.store.MessageByClientID(f.ctx, "alice", "cm1")
+	if err != nil || stored != m {
+		t.Fatalf("stored %+v %v, want %+v", stored, err, m)
+	}
+	again, dup := f.send(t, "c1", "cm1", "hello")
+	if !dup || again != m {
+		t.Fatalf("resend: %+v dup=%v", again, dup)
+	}
+	if p := f.published(t); len(p) != 1 {
+		t.Fatalf("published %d times, want once: %q", len(p), p)
+	}
+}
+
+// A node that dies after persisting but before caching and fan-out leaves a
+// stored message nobody received; the client's resend delivers it once.
+func TestResendAfterCrashBetweenPersistAndFanout(t *testing.T) {
+	client, prefix := redistest.Start(t)
+	f := setup(t, client, prefix, cache.Config{})
+	orphan := chatstate.Message{ID: "m-orphan", ConversationID: "c1", SenderID: "alice", ClientMessageID: "cm-lost", Content: "lost?", Type: "text", CreatedAt: 1, Seq: 1}
+	if res, err := f.store.InsertMessages(f.ctx, []chatstate.Message{orphan}); err != nil || res[0] != nil {
+		t.Fatalf("insert: %v %v", res, err)
+	}
+	if _, err := f.cache.SetSeqFloor(f.ctx, "c1", 1); err != nil {
+		t.Fatal(err)
+	}
+	got, dup := f.send(t, "c1", "cm-lost", "lost?")
+	if !dup || got != orphan {
+		t.Fatalf("resend returned %+v dup=%v, want the stored %+v", got, dup, orphan)
+	}
+	f.send(t, "c1", "cm-lost", "lost?")
+	p := f.published(t)
+	if len(p) != 1 {
+		t.Fatalf("published %d times, want exactly once: %q", len(p), p)
+	}
+	if n, _ := f.store.MessagesAfter(f.ctx, "c1", 0, 10); len(n) != 1 {
+		t.Fatalf("store holds %d messages, want 1", len(n))
+	}
+	if _, _, err := f.svc.Send(f.ctx, chatstate.Message{ConversationID: "c2", SenderID: "alice", ClientMessageID: "cm-lost", Content: "x"}, cache.Publish{}); chatstate.ErrorCode(err) != chatstate.ECONFLICT {
+		t.Fatalf("reusing a clientMessageId in another conversation: %v", err)
+	}
+}
+
+func TestSeqSurvivesRedisDataLoss(t *testing.T) {
+	srv := redistest.StartServer(t)
+	client := srv.Client(t)
+	f := setup(t, client, redistest.Prefix(t), cache.Config{})
+	for i := 1; i <= 3; i++ {
+		f.send(t, "c1", fmt.Sprint("cm", i), "x")
+	}
+	srv.Restart(t) // the counter and the cache are gone
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m, _, err := f.svc.Send(f.ctx, chatstate.Message{ConversationID: "c1", SenderID: "alice", ClientMessageID: "cm4", Content: "x"}, cache.Publish{})
+		if err == nil {
+			if m.Seq != 4 {
+				t.Fatalf("seq after data loss = %d, want 4", m.Seq)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // waiting for the client to reconnect
+	}
+}
+
+func TestConcurrentSendsGroupCommit(t *testing.T) {
+	client, prefix := redistest.Start(t)
+	f := setup(t, client, prefix, cache.Config{})
+	const n = 200
+	var wg sync.WaitGroup
+	seqs := make(chan int64, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m, _, err := f.svc.Send(f.ctx, chatstate.Message{ConversationID: "c1", SenderID: "alice", ClientMessageID: fmt.Sprint("cm", i), Content: "x"}, cache.Publish{})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			seqs <- m.Seq
+		}()
+	}
+	wg.Wait()
+	close(seqs)
+	seen := map[int64]bool{}
+	for s := range seqs {
+		if seen[s] {
+			t.Fatalf("seq %d twice", s)
+		}
+		seen[s] = true
+	}
+	stored, err := f.store.MessagesAfter(f.ctx, "c1", 0, 1000)
+	if err != nil || len(stored) != n {
+		t.Fatalf("stored %d, %v", len(stored), err)
+	}
+}
+
+func TestSyncFallsBackToTheStore(t *testing.T) {
+	client, prefix := redistest.Start(t)
+	f := setup(t, client, prefix, cache.Config{MessageLimit: 3})
+	var sent []chatstate.Message
+	for i := 1; i <= 8; i++ {
+		m, _ := f.send(t, "c1", fmt.Sprint("cm", i), fmt.Sprint("m", i))
+		sent = append(sent, m)
+	}
+	for _, tc := range []struct {
+		after int64
+		limit int
+		want  []chatstate.Message
+	}{
+		{0, 100, sent},     // older than the cache: store
+		{5, 100, sent[5:]}, // the cache holds 6..8
+		{2, 2, sent[2:4]},  // paging through the store
+		{8, 100, sent[8:]}, // up to date
+	} {
+		got, err := f.svc.Sync(f.ctx, "c1", tc.after, tc.limit)
+		if err != nil || len(got) != len(tc.want) {
+			t.Fatalf("Sync(%d, %d) = %d messages, %v; want %d", tc.after, tc.limit, len(got), err, len(tc.want))
+		}
+		for i := range got {
+			if got[i] != tc.want[i] {
+				t.Fatalf("Sync(%d, %d)[%d] = %+v, want %+v", tc.after, tc.limit, i, got[i], tc.want[i])
+			}
+		}
+	}
+	before, err := f.svc.Before(f.ctx, "c1", 4, 2)
+	if err != nil || len(before) != 2 || before[0] != sent[1] || before[1] != sent[2] {
+		t.Fatalf("Before(4, 2) = %+v %v", before, err)
+	}
+}
