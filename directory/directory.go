@@ -1,6 +1,6 @@
-// Package directory holds conversation membership and friendships in Redis
-// sets. It is the interim chatstate.Directory until the persistence store
-// owns this data; the gateway only sees the interface.
+// Package directory answers who belongs to a conversation and who is whose
+// friend (chatstate.Directory): reads are cache-aside from the persistence
+// store through Redis, writes go to the store and invalidate the cache.
 package directory
 
 import (
@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	_ "embed"
 	"encoding/hex"
+	"strconv"
 	"time"
 
 	"github.com/chatstate/chatstate"
@@ -16,9 +17,27 @@ import (
 	"github.com/redis/rueidis"
 )
 
+// Store is the part of the persistence store the directory reads and writes.
+type Store interface {
+	CreateConversation(ctx context.Context, c chatstate.Conversation) (chatstate.Conversation, error)
+	Conversation(ctx context.Context, id string) (chatstate.Conversation, error)
+	Friends(ctx context.Context, userID string) ([]string, error)
+	SetFriends(ctx context.Context, userID string, friends []string) error
+}
+
+// FriendCache is the Cache service's friend-list cache (cache.Cache).
+type FriendCache interface {
+	CacheFriendList(ctx context.Context, userID string, friends []string) error
+	FriendList(ctx context.Context, userID string) ([]string, bool, error)
+	InvalidateFriendList(ctx context.Context, userID string) error
+}
+
 // Config of the directory.
 type Config struct {
 	KeyPrefix string
+	// MembersTTL is how long a conversation's members stay cached; zero
+	// means 2 hours.
+	MembersTTL time.Duration
 	// MaxMembers caps a conversation's size; zero means 1000.
 	MaxMembers int
 	// MaxFriends caps a friend list; zero means 5000.
@@ -26,40 +45,38 @@ type Config struct {
 }
 
 var (
-	//go:embed directory_create.lua
-	createSrc string
-	//go:embed directory_ismember.lua
-	isMemberSrc string
-	//go:embed directory_setfriends.lua
-	setFriendsSrc string
-
-	createScript     = luascript.New(createSrc)
-	isMemberScript   = luascript.New(isMemberSrc)
-	setFriendsScript = luascript.New(setFriendsSrc)
+	//go:embed directory_cache.lua
+	cacheSrc    string
+	cacheScript = luascript.New(cacheSrc)
 )
 
-// Redis is a chatstate.Directory on Redis sets.
-type Redis struct {
-	client rueidis.Client
-	keys   keys.Keys
-	cfg    Config
+// Directory is a chatstate.Directory over a Store with a Redis cache.
+type Directory struct {
+	client  rueidis.Client
+	keys    keys.Keys
+	store   Store
+	friends FriendCache
+	cfg     Config
 }
 
-var _ chatstate.Directory = (*Redis)(nil)
+var _ chatstate.Directory = (*Directory)(nil)
 
-// NewRedis returns a directory on client.
-func NewRedis(client rueidis.Client, cfg Config) *Redis {
-	if cfg.MaxMembers == 0 {
+// New returns a directory; it does no I/O.
+func New(client rueidis.Client, store Store, friends FriendCache, cfg Config) *Directory {
+	if cfg.MembersTTL <= 0 {
+		cfg.MembersTTL = 2 * time.Hour
+	}
+	if cfg.MaxMembers <= 0 {
 		cfg.MaxMembers = 1000
 	}
-	if cfg.MaxFriends == 0 {
+	if cfg.MaxFriends <= 0 {
 		cfg.MaxFriends = 5000
 	}
-	return &Redis{client: client, keys: keys.New(cfg.KeyPrefix), cfg: cfg}
+	return &Directory{client: client, keys: keys.New(cfg.KeyPrefix), store: store, friends: friends, cfg: cfg}
 }
 
-// CreateConversation stores c.
-func (d *Redis) CreateConversation(ctx context.Context, c chatstate.Conversation) (chatstate.Conversation, error) {
+// CreateConversation stores c; an empty ID gets a generated one.
+func (d *Directory) CreateConversation(ctx context.Context, c chatstate.Conversation) (chatstate.Conversation, error) {
 	if c.ID == "" {
 		var b [12]byte
 		rand.Read(b[:])
@@ -75,40 +92,51 @@ func (d *Redis) CreateConversation(ctx context.Context, c chatstate.Conversation
 		return c, chatstate.Errorf(chatstate.EINVALID, "members must not be empty")
 	}
 	c.Members = members
-	c.CreatedAt = time.Now().UnixMilli()
-	err = createScript.Exec(ctx, d.client, []string{d.keys.Members(c.ID)}, members).Error()
-	return c, luascript.Err(err)
+	return d.store.CreateConversation(ctx, c)
 }
 
 // IsMember reports whether userID belongs to the conversation.
-func (d *Redis) IsMember(ctx context.Context, convID, userID string) (bool, error) {
-	if err := chatstate.ValidateID("conversationId", convID); err != nil {
-		return false, err
-	}
+func (d *Directory) IsMember(ctx context.Context, convID, userID string) (bool, error) {
 	if err := chatstate.ValidateID("userId", userID); err != nil {
 		return false, err
 	}
-	n, err := isMemberScript.Exec(ctx, d.client, []string{d.keys.Members(convID)}, []string{userID}).AsInt64()
-	return n == 1, luascript.Err(err)
+	members, err := d.Members(ctx, convID)
+	if err != nil {
+		return false, err
+	}
+	for _, m := range members {
+		if m == userID {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
-// Members lists the conversation's members.
-func (d *Redis) Members(ctx context.Context, convID string) ([]string, error) {
+// Members lists a conversation's members: one SMEMBERS on a hit, the store
+// and a cache fill on a miss.
+func (d *Directory) Members(ctx context.Context, convID string) ([]string, error) {
 	if err := chatstate.ValidateID("conversationId", convID); err != nil {
 		return nil, err
 	}
-	m, err := d.client.Do(ctx, d.client.B().Smembers().Key(d.keys.Members(convID)).Build()).AsStrSlice()
+	key := d.keys.Members(convID)
+	members, err := d.client.Do(ctx, d.client.B().Smembers().Key(key).Build()).AsStrSlice()
+	if err != nil || len(members) > 0 {
+		return members, err
+	}
+	c, err := d.store.Conversation(ctx, convID)
 	if err != nil {
 		return nil, err
 	}
-	if len(m) == 0 {
-		return nil, chatstate.Errorf(chatstate.ENOTFOUND, "conversation not found")
+	args := append([]string{strconv.FormatInt(d.cfg.MembersTTL.Milliseconds(), 10)}, c.Members...)
+	if err := luascript.Err(cacheScript.Exec(ctx, d.client, []string{key}, args).Error()); err != nil {
+		return nil, err
 	}
-	return m, nil
+	return c.Members, nil
 }
 
-// SetFriends replaces userID's friend list.
-func (d *Redis) SetFriends(ctx context.Context, userID string, friends []string) error {
+// SetFriends replaces userID's friend list in the store and drops the
+// cached copy.
+func (d *Directory) SetFriends(ctx context.Context, userID string, friends []string) error {
 	if err := chatstate.ValidateID("userId", userID); err != nil {
 		return err
 	}
@@ -116,13 +144,24 @@ func (d *Redis) SetFriends(ctx context.Context, userID string, friends []string)
 	if err != nil {
 		return err
 	}
-	return luascript.Err(setFriendsScript.Exec(ctx, d.client, []string{d.keys.Friendships(userID)}, friends).Error())
+	if err := d.store.SetFriends(ctx, userID, friends); err != nil {
+		return err
+	}
+	return d.friends.InvalidateFriendList(ctx, userID)
 }
 
-// Friends returns userID's friend list (empty when none were set).
-func (d *Redis) Friends(ctx context.Context, userID string) ([]string, error) {
+// Friends returns userID's friend list from the cache, loading it from the
+// store on a miss (an empty list is cached too).
+func (d *Directory) Friends(ctx context.Context, userID string) ([]string, error) {
 	if err := chatstate.ValidateID("userId", userID); err != nil {
 		return nil, err
 	}
-	return d.client.Do(ctx, d.client.B().Smembers().Key(d.keys.Friendships(userID)).Build()).AsStrSlice()
+	friends, found, err := d.friends.FriendList(ctx, userID)
+	if err != nil || found {
+		return friends, err
+	}
+	if friends, err = d.store.Friends(ctx, userID); err != nil {
+		return nil, err
+	}
+	return friends, d.friends.CacheFriendList(ctx, userID, friends)
 }

@@ -1,51 +1,81 @@
 package directory
 
 import (
+	"context"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/cache"
 	"github.com/chatstate/chatstate/internal/redistest"
+	"github.com/chatstate/chatstate/sqlitestore"
 )
 
 func TestMain(m *testing.M) { os.Exit(redistest.Run(m)) }
 
-func TestConversations(t *testing.T) {
+type fixture struct {
+	ctx    context.Context
+	d      *Directory
+	store  *sqlitestore.Store
+	count  func(key string) int64
+	prefix string
+}
+
+func setup(t *testing.T, cfg Config) *fixture {
+	t.Helper()
 	c, prefix := redistest.Start(t)
 	ctx := redistest.Ctx(t)
-	d := NewRedis(c, Config{KeyPrefix: prefix, MaxMembers: 3})
+	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"), sqlitestore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close(context.Background()) })
+	cfg.KeyPrefix = prefix
+	return &fixture{ctx: ctx, store: store, prefix: prefix,
+		d: New(c, store, cache.New(c, cache.Config{KeyPrefix: prefix}), cfg),
+		count: func(key string) int64 {
+			n, _ := c.Do(ctx, c.B().Exists().Key(prefix+key).Build()).AsInt64()
+			return n
+		}}
+}
 
-	conv, err := d.CreateConversation(ctx, chatstate.Conversation{ID: "c1", Members: []string{"alice", "bob", "alice"}})
+func TestConversations(t *testing.T) {
+	f := setup(t, Config{MaxMembers: 3})
+	conv, err := f.d.CreateConversation(f.ctx, chatstate.Conversation{ID: "c1", Members: []string{"alice", "bob", "alice"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(conv.Members, []string{"alice", "bob"}) {
 		t.Fatalf("members %v", conv.Members)
 	}
-	if _, err := d.CreateConversation(ctx, chatstate.Conversation{ID: "c1", Members: []string{"carol"}}); chatstate.ErrorCode(err) != chatstate.ECONFLICT {
+	if _, err := f.d.CreateConversation(f.ctx, chatstate.Conversation{ID: "c1", Members: []string{"carol"}}); chatstate.ErrorCode(err) != chatstate.ECONFLICT {
 		t.Fatalf("duplicate create: %v", err)
 	}
-	gen, err := d.CreateConversation(ctx, chatstate.Conversation{Members: []string{"carol"}})
+	gen, err := f.d.CreateConversation(f.ctx, chatstate.Conversation{Members: []string{"carol"}})
 	if err != nil || gen.ID == "" {
 		t.Fatalf("generated id: %+v %v", gen, err)
 	}
-	if ok, err := d.IsMember(ctx, "c1", "bob"); !ok || err != nil {
-		t.Fatalf("bob member: %v %v", ok, err)
+	if f.count("members:{c:c1}") != 0 {
+		t.Fatal("nothing is cached before the first read")
 	}
-	if ok, err := d.IsMember(ctx, "c1", "carol"); ok || err != nil {
-		t.Fatalf("carol member: %v %v", ok, err)
-	}
-	if _, err := d.IsMember(ctx, "nope", "bob"); chatstate.ErrorCode(err) != chatstate.ENOTFOUND {
-		t.Fatalf("unknown conversation: %v", err)
-	}
-	m, err := d.Members(ctx, "c1")
+	m, err := f.d.Members(f.ctx, "c1")
 	slices.Sort(m)
 	if err != nil || !slices.Equal(m, []string{"alice", "bob"}) {
 		t.Fatalf("members %v %v", m, err)
 	}
-	if _, err := d.Members(ctx, "nope"); chatstate.ErrorCode(err) != chatstate.ENOTFOUND {
-		t.Fatalf("members of unknown: %v", err)
+	if f.count("members:{c:c1}") != 1 {
+		t.Fatal("a read fills the cache")
+	}
+	if ok, err := f.d.IsMember(f.ctx, "c1", "bob"); !ok || err != nil {
+		t.Fatalf("bob member: %v %v", ok, err)
+	}
+	if ok, err := f.d.IsMember(f.ctx, "c1", "carol"); ok || err != nil {
+		t.Fatalf("carol member: %v %v", ok, err)
+	}
+	if _, err := f.d.IsMember(f.ctx, "nope", "bob"); chatstate.ErrorCode(err) != chatstate.ENOTFOUND {
+		t.Fatalf("unknown conversation: %v", err)
 	}
 	for _, bad := range []chatstate.Conversation{
 		{ID: "has space", Members: []string{"a"}},
@@ -54,35 +84,44 @@ func TestConversations(t *testing.T) {
 		{ID: "ok", Members: []string{"a", "b", "c", "d"}},
 		{ID: "ok", Members: []string{""}},
 	} {
-		if _, err := d.CreateConversation(ctx, bad); err == nil || chatstate.ErrorCode(err) == chatstate.EINTERNAL {
+		if _, err := f.d.CreateConversation(f.ctx, bad); err == nil || chatstate.ErrorCode(err) == chatstate.EINTERNAL {
 			t.Errorf("%+v: want typed error, got %v", bad, err)
 		}
 	}
 }
 
-func TestFriends(t *testing.T) {
-	c, prefix := redistest.Start(t)
-	ctx := redistest.Ctx(t)
-	d := NewRedis(c, Config{KeyPrefix: prefix})
-	if f, err := d.Friends(ctx, "alice"); err != nil || len(f) != 0 {
-		t.Fatalf("no friends yet: %v %v", f, err)
+func TestFriendsCacheAside(t *testing.T) {
+	f := setup(t, Config{})
+	if fr, err := f.d.Friends(f.ctx, "alice"); err != nil || len(fr) != 0 {
+		t.Fatalf("no friends yet: %v %v", fr, err)
 	}
-	if err := d.SetFriends(ctx, "alice", []string{"bob", "carol"}); err != nil {
+	if f.count("friends:{u:alice}") != 1 {
+		t.Fatal("an empty list is cached too (a hit, not a miss)")
+	}
+	if err := f.d.SetFriends(f.ctx, "alice", []string{"bob", "carol"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.SetFriends(ctx, "alice", []string{"dave"}); err != nil {
+	if f.count("friends:{u:alice}") != 0 {
+		t.Fatal("a write invalidates the cache")
+	}
+	if fr, _ := f.d.Friends(f.ctx, "alice"); !slices.Equal(fr, []string{"bob", "carol"}) && !slices.Equal(fr, []string{"carol", "bob"}) {
+		t.Fatalf("after write: %v", fr)
+	}
+	// The store is the source of truth: a change behind the cache's back
+	// shows once the cache entry is gone.
+	if err := f.store.SetFriends(f.ctx, "alice", []string{"dave"}); err != nil {
 		t.Fatal(err)
 	}
-	if f, _ := d.Friends(ctx, "alice"); !slices.Equal(f, []string{"dave"}) {
-		t.Fatalf("replace: %v", f)
+	if fr, _ := f.d.Friends(f.ctx, "alice"); len(fr) != 2 {
+		t.Fatalf("served from the cache: %v", fr)
 	}
-	if err := d.SetFriends(ctx, "alice", nil); err != nil {
+	if err := f.d.SetFriends(f.ctx, "alice", nil); err != nil {
 		t.Fatal(err)
 	}
-	if f, _ := d.Friends(ctx, "alice"); len(f) != 0 {
-		t.Fatalf("cleared: %v", f)
+	if fr, _ := f.d.Friends(f.ctx, "alice"); len(fr) != 0 {
+		t.Fatalf("cleared: %v", fr)
 	}
-	if err := d.SetFriends(ctx, "alice", []string{"bad id"}); chatstate.ErrorCode(err) != chatstate.EINVALID {
+	if err := f.d.SetFriends(f.ctx, "alice", []string{"bad id"}); chatstate.ErrorCode(err) != chatstate.EINVALID {
 		t.Fatalf("bad friend id: %v", err)
 	}
 }

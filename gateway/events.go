@@ -121,14 +121,14 @@ func (g *Gateway) handleSend(ctx context.Context, cl *client, ev *socketio.Event
 	if !slices.Contains(members, cl.userID) {
 		return nil, chatstate.Errorf(chatstate.EFORBIDDEN, "not a member of this conversation")
 	}
-	// Cache and fan-out are one script: a cached message has always been
-	// published, publications follow seq order, and a resend (duplicate
-	// clientMessageId) is neither stored nor delivered again.
+	// The flow persists the message, then caches and publishes it in one
+	// script: the ack means durable, and a resend (same clientMessageId) is
+	// neither stored nor delivered again.
 	channels := make([]string, len(members))
 	for i, u := range members {
 		channels[i] = g.keys.UserChannel(u)
 	}
-	msg, dup, err := g.deps.Cache.AddMessageAndPublish(ctx, chatstate.Message{
+	msg, dup, err := g.deps.Messages.Send(ctx, chatstate.Message{
 		ConversationID: req.ConversationID, SenderID: cl.userID, Content: req.Content,
 		Type: req.Type, ClientMessageID: req.ClientMessageID,
 	}, cache.Publish{Channels: channels, Prefix: cl.conn.ID() + "\x00" + g.msgPrefix, Suffix: g.msgSuffix})
@@ -311,7 +311,7 @@ func (g *Gateway) handleSync(ctx context.Context, cl *client, ev *socketio.Event
 	if limit == 0 || limit > g.cfg.SyncLimit {
 		limit = g.cfg.SyncLimit
 	}
-	msgs, err := g.deps.Cache.Messages(ctx, req.ConversationID, req.AfterSeq, limit)
+	msgs, err := g.deps.Messages.Sync(ctx, req.ConversationID, req.AfterSeq, limit)
 	if err != nil {
 		return nil, err
 	}

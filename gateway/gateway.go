@@ -80,18 +80,25 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Cache is the cache service plus the atomic cache-and-publish of a new
-// message (cache.Cache).
-type Cache interface {
-	chatstate.Cache
-	AddMessageAndPublish(ctx context.Context, msg chatstate.Message, pub cache.Publish) (chatstate.Message, bool, error)
+// Messages is the message flow (messaging.Service): durable send with
+// fan-out, and catch-up reads.
+type Messages interface {
+	Send(ctx context.Context, msg chatstate.Message, pub cache.Publish) (chatstate.Message, bool, error)
+	Sync(ctx context.Context, conversationID string, afterSeq int64, limit int) ([]chatstate.Message, error)
+}
+
+// LastSeenStore keeps a user's last-seen time beyond the presence TTLs.
+type LastSeenStore interface {
+	SetLastSeen(ctx context.Context, userID string, at int64) error
 }
 
 // Deps are the services the gateway uses.
 type Deps struct {
 	Redis      rueidis.Client
 	State      chatstate.RealTimeState
-	Cache      Cache
+	Cache      chatstate.Cache
+	Messages   Messages
+	LastSeen   LastSeenStore // nil: last seen lives in Redis only
 	Directory  chatstate.Directory
 	Verifier   *Verifier
 	Registerer prometheus.Registerer // nil: metrics are not registered
@@ -272,6 +279,11 @@ func (g *Gateway) onDisconnect(c *socketio.Conn, reason string) {
 	}
 	if err == nil && change.Changed {
 		g.publishPresence(ctx, change.After)
+		if !change.After.Online && g.deps.LastSeen != nil {
+			if err := g.deps.LastSeen.SetLastSeen(ctx, cl.userID, change.After.LastSeen); err != nil {
+				g.log.Warn("last seen not persisted", "user", cl.userID, "err", err)
+			}
+		}
 	}
 	g.log.Debug("disconnect", "user", cl.userID, "device", cl.deviceID, "reason", reason)
 }

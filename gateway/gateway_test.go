@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,7 +12,9 @@ import (
 	"github.com/chatstate/chatstate/cache"
 	"github.com/chatstate/chatstate/directory"
 	"github.com/chatstate/chatstate/internal/redistest"
+	"github.com/chatstate/chatstate/messaging"
 	"github.com/chatstate/chatstate/presence"
+	"github.com/chatstate/chatstate/sqlitestore"
 	"github.com/golang-jwt/jwt/v5"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/rueidis"
@@ -24,11 +27,22 @@ var testSecret = []byte("gateway-test-secret")
 // node is one gateway with its services, served by httptest.
 type node struct {
 	gw  *Gateway
-	dir *directory.Redis
+	dir *directory.Directory
 	url string
 }
 
-func startNode(t *testing.T, client rueidis.Client, prefix, id string) *node {
+// openStore opens one SQLite store shared by the nodes of a test.
+func openStore(t *testing.T) *sqlitestore.Store {
+	t.Helper()
+	store, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "db.sqlite"), sqlitestore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close(context.Background()) })
+	return store
+}
+
+func startNode(t *testing.T, client rueidis.Client, store *sqlitestore.Store, prefix, id string) *node {
 	t.Helper()
 	v, _ := NewVerifier(testSecret, nil)
 	state := presence.New(client, presence.Config{KeyPrefix: prefix, NodeID: id})
@@ -36,9 +50,12 @@ func startNode(t *testing.T, client rueidis.Client, prefix, id string) *node {
 	if err := state.Heartbeat(ctx); err != nil {
 		t.Fatal(err)
 	}
-	dir := directory.NewRedis(client, directory.Config{KeyPrefix: prefix})
+	c := cache.New(client, cache.Config{KeyPrefix: prefix})
+	dir := directory.New(client, store, c, directory.Config{KeyPrefix: prefix})
+	msgs := messaging.New(c, store, messaging.Config{})
+	go msgs.Run(ctx)
 	gw := New(Config{NodeID: id, KeyPrefix: prefix}, Deps{
-		Redis: client, State: state, Cache: cache.New(client, cache.Config{KeyPrefix: prefix}),
+		Redis: client, State: state, Cache: c, Messages: msgs, LastSeen: store,
 		Directory: dir, Verifier: v,
 	})
 	if err := gw.Start(ctx); err != nil {
@@ -62,7 +79,8 @@ func connectUser(t *testing.T, n *node, user string) *testClient {
 func TestBroadcastMethodsAcrossNodes(t *testing.T) {
 	client, prefix := redistest.Start(t)
 	ctx := redistest.Ctx(t)
-	a, b := startNode(t, client, prefix, "a"), startNode(t, client, prefix, "b")
+	store := openStore(t)
+	a, b := startNode(t, client, store, prefix, "a"), startNode(t, client, store, prefix, "b")
 	if _, err := a.dir.CreateConversation(ctx, chatstate.Conversation{ID: "c1", Members: []string{"alice", "bob"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +134,8 @@ func TestPubSubRestoredAfterRedisRestart(t *testing.T) {
 	client := srv.Client(t)
 	prefix := redistest.Prefix(t)
 	ctx := redistest.Ctx(t)
-	a, b := startNode(t, client, prefix, "a"), startNode(t, client, prefix, "b")
+	store := openStore(t)
+	a, b := startNode(t, client, store, prefix, "a"), startNode(t, client, store, prefix, "b")
 	bob := connectUser(t, a, "bob")
 	if err := b.gw.BroadcastToUser(ctx, "bob", "before", map[string]any{}); err != nil {
 		t.Fatal(err)

@@ -33,6 +33,7 @@ type Config struct {
 type Deps struct {
 	Directory chatstate.Directory
 	State     chatstate.RealTimeState
+	Messages  Messages
 	// Ping checks Redis (PING); used by /redis/health and /readyz.
 	Ping func(ctx context.Context) error
 	// Stats returns Redis and service statistics for /redis/stats.
@@ -41,6 +42,12 @@ type Deps struct {
 	Cleanup func(ctx context.Context) (any, error)
 	// Metrics serves GET /metrics when set.
 	Metrics http.Handler
+}
+
+// Messages reads history: cache first, then the store (messaging.Service).
+type Messages interface {
+	Sync(ctx context.Context, conversationID string, afterSeq int64, limit int) ([]chatstate.Message, error)
+	Before(ctx context.Context, conversationID string, beforeSeq int64, limit int) ([]chatstate.Message, error)
 }
 
 // Server is the API's http.Handler.
@@ -69,6 +76,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.mux.HandleFunc("POST /redis/cleanup", s.auth(s.cleanup))
 	s.mux.HandleFunc("POST /v1/conversations", s.auth(s.createConversation))
 	s.mux.HandleFunc("PUT /v1/users/{id}/friends", s.auth(s.setFriends))
+	s.mux.HandleFunc("GET /v1/conversations/{id}/messages", s.auth(s.messages))
 	if deps.Metrics != nil {
 		s.mux.Handle("GET /metrics", deps.Metrics)
 	}
@@ -196,6 +204,65 @@ func (s *Server) setFriends(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"userId": userID, "friends": friends})
+}
+
+// messages serves history: afterSeq pages forward (catch-up), beforeSeq
+// pages back (older history); both ascending by seq.
+func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
+	conv := r.PathValue("id")
+	if err := chatstate.ValidateID("conversationId", conv); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	num := func(name string, def, max int64) (int64, error) {
+		v := q.Get(name)
+		if v == "" {
+			return def, nil
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 || n > max {
+			return 0, chatstate.Errorf(chatstate.EINVALID, "%s must be an integer in 0..%d", name, max)
+		}
+		return n, nil
+	}
+	after, err := num("afterSeq", 0, 1<<53)
+	before, err2 := num("beforeSeq", 0, 1<<53)
+	limit, err3 := num("limit", 50, 100)
+	for _, e := range []error{err2, err3} {
+		if err == nil {
+			err = e
+		}
+	}
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if q.Get("afterSeq") != "" && q.Get("beforeSeq") != "" {
+		s.error(w, r, chatstate.Errorf(chatstate.EINVALID, "give afterSeq or beforeSeq, not both"))
+		return
+	}
+	if limit == 0 {
+		limit = 50
+	}
+	if _, err := s.deps.Directory.Members(r.Context(), conv); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	var msgs []chatstate.Message
+	if q.Get("beforeSeq") != "" {
+		msgs, err = s.deps.Messages.Before(r.Context(), conv, before, int(limit))
+	} else {
+		msgs, err = s.deps.Messages.Sync(r.Context(), conv, after, int(limit))
+	}
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if msgs == nil {
+		msgs = []chatstate.Message{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"messages": msgs})
 }
 
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {

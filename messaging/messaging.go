@@ -31,13 +31,17 @@ type Config struct {
 	MaxBatch int
 	// Queue is how many sends may wait for a batch; zero means 4096.
 	Queue int
+	// AfterPersist, when set, runs after a message is persisted and before
+	// it is cached and published: a fault-injection point for crash tests.
+	AfterPersist func(chatstate.Message)
 }
 
 // Service sends and reads messages.
 type Service struct {
-	cache Cache
-	store chatstate.MessageStore
-	b     *batcher
+	cache        Cache
+	store        chatstate.MessageStore
+	b            *batcher
+	afterPersist func(chatstate.Message)
 }
 
 // New returns the flow; Run must be running for Send to make progress.
@@ -48,7 +52,8 @@ func New(c Cache, store chatstate.MessageStore, cfg Config) *Service {
 	if cfg.Queue <= 0 {
 		cfg.Queue = 4096
 	}
-	return &Service{cache: c, store: store, b: &batcher{store: store, max: cfg.MaxBatch, queue: make(chan *insert, cfg.Queue)}}
+	return &Service{cache: c, store: store, afterPersist: cfg.AfterPersist,
+		b: &batcher{store: store, max: cfg.MaxBatch, queue: make(chan *insert, cfg.Queue)}}
 }
 
 // Run writes batches until ctx ends.
@@ -87,6 +92,9 @@ func (s *Service) Send(ctx context.Context, msg chatstate.Message, pub cache.Pub
 		err = s.b.insert(ctx, msg)
 		switch {
 		case err == nil:
+			if s.afterPersist != nil {
+				s.afterPersist(msg)
+			}
 			stored, _, err := s.cache.AddMessageAndPublish(ctx, msg, pub)
 			return stored, false, err
 		case errors.Is(err, chatstate.ErrDuplicateMessage):

@@ -34,11 +34,24 @@ type config struct {
 	PingInterval      time.Duration // CHATSTATE_PING_INTERVAL (25s)
 	PingTimeout       time.Duration // CHATSTATE_PING_TIMEOUT (20s)
 
+	MongoURI      string // MONGODB_URI: use MongoDB; unset means the embedded SQLite store
+	MongoDatabase string // MONGODB_DATABASE, default the URI's database, else "chatstate"
+	DataDir       string // CHATSTATE_DATA_DIR, default ./data (SQLite file chatstate.db)
+	// FailAfterPersist is a fault-injection hook for the crash tests: a
+	// message with exactly this content kills the process (SIGKILL) right
+	// after it is persisted, before it is cached, fanned out or acked.
+	FailAfterPersist string // CHATSTATE_TEST_FAIL_AFTER_PERSIST
+
 	Redis redisconn.Config
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
-	c := config{Addr: getenv("CHATSTATE_ADDR"), NodeID: getenv("CHATSTATE_NODE_ID"), APIKey: getenv("CHATSTATE_API_KEY"), LogLevel: getenv("CHATSTATE_LOG_LEVEL")}
+	c := config{Addr: getenv("CHATSTATE_ADDR"), NodeID: getenv("CHATSTATE_NODE_ID"), APIKey: getenv("CHATSTATE_API_KEY"), LogLevel: getenv("CHATSTATE_LOG_LEVEL"),
+		MongoURI: getenv("MONGODB_URI"), MongoDatabase: getenv("MONGODB_DATABASE"), DataDir: getenv("CHATSTATE_DATA_DIR"),
+		FailAfterPersist: getenv("CHATSTATE_TEST_FAIL_AFTER_PERSIST")}
+	if c.DataDir == "" {
+		c.DataDir = "data"
+	}
 	if c.Addr == "" {
 		c.Addr = ":8080"
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	gatewaypkg "github.com/chatstate/chatstate/gateway"
+	"github.com/chatstate/chatstate/internal/mongotest"
 	"github.com/chatstate/chatstate/internal/redistest"
 )
 
@@ -25,8 +26,13 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(redistest.Run(m))
+	// Both shared servers (redis-server, FerretDB) stop when the tests end.
+	os.Exit(redistest.Run(runFunc(func() int { return mongotest.Run(m) })))
 }
+
+type runFunc func() int
+
+func (f runFunc) Run() int { return f() }
 
 // gatewayProc is one chatstate serve process.
 type gatewayProc struct {
@@ -120,10 +126,16 @@ func TestE2E(t *testing.T) {
 		"CHATSTATE_HEARTBEAT_INTERVAL":      "500ms",
 		"CHATSTATE_PRESENCE_SWEEP_INTERVAL": "1s",
 		"CHATSTATE_LOG_LEVEL":               "warn",
+		// One store shared by the nodes: FerretDB in this process (or
+		// MONGODB_URI when set), as a MongoDB deployment would be.
+		"MONGODB_URI": mongotest.Start(t),
 	}
 	var gws []*gatewayProc
 	for _, id := range []string{"a", "b", "c"} {
 		e := map[string]string{"CHATSTATE_NODE_ID": "node-" + id}
+		if id == "c" {
+			e["CHATSTATE_TEST_FAIL_AFTER_PERSIST"] = crashContent
+		}
 		for k, v := range env {
 			e[k] = v
 		}
@@ -134,10 +146,14 @@ func TestE2E(t *testing.T) {
 		fmt.Sprintf("GATEWAY_C_PID=%d", gws[2].cmd.Process.Pid),
 		"CHATSTATE_API_KEY=" + env["CHATSTATE_API_KEY"], "CHATSTATE_JWT_SECRET=" + env["CHATSTATE_JWT_SECRET"],
 		"CHATSTATE_MESSAGE_RATE_LIMIT=" + env["CHATSTATE_MESSAGE_RATE_LIMIT"], "TYPING_TTL_MS=1000",
+		"CRASH_CONTENT=" + crashContent,
 	}, "auth.test.mjs", "api.test.mjs", "messages.test.mjs", "presence.test.mjs", "crash.test.mjs")
 	// gateway C was killed on purpose; don't try to stop it.
 	gws[2].cmd.Wait()
 }
+
+// crashContent makes gateway C kill itself after persisting the message.
+const crashContent = "crash after persist"
 
 // runNodeTests runs testdata/e2e test files with node's test runner.
 func runNodeTests(t *testing.T, env []string, files ...string) {
@@ -171,6 +187,7 @@ func TestEmbeddedMode(t *testing.T) {
 		"CHATSTATE_MESSAGE_RATE_LIMIT": "30",
 		"CHATSTATE_TYPING_TTL":         "1s",
 		"CHATSTATE_LOG_LEVEL":          "error",
+		"CHATSTATE_DATA_DIR":           t.TempDir(),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -201,7 +218,7 @@ func TestEmbeddedMode(t *testing.T) {
 		"GATEWAY_A=" + url, "GATEWAY_B=" + url,
 		"CHATSTATE_API_KEY=" + devAPIKey, "CHATSTATE_JWT_SECRET=" + devJWTSecret,
 		"CHATSTATE_MESSAGE_RATE_LIMIT=30", "TYPING_TTL_MS=1000",
-	}, "auth.test.mjs", "messages.test.mjs", "presence.test.mjs")
+	}, "auth.test.mjs", "api.test.mjs", "messages.test.mjs", "presence.test.mjs")
 	cancel()
 	select {
 	case err := <-done:

@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/chatstate/chatstate"
@@ -17,8 +20,11 @@ import (
 	"github.com/chatstate/chatstate/gateway"
 	"github.com/chatstate/chatstate/httpapi"
 	"github.com/chatstate/chatstate/internal/redisconn"
+	"github.com/chatstate/chatstate/messaging"
+	"github.com/chatstate/chatstate/mongostore"
 	"github.com/chatstate/chatstate/presence"
 	"github.com/chatstate/chatstate/socketio"
+	"github.com/chatstate/chatstate/sqlitestore"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -55,8 +61,14 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	if err := state.Heartbeat(ctx); err != nil {
 		return fmt.Errorf("presence heartbeat: %w", err)
 	}
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close(context.Background())
 	cch := cache.New(client, cache.Config{KeyPrefix: prefix})
-	dir := directory.NewRedis(client, directory.Config{KeyPrefix: prefix})
+	dir := directory.New(client, store, cch, directory.Config{KeyPrefix: prefix})
+	msgs := messaging.New(cch, store, messaging.Config{AfterPersist: failpoint(cfg.FailAfterPersist)})
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -65,7 +77,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		MessageRateLimit: cfg.RateLimit, MessageRateWindow: cfg.RateWindow, TypingTTL: cfg.TypingTTL,
 		Socket: socketio.Config{AllowedOrigins: cfg.AllowedOrigins, PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout},
 		Logger: log,
-	}, gateway.Deps{Redis: client, State: state, Cache: cch, Directory: dir, Verifier: verifier, Registerer: reg})
+	}, gateway.Deps{Redis: client, State: state, Cache: cch, Messages: msgs, LastSeen: store, Directory: dir, Verifier: verifier, Registerer: reg})
 
 	runCtx, stopRun := context.WithCancel(context.Background())
 	defer stopRun()
@@ -74,12 +86,13 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	}
 	cleaner := cleanup.New(cleanup.Config{KeyPrefix: prefix, Owner: state.Instance(), PresenceInterval: cfg.PresenceSweep, Logger: log},
 		cleanup.Deps{Redis: client, Sessions: cch, Presence: state, OnPresenceChange: gw.BroadcastPresence})
-	background := make(chan struct{}, 2)
+	background := make(chan struct{}, 3)
 	go func() { state.Run(runCtx); background <- struct{}{} }()
 	go func() { cleaner.Run(runCtx); background <- struct{}{} }()
+	go func() { msgs.Run(runCtx); background <- struct{}{} }()
 
 	api := httpapi.New(httpapi.Config{APIKey: cfg.APIKey, Logger: log}, httpapi.Deps{
-		Directory: dir, State: state,
+		Directory: dir, State: state, Messages: msgs,
 		Ping: func(ctx context.Context) error { return client.Do(ctx, client.B().Ping().Build()).Error() },
 		Stats: func(ctx context.Context) (any, error) {
 			st, err := cch.Stats(ctx)
@@ -118,8 +131,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	gw.Close()
 	srv.Shutdown(shutdownCtx)
 	stopRun()
-	<-background
-	<-background
+	for range cap(background) {
+		<-background
+	}
 	return nil
 }
 
@@ -166,3 +180,35 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 }
 
 var _ chatstate.RealTimeState = (*presence.State)(nil)
+
+// openStore opens MongoDB when MONGODB_URI is set, else the embedded SQLite
+// store under CHATSTATE_DATA_DIR.
+func openStore(ctx context.Context, cfg config, log *slog.Logger) (chatstate.Store, error) {
+	if cfg.MongoURI != "" {
+		s, err := mongostore.Open(ctx, cfg.MongoURI, cfg.MongoDatabase, mongostore.Config{})
+		if err != nil {
+			return nil, fmt.Errorf("mongodb: %w", err)
+		}
+		log.Info("store: MongoDB")
+		return s, nil
+	}
+	path := filepath.Join(cfg.DataDir, "chatstate.db")
+	s, err := sqlitestore.Open(ctx, path, sqlitestore.Config{})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
+	}
+	log.Info("store: embedded SQLite (set MONGODB_URI for MongoDB)", "path", path)
+	return s, nil
+}
+
+// failpoint returns the crash hook of CHATSTATE_TEST_FAIL_AFTER_PERSIST.
+func failpoint(content string) func(chatstate.Message) {
+	if content == "" {
+		return nil
+	}
+	return func(m chatstate.Message) {
+		if m.Content == content {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
+	}
+}

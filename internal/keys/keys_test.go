@@ -27,7 +27,6 @@ func TestKeys(t *testing.T) {
 		{k.SecurityLog("alice"), "app:security_log:{u:alice}"},
 		{k.Lock("sweep"), "app:lock:sweep"},
 		{k.Members("c1"), "app:members:{c:c1}"},
-		{k.Friendships("alice"), "app:friendships:{u:alice}"},
 		{k.UserChannel("alice"), "app:user:{u:alice}"},
 		{New("").Presence("bob"), "presence:{u:bob}"},
 	}

@@ -50,7 +50,7 @@ type server struct {
 // Run wraps testing.M so the in-process FerretDB (if one was started) is
 // stopped and its files removed when the package's tests end. Use it from
 // TestMain: os.Exit(mongotest.Run(m)).
-func Run(m *testing.M) int {
+func Run(m interface{ Run() int }) int {
 	code := m.Run()
 	if shared != nil {
 		shared.stop()

@@ -39,7 +39,7 @@ var (
 
 // Run wraps testing.M so the shared server is stopped when the package's
 // tests end. Use it from TestMain: os.Exit(redistest.Run(m)).
-func Run(m *testing.M) int {
+func Run(m interface{ Run() int }) int {
 	code := m.Run()
 	if shared != nil {
 		shared.Stop()

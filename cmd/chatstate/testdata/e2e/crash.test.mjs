@@ -1,23 +1,63 @@
-// Kills gateway C with SIGKILL; no other test file uses C.
+// Gateway C crashes (SIGKILL through its fault-injection hook) right after
+// persisting a message, before caching, fan-out and ack. No other file uses C.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { env, connect, uid, closeAll, ack, waitFor, friends, poll } from "./lib.mjs";
+import { randomUUID } from "node:crypto";
+import { env, api, connect, uid, closeAll, ack, waitFor, received, friends, conversation, send, poll } from "./lib.mjs";
 
 after(closeAll);
 
-test("users of a crashed node show offline within a minute and friends are told", async () => {
-  const alice = uid("alice"), bob = uid("bob");
-  await friends(alice, [bob]);
-  const b = await connect(env.a, { user: bob, deviceId: "d" });
-  await connect(env.c, { user: alice, deviceId: "phone" });
-  await waitFor(b, "presence", (p) => p.userId === alice && p.online);
-  assert.equal((await ack(b, "presence:get", { userIds: [alice] })).presence[alice].online, true);
+test("a crash between persist and ack loses nothing and a resend delivers once; the node's users go offline", async () => {
+  const alice = uid("alice"), bob = uid("bob"), dave = uid("dave"), erin = uid("erin");
+  const conv = await conversation([alice, bob]);
+  await friends(dave, [erin]);
+  const erinA = await connect(env.a, { user: erin, deviceId: "d" });
+  await connect(env.c, { user: dave, deviceId: "phone" });
+  await waitFor(erinA, "presence", (p) => p.userId === dave && p.online);
 
-  process.kill(env.pidC, "SIGKILL");
+  const bobA = await connect(env.a, { user: bob, deviceId: "phone" });
+  const bobB = await connect(env.b, { user: bob, deviceId: "web" });
+  const aliceWeb = await connect(env.b, { user: alice, deviceId: "web" });
+  const alicePhone = await connect(env.c, { user: alice, deviceId: "phone" });
+
+  const cmid = randomUUID();
+  const payload = { conversationId: conv, clientMessageId: cmid, content: env.crashContent };
+  const killed = new Promise((resolve) => alicePhone.once("disconnect", resolve));
+  const first = ack(alicePhone, "message:send", payload).then(
+    (res) => ({ res }),
+    (err) => ({ err }),
+  );
+  await killed;
+  const outcome = await first;
+  assert.ok(outcome.err, `no ack may arrive from the crashed node, got ${JSON.stringify(outcome.res)}`);
   const killedAt = Date.now();
-  // The test configures a short node timeout; the 5-minute device TTL is untouched.
-  await poll(async () => !(await ack(b, "presence:get", { userIds: [alice] })).presence[alice].online, 60000, "alice offline");
-  const offline = await waitFor(b, "presence", (p) => p.userId === alice && !p.online, 60000);
+  // The dead node persisted it before dying: the store has it, nobody got it.
+  const persisted = await api(env.a, "GET", `/v1/conversations/${conv}/messages?afterSeq=0`);
+  assert.equal(persisted.body.messages.filter((m) => m.clientMessageId === cmid).length, 1, "persisted before the crash");
+  for (const s of [bobA, bobB, aliceWeb]) assert.equal(received(s, "message:new").length, 0);
+
+  // The phone reconnects elsewhere and resends.
+  const again = await connect(env.a, { user: alice, deviceId: "phone" });
+  const res = await ack(again, "message:send", payload);
+  assert.equal(res.ok, true, JSON.stringify(res));
+  assert.equal(res.message.clientMessageId, cmid);
+  const msg = res.message;
+
+  const barrier = await send(again, conv, "barrier");
+  for (const s of [bobA, bobB, aliceWeb]) {
+    await waitFor(s, "message:new", (e) => e.message.id === barrier.id);
+    assert.equal(received(s, "message:new", (e) => e.message.clientMessageId === cmid).length, 1, "exactly one delivery per device");
+  }
+  const resend = await ack(again, "message:send", payload);
+  assert.deepEqual(resend.message, msg, "a further resend returns the same message");
+
+  const history = await api(env.a, "GET", `/v1/conversations/${conv}/messages?afterSeq=0`);
+  assert.equal(history.status, 200);
+  assert.equal(history.body.messages.filter((m) => m.clientMessageId === cmid).length, 1, "stored exactly once");
+
+  // Dave was only on C: he shows offline within a minute, and erin is told.
+  await poll(async () => !(await ack(erinA, "presence:get", { userIds: [dave] })).presence[dave].online, 60000, "dave offline");
+  const offline = await waitFor(erinA, "presence", (p) => p.userId === dave && !p.online, 60000);
   assert.equal(offline.status, "offline");
   assert.ok(Date.now() - killedAt < 60000);
 });

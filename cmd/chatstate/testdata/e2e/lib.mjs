@@ -13,6 +13,7 @@ export const env = {
   secret: process.env.CHATSTATE_JWT_SECRET,
   rateLimit: Number(process.env.CHATSTATE_MESSAGE_RATE_LIMIT),
   typingTTL: Number(process.env.TYPING_TTL_MS),
+  crashContent: process.env.CRASH_CONTENT,
 };
 
 const b64 = (v) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");

@@ -1,0 +1,12 @@
+-- directory_cache.lua: replace the cached member set of a conversation
+-- (cache-aside: filled from the store on a miss).
+-- KEYS[1] members:{c:<conv>}   set of member user ids
+-- ARGV[1] TTL in ms
+-- ARGV[2..n] member user ids (at least one)
+-- Reply: number of members cached.
+redis.call('DEL', KEYS[1])
+for i = 2, #ARGV, 1000 do
+  redis.call('SADD', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return #ARGV - 1
