@@ -49,6 +49,10 @@ func (g *Gateway) publishPresence(ctx context.Context, p chatstate.Presence) err
 		g.log.Warn("presence not broadcast: friend list unavailable", "user", p.UserID, "err", err)
 		return err
 	}
+	return g.publishPresenceTo(ctx, friends, p)
+}
+
+func (g *Gateway) publishPresenceTo(ctx context.Context, friends []string, p chatstate.Presence) error {
 	return g.publish(ctx, friends, "", "presence", map[string]any{
 		"userId": p.UserID, "online": p.Online, "status": p.Status, "lastSeen": p.LastSeen,
 	})

@@ -217,8 +217,13 @@ func (g *Gateway) onConnect(c *socketio.Conn, raw json.RawMessage) error {
 	}
 	c.SetData(cl)
 	g.m.connections.Inc()
-	if change.Changed {
-		g.publishPresence(ctx, change.After)
+	// Login: the friend list is loaded into the cache (from the store on a
+	// miss) now, so presence fan-out and later reads hit Redis.
+	friends, err := g.deps.Directory.Friends(ctx, userID)
+	if err != nil {
+		g.log.Warn("friend list not loaded", "user", userID, "err", err)
+	} else if change.Changed {
+		g.publishPresenceTo(ctx, friends, change.After)
 	}
 	return nil
 }
