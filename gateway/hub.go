@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/chatstate/chatstate/internal/keys"
 	"github.com/chatstate/chatstate/socketio"
@@ -275,26 +276,42 @@ func (h *hub) each(fn func(userID string, c *socketio.Conn)) {
 }
 
 // onMessage delivers one publication to the local sockets of its user.
-// Envelope: "<excluded socket id>\x00<socket.io packet>".
+// Envelope: "<excluded socket id>\x00<socket.io packet>". It runs on the
+// subscriber's reader for every delivery, so it allocates only the Frame.
 func (h *hub) onMessage(m rueidis.PubSubMessage) {
 	userID, ok := h.channelUser(m.Channel)
 	if !ok {
 		return
 	}
 	exclude, packet, ok := strings.Cut(m.Message, "\x00")
-	if !ok {
+	if !ok || packet == "" {
 		h.m.badEnvelopes.Inc()
 		return
 	}
-	conns := h.local(userID)
+	h.mu.Lock()
+	e := h.users[userID]
+	h.mu.Unlock()
+	if e == nil {
+		return
+	}
+	// Copy the recipients out of the lock into a stack array: a user
+	// rarely has more than a few devices.
+	var arr [4]*socketio.Conn
+	conns := arr[:0]
+	e.mu.RLock()
+	for c := range e.conns {
+		if c.ID() != exclude {
+			conns = append(conns, c)
+		}
+	}
+	e.mu.RUnlock()
 	if len(conns) == 0 {
 		return
 	}
-	f := socketio.RawFrame([]byte(packet))
+	// The frame shares the publication's bytes instead of copying them:
+	// a string is never modified, and RawFrame only reads its packet.
+	f := socketio.RawFrame(unsafe.Slice(unsafe.StringData(packet), len(packet)))
 	for _, c := range conns {
-		if c.ID() == exclude {
-			continue
-		}
 		if err := c.Send(f); err != nil {
 			h.m.dropped.WithLabelValues("send_queue").Inc()
 			continue

@@ -193,6 +193,61 @@ func BenchmarkFanout(b *testing.B) {
 	}
 }
 
+// BenchmarkDeliverSparse is the gateway's delivery pattern: every frame is
+// a fresh RawFrame for one socket, and a socket gets a frame only now and
+// then (1,000 sockets, 20,000 frames/s in ticks of 1 ms), so a writer
+// rarely finds more than one frame queued. cpu-ns/delivery is the whole
+// process's CPU (server plus the raw clients) per delivery.
+func BenchmarkDeliverSparse(b *testing.B) {
+	const n, perTick = 1000, 20
+	srv := NewServer(Config{SendQueue: 1 << 16, PingInterval: time.Hour, PingTimeout: time.Hour})
+	conns := make(chan *Conn, n)
+	srv.OnConnect(func(c *Conn, _ json.RawMessage) error { conns <- c; return nil })
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Close()
+	clients, cs := connectN(b, srv, conns, hs.Listener.Addr().String(), n, true)
+	packet, err := EncodeEventPacket("message:new", map[string]any{"conv": "c-123", "from": "u-42", "text": "hello there, this is a chat message", "ts": 1700000000000, "seq": 42})
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg := string(packet) // the hub gets each publication as a new string
+	var got atomic.Int64
+	var wg sync.WaitGroup
+	want := make([]int64, n)
+	for i := 0; i < b.N; i++ {
+		want[i%n]++
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0, t0 := cpuTime(), time.Now()
+	for i, rc := range clients {
+		wg.Add(1)
+		go func() { defer wg.Done(); rc.countEvents(want[i], &got) }()
+	}
+	tick := time.NewTicker(time.Millisecond)
+	for i := 0; i < b.N; {
+		<-tick.C
+		for end := min(i+perTick, b.N); i < end; i++ {
+			if err := cs[i%n].Send(RawFrame([]byte(msg))); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	tick.Stop()
+	wg.Wait()
+	el, cpu := time.Since(t0), cpuTime()-cpu0
+	b.StopTimer()
+	if got.Load() != int64(b.N) {
+		b.Fatalf("delivered %d of %d", got.Load(), b.N)
+	}
+	b.ReportMetric(float64(b.N)/el.Seconds(), "deliveries/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/delivery")
+	for _, rc := range clients {
+		rc.c.Close()
+	}
+}
+
 // BenchmarkIdleConnMemory reports heap+stack bytes per idle, connected
 // websocket socket (server side plus a bare TCP client, so an upper bound).
 func BenchmarkIdleConnMemory(b *testing.B) {

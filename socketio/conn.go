@@ -102,7 +102,7 @@ func (c *Conn) Emit(event string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	return c.Send(&Frame{text: text, bins: bins, single: true})
+	return c.Send(&Frame{text: text, bins: bins})
 }
 
 // EmitWithAck sends an event asking for an ack and waits for the client's
@@ -130,7 +130,7 @@ func (c *Conn) EmitWithAck(ctx context.Context, event string, args ...any) ([]js
 
 	text, bins, err := encodeSIO(event, id, args)
 	if err == nil {
-		err = c.Send(&Frame{text: text, bins: bins, single: true})
+		err = c.Send(&Frame{text: text, bins: bins})
 	}
 	if err != nil {
 		c.dropAck(id)
@@ -217,5 +217,5 @@ func (e *Event) Ack(args ...any) error {
 	if err != nil {
 		return err
 	}
-	return e.conn.Send(&Frame{text: text, bins: bins, single: true})
+	return e.conn.Send(&Frame{text: text, bins: bins})
 }

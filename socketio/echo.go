@@ -17,9 +17,9 @@ func (echoHandler) onClose(*session, string) {}
 
 func (echoHandler) onMessage(s *session, p enginePacket) error {
 	if p.binary {
-		return s.send(&Frame{bins: [][]byte{append([]byte(nil), p.data...)}, single: true})
+		return s.send(&Frame{bins: [][]byte{append([]byte(nil), p.data...)}})
 	}
 	text := make([]byte, 0, len(p.data)+1)
 	text = append(text, eioMessage)
-	return s.send(&Frame{text: append(text, p.data...), single: true})
+	return s.send(&Frame{text: append(text, p.data...)})
 }

@@ -1,27 +1,17 @@
 package socketio
 
-import (
-	"sync"
-
-	"github.com/gorilla/websocket"
-)
+import "sync"
 
 // Frame is one encoded Engine.IO message plus its binary attachments, ready
-// to be sent to any number of connections of either transport. The websocket
-// framing and the polling encoding are each computed once, on first use, and
-// shared by every recipient, so a broadcast costs one encoding per message,
-// not one per recipient. A Frame is immutable and safe for concurrent use.
+// to be sent to any number of connections of either transport. The polling
+// encoding is computed once, on first use, and shared by every recipient, so
+// a broadcast costs one encoding per message, not one per recipient; the
+// websocket writer needs no per-frame state (it frames the bytes as it
+// copies them into its batch). A Frame is immutable and safe for
+// concurrent use.
 type Frame struct {
 	text []byte   // engine.io packet, e.g. `42["ev",1]`
 	bins [][]byte // binary attachments, one engine.io binary message each
-
-	// single marks a frame for one recipient (Emit, acks): it is written
-	// directly instead of building a shared PreparedMessage.
-	single bool
-
-	wsOnce sync.Once
-	wsText *websocket.PreparedMessage
-	wsBins []*websocket.PreparedMessage
 
 	pollOnce sync.Once
 	poll     []byte // text + \x1e b<base64> ... as one polling record group
@@ -52,36 +42,13 @@ var (
 	frameSIODisconnect = newFrame([]byte{eioMessage, '0' + sioDisconnect})
 )
 
-func (f *Frame) prepareWS() {
-	f.wsOnce.Do(func() {
-		// PreparedMessage caches the server-side wire bytes: writing it
-		// to a connection is a single write without masking or copying.
-		if f.text != nil {
-			pm, err := websocket.NewPreparedMessage(websocket.TextMessage, f.text)
-			if err != nil {
-				return
-			}
-			f.wsText = pm
-		}
-		for _, b := range f.bins {
-			bpm, err := websocket.NewPreparedMessage(websocket.BinaryMessage, b)
-			if err != nil {
-				f.wsText, f.wsBins = nil, nil
-				return
-			}
-			f.wsBins = append(f.wsBins, bpm)
-		}
-	})
-}
-
 // pollBytes returns the polling encoding of the frame: its packets joined by
 // the record separator, binary attachments base64-encoded.
 func (f *Frame) pollBytes() []byte {
+	if len(f.bins) == 0 {
+		return f.text
+	}
 	f.pollOnce.Do(func() {
-		if len(f.bins) == 0 {
-			f.poll = f.text
-			return
-		}
 		b := append([]byte(nil), f.text...)
 		for i, bin := range f.bins {
 			if i > 0 || f.text != nil {

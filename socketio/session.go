@@ -169,6 +169,8 @@ func (s *session) kickLocked() {
 }
 
 func (s *session) writeLoop(conn *websocket.Conn) {
+	w := newWSWriter(conn.NetConn())
+	defer w.release()
 	for {
 		s.mu.Lock()
 		if len(s.queue) == 0 {
@@ -184,12 +186,11 @@ func (s *session) writeLoop(conn *websocket.Conn) {
 		s.queue, s.spare = s.spare, nil
 		s.mu.Unlock()
 
-		err := conn.SetWriteDeadline(time.Now().Add(s.e.cfg.WriteTimeout))
-		for _, f := range batch {
-			if err != nil {
-				break
-			}
-			err = writeFrameWS(conn, f)
+		// The deadline is set on the net.Conn directly: the frames
+		// bypass gorilla's writer (see wswrite.go).
+		err := w.nc.SetWriteDeadline(time.Now().Add(s.e.cfg.WriteTimeout))
+		if err == nil {
+			err = w.writeFrames(batch)
 		}
 		clear(batch)
 		s.mu.Lock()
@@ -205,34 +206,6 @@ func (s *session) writeLoop(conn *websocket.Conn) {
 		}
 		s.mu.Unlock()
 	}
-}
-
-func writeFrameWS(conn *websocket.Conn, f *Frame) error {
-	if f.single {
-		if f.text != nil {
-			if err := conn.WriteMessage(websocket.TextMessage, f.text); err != nil {
-				return err
-			}
-		}
-		for _, b := range f.bins {
-			if err := conn.WriteMessage(websocket.BinaryMessage, b); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	f.prepareWS()
-	if f.wsText != nil {
-		if err := conn.WritePreparedMessage(f.wsText); err != nil {
-			return err
-		}
-	}
-	for _, pm := range f.wsBins {
-		if err := conn.WritePreparedMessage(pm); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // closeWS sends a normal close frame (best effort) and closes the socket.
@@ -338,7 +311,7 @@ func (s *session) handlePacket(p enginePacket) error {
 func (s *session) readWebsocket(conn *websocket.Conn) {
 	conn.SetReadLimit(int64(s.e.cfg.MaxPayload))
 	for {
-		mt, data, err := conn.ReadMessage()
+		mt, data, err := readWS(conn)
 		if err != nil {
 			reason := ReasonTransportClose
 			if errors.Is(err, websocket.ErrReadLimit) {
