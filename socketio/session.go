@@ -226,6 +226,10 @@ func (s *session) close(reason string, mode closeMode) {
 		return
 	}
 	s.closed = true
+	// Counted under mu: engine.close calls close on every session and
+	// then waits, so a close that won the race (from a read loop) must
+	// have added itself before engine.close's call returns.
+	s.e.dispatch.Add(1)
 	if s.hb != nil {
 		s.hb.Stop()
 	}
@@ -277,7 +281,6 @@ func (s *session) close(reason string, mode closeMode) {
 	if !keep {
 		s.e.unregister(s)
 	}
-	s.e.dispatch.Add(1)
 	go func() {
 		defer s.e.dispatch.Done()
 		s.readMu.Lock()
