@@ -29,6 +29,14 @@ type fixture struct {
 }
 
 func setup(t *testing.T, client rueidis.Client, prefix string, cfg cache.Config) *fixture {
+	return setupTB(t, client, prefix, cfg)
+}
+
+func setupB(b *testing.B, client rueidis.Client, prefix string) *fixture {
+	return setupTB(b, client, prefix, cache.Config{})
+}
+
+func setupTB(t testing.TB, client rueidis.Client, prefix string, cfg cache.Config) *fixture {
 	t.Helper()
 	ctx := redistest.Ctx(t)
 	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"), sqlitestore.Config{})
