@@ -1,5 +1,7 @@
 package chatstate
 
+import "unicode/utf8"
+
 // Size limits on client-controlled values. Ids end up inside Redis keys, so
 // they are restricted to a charset that cannot break a key or its hash tag.
 const (
@@ -46,4 +48,38 @@ func ValidateIDs(field string, ids []string, max int) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// MaxSeq bounds seq and createdAt so they stay exact in Lua's doubles.
+const MaxSeq = 1 << 53
+
+// Validate checks a message before it is cached or stored: ids, a type
+// word, seq and createdAt in range (0 means "to be assigned"), content of
+// valid UTF-8 within maxContentBytes.
+func (m *Message) Validate(maxContentBytes int) error {
+	for _, f := range [...]struct{ kind, id string }{
+		{"conversationId", m.ConversationID}, {"senderId", m.SenderID}, {"message id", m.ID}, {"message type", m.Type},
+	} {
+		if err := ValidateID(f.kind, f.id); err != nil {
+			return err
+		}
+	}
+	if m.ClientMessageID != "" {
+		if err := ValidateID("clientMessageId", m.ClientMessageID); err != nil {
+			return err
+		}
+	}
+	if m.Seq < 0 || m.Seq >= MaxSeq {
+		return Errorf(EINVALID, "seq %d out of range", m.Seq)
+	}
+	if m.CreatedAt < 0 || m.CreatedAt >= MaxSeq {
+		return Errorf(EINVALID, "createdAt %d out of range", m.CreatedAt)
+	}
+	if len(m.Content) > maxContentBytes {
+		return Errorf(ETOOLARGE, "message content is %d bytes, the limit is %d", len(m.Content), maxContentBytes)
+	}
+	if !utf8.ValidString(m.Content) {
+		return Errorf(EINVALID, "message content is not valid UTF-8")
+	}
+	return nil
 }

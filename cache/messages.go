@@ -9,9 +9,6 @@ import (
 	"github.com/redis/rueidis"
 )
 
-// maxSeq keeps seq exactly representable in Lua's doubles.
-const maxSeq = 1 << 53
-
 // messageBody is a Message without the fields the script fills in; the
 // script prepends "seq" and "createdAt" to this JSON object.
 type messageBody struct {
@@ -24,37 +21,13 @@ type messageBody struct {
 }
 
 func (c *Cache) validateMessage(msg *chatstate.Message) error {
-	if err := chatstate.ValidateID("conversationId", msg.ConversationID); err != nil {
-		return err
-	}
-	if err := chatstate.ValidateID("senderId", msg.SenderID); err != nil {
-		return err
-	}
 	if msg.ID == "" {
 		msg.ID = newID()
-	} else if err := chatstate.ValidateID("message id", msg.ID); err != nil {
-		return err
-	}
-	if msg.ClientMessageID != "" {
-		if err := chatstate.ValidateID("clientMessageId", msg.ClientMessageID); err != nil {
-			return err
-		}
 	}
 	if msg.Type == "" {
 		msg.Type = "text"
-	} else if err := chatstate.ValidateID("message type", msg.Type); err != nil {
-		return err
 	}
-	if len(msg.Content) > c.cfg.MaxContentBytes {
-		return chatstate.Errorf(chatstate.ETOOLARGE, "message content is %d bytes, the limit is %d", len(msg.Content), c.cfg.MaxContentBytes)
-	}
-	if msg.Seq < 0 || msg.Seq >= maxSeq {
-		return chatstate.Errorf(chatstate.EINVALID, "seq %d out of range", msg.Seq)
-	}
-	if msg.CreatedAt < 0 || msg.CreatedAt >= maxSeq {
-		return chatstate.Errorf(chatstate.EINVALID, "createdAt %d out of range", msg.CreatedAt)
-	}
-	return nil
+	return msg.Validate(c.cfg.MaxContentBytes)
 }
 
 // AddMessage caches msg in its conversation (see chatstate.Cache). An empty
@@ -171,7 +144,7 @@ func (c *Cache) SetSeqFloor(ctx context.Context, conversationID string, seq int6
 	if err := chatstate.ValidateID("conversationId", conversationID); err != nil {
 		return 0, err
 	}
-	if seq < 0 || seq >= maxSeq {
+	if seq < 0 || seq >= chatstate.MaxSeq {
 		return 0, chatstate.Errorf(chatstate.EINVALID, "seq %d out of range", seq)
 	}
 	n, err := scriptMessageSeqFloor.exec(ctx, c.client, []string{c.keys.Seq(conversationID)}, []string{itoa(seq)}).AsInt64()

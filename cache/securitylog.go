@@ -36,7 +36,7 @@ func (c *Cache) LogSecurityEvent(ctx context.Context, userID string, ev chatstat
 	if len(ev.IP) > maxIPLen {
 		return chatstate.Errorf(chatstate.EINVALID, "ip is longer than %d bytes", maxIPLen)
 	}
-	if ev.At < 0 || ev.At >= maxSeq {
+	if ev.At < 0 || ev.At >= chatstate.MaxSeq {
 		return chatstate.Errorf(chatstate.EINVALID, "at %d out of range", ev.At)
 	}
 	body, err := json.Marshal(securityEventBody{Type: ev.Type, IP: ev.IP, DeviceID: ev.DeviceID, Details: ev.Details})

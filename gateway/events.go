@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"slices"
 	"time"
-	"unicode/utf8"
 
 	"github.com/chatstate/chatstate"
 	"github.com/chatstate/chatstate/cache"
@@ -87,25 +86,21 @@ func (g *Gateway) handleSend(ctx context.Context, cl *client, ev *socketio.Event
 	if err := decodeArg(ev, &req); err != nil {
 		return nil, err
 	}
-	if err := chatstate.ValidateID("conversationId", req.ConversationID); err != nil {
-		return nil, err
-	}
-	if err := chatstate.ValidateID("clientMessageId", req.ClientMessageID); err != nil {
-		return nil, err
-	}
-	if req.Type == "" {
-		req.Type = "text"
-	} else if err := chatstate.ValidateID("type", req.Type); err != nil || len(req.Type) > 32 {
-		return nil, chatstate.Errorf(chatstate.EINVALID, "type must be a short word such as text or image")
+	if req.ClientMessageID == "" {
+		return nil, chatstate.Errorf(chatstate.EINVALID, "clientMessageId is required")
 	}
 	if req.Content == "" {
 		return nil, chatstate.Errorf(chatstate.EINVALID, "content is required")
 	}
-	if len(req.Content) > g.cfg.MaxContentBytes {
-		return nil, chatstate.Errorf(chatstate.ETOOLARGE, "content is larger than %d bytes", g.cfg.MaxContentBytes)
+	if req.Type == "" {
+		req.Type = "text"
 	}
-	if !utf8.ValidString(req.Content) {
-		return nil, chatstate.Errorf(chatstate.EINVALID, "content must be valid UTF-8")
+	msg := chatstate.Message{
+		ID: newID(), ConversationID: req.ConversationID, SenderID: cl.userID,
+		Content: req.Content, Type: req.Type, ClientMessageID: req.ClientMessageID,
+	}
+	if err := msg.Validate(g.cfg.MaxContentBytes); err != nil {
+		return nil, err
 	}
 	rl, err := g.deps.Cache.CheckRateLimit(ctx, cl.userID, "message_send", g.cfg.MessageRateLimit, g.cfg.MessageRateWindow)
 	if err != nil {
@@ -128,10 +123,7 @@ func (g *Gateway) handleSend(ctx context.Context, cl *client, ev *socketio.Event
 	for i, u := range members {
 		channels[i] = g.keys.UserChannel(u)
 	}
-	msg, dup, err := g.deps.Messages.Send(ctx, chatstate.Message{
-		ConversationID: req.ConversationID, SenderID: cl.userID, Content: req.Content,
-		Type: req.Type, ClientMessageID: req.ClientMessageID,
-	}, cache.Publish{Channels: channels, Prefix: cl.conn.ID() + "\x00" + g.msgPrefix, Suffix: g.msgSuffix})
+	msg, dup, err := g.deps.Messages.Send(ctx, msg, cache.Publish{Channels: channels, Prefix: cl.conn.ID() + "\x00" + g.msgPrefix, Suffix: g.msgSuffix})
 	if err != nil {
 		return nil, err
 	}

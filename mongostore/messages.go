@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -58,34 +57,10 @@ func (d messageDoc) message() chatstate.Message {
 }
 
 func (s *Store) validateMessage(m *chatstate.Message) error {
-	for _, f := range []struct{ kind, v string }{
-		{"conversationId", m.ConversationID},
-		{"senderId", m.SenderID},
-		{"message id", m.ID},
-		{"message type", m.Type},
-	} {
-		if err := chatstate.ValidateID(f.kind, f.v); err != nil {
-			return err
-		}
-	}
-	if m.ClientMessageID != "" {
-		if err := chatstate.ValidateID("clientMessageId", m.ClientMessageID); err != nil {
-			return err
-		}
-	}
 	if m.Seq < 1 {
-		return chatstate.Errorf(chatstate.EINVALID, "seq %d: must be at least 1", m.Seq)
+		return chatstate.Errorf(chatstate.EINVALID, "seq %d: a stored message has a seq of at least 1", m.Seq)
 	}
-	if m.CreatedAt < 0 {
-		return chatstate.Errorf(chatstate.EINVALID, "createdAt %d: must not be negative", m.CreatedAt)
-	}
-	if len(m.Content) > s.cfg.MaxContentBytes {
-		return chatstate.Errorf(chatstate.ETOOLARGE, "message content is %d bytes, the limit is %d", len(m.Content), s.cfg.MaxContentBytes)
-	}
-	if !utf8.ValidString(m.Content) {
-		return chatstate.Errorf(chatstate.EINVALID, "message content is not valid UTF-8")
-	}
-	return nil
+	return m.Validate(s.cfg.MaxContentBytes)
 }
 
 // InsertMessages stores the valid messages of the batch with one unordered

@@ -4,40 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"slices"
-	"unicode/utf8"
 
 	"github.com/chatstate/chatstate"
 )
 
-// maxSeq keeps seq exactly representable in the cache's Lua doubles.
-const maxSeq = 1 << 53
-
 func (s *Store) validateMessage(m *chatstate.Message) error {
-	for _, f := range []struct{ kind, id string }{
-		{"conversationId", m.ConversationID}, {"senderId", m.SenderID}, {"message id", m.ID}, {"message type", m.Type},
-	} {
-		if err := chatstate.ValidateID(f.kind, f.id); err != nil {
-			return err
-		}
+	if m.Seq < 1 {
+		return chatstate.Errorf(chatstate.EINVALID, "seq %d: a stored message has a seq of at least 1", m.Seq)
 	}
-	if m.ClientMessageID != "" {
-		if err := chatstate.ValidateID("clientMessageId", m.ClientMessageID); err != nil {
-			return err
-		}
-	}
-	if m.Seq < 1 || m.Seq >= maxSeq {
-		return chatstate.Errorf(chatstate.EINVALID, "seq %d out of range", m.Seq)
-	}
-	if m.CreatedAt < 0 || m.CreatedAt >= maxSeq {
-		return chatstate.Errorf(chatstate.EINVALID, "createdAt %d out of range", m.CreatedAt)
-	}
-	if len(m.Content) > s.cfg.MaxContentBytes {
-		return chatstate.Errorf(chatstate.ETOOLARGE, "message content is %d bytes, the limit is %d", len(m.Content), s.cfg.MaxContentBytes)
-	}
-	if !utf8.ValidString(m.Content) {
-		return chatstate.Errorf(chatstate.EINVALID, "message content is not valid UTF-8")
-	}
-	return nil
+	return m.Validate(s.cfg.MaxContentBytes)
 }
 
 // InsertMessages stores the batch in one transaction (see
