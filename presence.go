@@ -59,7 +59,11 @@ type RealTimeState interface {
 	// device is no longer online (expired, or its node was declared dead).
 	TouchDevice(ctx context.Context, userID, deviceID string) error
 	UpdateUserStatus(ctx context.Context, userID string, status Status) (PresenceChange, error)
+	// IsUserOnline is the public view: an invisible user is not online.
 	IsUserOnline(ctx context.Context, userID string) (bool, error)
+	// IsUserConnected reports a live device whatever the status; pushes go
+	// only to users who are not connected.
+	IsUserConnected(ctx context.Context, userID string) (bool, error)
 	Presence(ctx context.Context, userIDs ...string) (map[string]Presence, error)
 	OnlineUsers(ctx context.Context, cursor uint64, limit int) (OnlineUsersPage, error)
 

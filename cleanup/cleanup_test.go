@@ -46,6 +46,13 @@ func TestRunOnce(t *testing.T) {
 	if _, err := alive.SetUserOnline(ctx, "here", "d", "s2"); err != nil {
 		t.Fatal(err)
 	}
+	// Connected but invisible: in-app, never pushed.
+	if _, err := alive.SetUserOnline(ctx, "hidden", "d", "s3"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alive.UpdateUserStatus(ctx, "hidden", chatstate.StatusInvisible); err != nil {
+		t.Fatal(err)
+	}
 	// old1 has an idle session and an active one: the sweep removes the
 	// idle one. (A user whose sessions all expire loses the whole key.)
 	for _, d := range []string{"idle", "active"} {
@@ -56,6 +63,7 @@ func TestRunOnce(t *testing.T) {
 	for _, n := range []chatstate.Notification{
 		{UserID: "here", Title: "hi", Priority: chatstate.PriorityNormal},
 		{UserID: "away", Title: "urgent", Priority: chatstate.PriorityHigh},
+		{UserID: "hidden", Title: "psst", Priority: chatstate.PriorityNormal},
 	} {
 		if _, err := c.QueuePushNotification(ctx, n); err != nil {
 			t.Fatal(err)
@@ -105,7 +113,7 @@ func TestRunOnce(t *testing.T) {
 	if res.NotificationsPushed != 1 || len(rec.pushed) != 1 || rec.pushed[0] != "away:urgent" {
 		t.Fatalf("pushed %v (%+v): only the user without a connection is pushed", rec.pushed, res)
 	}
-	if res.NotificationsInApp != 1 || rec.inApp[0] != "here:hi" {
+	if res.NotificationsInApp != 2 || rec.inApp[0] != "here:hi" || rec.inApp[1] != "hidden:psst" {
 		t.Fatalf("in-app %v: the connected user gets it in the app", rec.inApp)
 	}
 	if s, err := c.Sessions(ctx, "old1"); err != nil || len(s) != 1 || s[0].DeviceID != "active" {

@@ -7,9 +7,9 @@ import (
 )
 
 // processNotifications drains the push queues, high priority first. A user
-// with a live connection gets the notification in-app; only users with no
-// live connection are pushed, so a phone never buzzes for a chat that is
-// open on it.
+// with a live connection (invisible ones included) gets the notification
+// in-app; only users with no live connection are pushed, so a phone never
+// buzzes for a chat that is open on it.
 func (c *Cleaner) processNotifications(ctx context.Context, r *Result) error {
 	for _, p := range []chatstate.Priority{chatstate.PriorityHigh, chatstate.PriorityNormal} {
 		for {
@@ -30,8 +30,8 @@ func (c *Cleaner) processNotifications(ctx context.Context, r *Result) error {
 
 func (c *Cleaner) deliver(ctx context.Context, n chatstate.Notification, r *Result) {
 	if c.deps.State != nil && c.deps.Deliver != nil {
-		online, err := c.deps.State.IsUserOnline(ctx, n.UserID)
-		if err == nil && online {
+		connected, err := c.deps.State.IsUserConnected(ctx, n.UserID)
+		if err == nil && connected {
 			if err := c.deps.Deliver(ctx, n); err == nil {
 				r.NotificationsInApp++
 				return

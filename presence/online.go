@@ -53,7 +53,7 @@ func (s *State) OnlineUsers(ctx context.Context, cursor uint64, limit int) (chat
 		calls[i] = s.userCall(scriptGet, id)
 	}
 	for i, r := range s.pipeline(ctx, calls) {
-		p, err := parseView(ids[i], r)
+		p, _, err := parseView(ids[i], r)
 		if err != nil {
 			return chatstate.OnlineUsersPage{}, err
 		}

@@ -124,8 +124,18 @@ func (s *State) IsUserOnline(ctx context.Context, userID string) (bool, error) {
 	if err := validate("userId", userID); err != nil {
 		return false, err
 	}
-	p, err := parseView(userID, s.exec(ctx, s.userCall(scriptGet, userID)))
+	p, _, err := parseView(userID, s.exec(ctx, s.userCall(scriptGet, userID)))
 	return p.Online, err
+}
+
+// IsUserConnected reports whether userID has a live device, whatever its
+// status: an invisible user is connected. Pushes go only to users who are not.
+func (s *State) IsUserConnected(ctx context.Context, userID string) (bool, error) {
+	if err := validate("userId", userID); err != nil {
+		return false, err
+	}
+	_, live, err := parseView(userID, s.exec(ctx, s.userCall(scriptGet, userID)))
+	return live > 0, err
 }
 
 // Presence returns the public presence of up to MaxBulk distinct users in
@@ -154,7 +164,7 @@ func (s *State) Presence(ctx context.Context, userIDs ...string) (map[string]cha
 		calls[i] = s.userCall(scriptGet, id)
 	}
 	for i, r := range s.pipeline(ctx, calls) {
-		p, err := parseView(ids[i], r)
+		p, _, err := parseView(ids[i], r)
 		if err != nil {
 			return nil, err
 		}
@@ -180,12 +190,22 @@ func viewOf(userID string, v []rueidis.RedisMessage) (chatstate.Presence, error)
 		LastSeen: seen, Devices: int(devices)}, nil
 }
 
-func parseView(userID string, r rueidis.RedisResult) (chatstate.Presence, error) {
+// parseView decodes presence_get's reply: the public view and the count of
+// live devices.
+func parseView(userID string, r rueidis.RedisResult) (chatstate.Presence, int64, error) {
 	v, err := r.ToArray()
 	if err != nil {
-		return chatstate.Presence{}, luascript.Err(err)
+		return chatstate.Presence{}, 0, luascript.Err(err)
 	}
-	return viewOf(userID, v)
+	if len(v) != 5 {
+		return chatstate.Presence{}, 0, fmt.Errorf("presence: get reply of %d fields, want 5", len(v))
+	}
+	live, err := v[4].AsInt64()
+	if err != nil {
+		return chatstate.Presence{}, 0, fmt.Errorf("presence: bad live count: %w", err)
+	}
+	p, err := viewOf(userID, v[:4])
+	return p, live, err
 }
 
 // parseChange decodes reply() of presence_lib.lua: the change and the index

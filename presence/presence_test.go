@@ -247,12 +247,18 @@ func testInvisible(t *testing.T, newClient newClientFunc) {
 	if online := must[bool](t)(s.IsUserOnline(ctx, "dave")); online {
 		t.Fatal("invisible user reported online")
 	}
+	if connected := must[bool](t)(s.IsUserConnected(ctx, "dave")); !connected {
+		t.Fatal("an invisible user with a live device is connected (no pushes for them)")
+	}
 	page := must[chatstate.OnlineUsersPage](t)(s.OnlineUsers(ctx, 0, 100))
 	if len(page.UserIDs) != 0 {
 		t.Fatalf("invisible user listed: %v", page.UserIDs)
 	}
 	// Invisibility persists across reconnect; visible again shows online.
 	must[chatstate.PresenceChange](t)(s.SetUserOffline(ctx, "dave", "phone"))
+	if connected := must[bool](t)(s.IsUserConnected(ctx, "dave")); connected {
+		t.Fatal("no live device: not connected")
+	}
 	ch = must[chatstate.PresenceChange](t)(s.SetUserOnline(ctx, "dave", "phone", "s3"))
 	if ch.Changed || ch.After.Online {
 		t.Fatalf("invisible reconnect: %+v", ch)
