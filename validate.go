@@ -1,6 +1,10 @@
 package chatstate
 
-import "unicode/utf8"
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"unicode/utf8"
+)
 
 // Size limits on client-controlled values. Ids end up inside Redis keys, so
 // they are restricted to a charset that cannot break a key or its hash tag.
@@ -82,4 +86,12 @@ func (m *Message) Validate(maxContentBytes int) error {
 		return Errorf(EINVALID, "message content is not valid UTF-8")
 	}
 	return nil
+}
+
+// NewID returns a random 24-hex-character id (96 bits) for messages,
+// conversations and notifications.
+func NewID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

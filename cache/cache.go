@@ -11,7 +11,6 @@ package cache
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha1"
 	"embed"
 	"encoding/hex"
@@ -171,14 +170,6 @@ func (s *script) eval(c rueidis.Client, keys, args []string) rueidis.Completed {
 func isNoScript(err error) bool {
 	var re *rueidis.RedisError
 	return errors.As(err, &re) && strings.HasPrefix(re.Error(), "NOSCRIPT")
-}
-
-// newID returns 16 random bytes as hex: unique without coordination between
-// nodes, and valid for chatstate.ValidateID.
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 func ms(d time.Duration) string { return itoa(d.Milliseconds()) }

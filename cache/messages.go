@@ -22,7 +22,7 @@ type messageBody struct {
 
 func (c *Cache) validateMessage(msg *chatstate.Message) error {
 	if msg.ID == "" {
-		msg.ID = newID()
+		msg.ID = chatstate.NewID()
 	}
 	if msg.Type == "" {
 		msg.Type = "text"

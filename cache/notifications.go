@@ -43,7 +43,7 @@ func (c *Cache) QueuePushNotification(ctx context.Context, n chatstate.Notificat
 	}
 	n.Priority = p
 	if n.ID == "" {
-		n.ID = newID()
+		n.ID = chatstate.NewID()
 	} else if err := chatstate.ValidateID("notification id", n.ID); err != nil {
 		return chatstate.Notification{}, err
 	}

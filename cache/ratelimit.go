@@ -32,7 +32,7 @@ func (c *Cache) CheckRateLimit(ctx context.Context, userID, action string, limit
 		return chatstate.RateLimitResult{}, chatstate.Errorf(chatstate.EINVALID, "rate limit window must be 1µs..%s, got %s", MaxRateLimitWindow, window)
 	}
 	r, err := scriptRateLimitCheck.exec(ctx, c.client, []string{c.keys.RateLimit(userID, action)},
-		[]string{itoa(int64(limit)), itoa(window.Microseconds()), newID()[:16]}).AsIntSlice()
+		[]string{itoa(int64(limit)), itoa(window.Microseconds()), chatstate.NewID()[:16]}).AsIntSlice()
 	if err != nil {
 		return chatstate.RateLimitResult{}, mapErr(err)
 	}

@@ -5,9 +5,7 @@ package directory
 
 import (
 	"context"
-	"crypto/rand"
 	_ "embed"
-	"encoding/hex"
 	"strconv"
 	"time"
 
@@ -78,9 +76,7 @@ func New(client rueidis.Client, store Store, friends FriendCache, cfg Config) *D
 // CreateConversation stores c; an empty ID gets a generated one.
 func (d *Directory) CreateConversation(ctx context.Context, c chatstate.Conversation) (chatstate.Conversation, error) {
 	if c.ID == "" {
-		var b [12]byte
-		rand.Read(b[:])
-		c.ID = "c-" + hex.EncodeToString(b[:])
+		c.ID = "c-" + chatstate.NewID()
 	} else if err := chatstate.ValidateID("id", c.ID); err != nil {
 		return c, err
 	}

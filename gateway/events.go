@@ -96,7 +96,7 @@ func (g *Gateway) handleSend(ctx context.Context, cl *client, ev *socketio.Event
 		req.Type = "text"
 	}
 	msg := chatstate.Message{
-		ID: newID(), ConversationID: req.ConversationID, SenderID: cl.userID,
+		ID: chatstate.NewID(), ConversationID: req.ConversationID, SenderID: cl.userID,
 		Content: req.Content, Type: req.Type, ClientMessageID: req.ClientMessageID,
 	}
 	if err := msg.Validate(g.cfg.MaxContentBytes); err != nil {

@@ -5,8 +5,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -348,10 +346,4 @@ func (g *Gateway) requestResync(ctx context.Context) {
 		return
 	}
 	g.hub.each(func(_ string, c *socketio.Conn) { c.Send(f) })
-}
-
-func newID() string {
-	var b [12]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

@@ -6,8 +6,6 @@ package messaging
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"time"
 
@@ -75,7 +73,7 @@ func (s *Service) Send(ctx context.Context, msg chatstate.Message, pub cache.Pub
 		}
 	}
 	if msg.ID == "" {
-		msg.ID = newID()
+		msg.ID = chatstate.NewID()
 	}
 	if msg.Type == "" {
 		msg.Type = "text"
@@ -177,10 +175,4 @@ func (s *Service) Sync(ctx context.Context, conv string, afterSeq int64, limit i
 // history a client pages back through), from the store.
 func (s *Service) Before(ctx context.Context, conv string, beforeSeq int64, limit int) ([]chatstate.Message, error) {
 	return s.store.MessagesBefore(ctx, conv, beforeSeq, limit)
-}
-
-func newID() string {
-	var b [12]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

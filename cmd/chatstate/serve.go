@@ -77,8 +77,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		MessageRateLimit: cfg.RateLimit, MessageRateWindow: cfg.RateWindow, TypingTTL: cfg.TypingTTL,
 		// Refresh connected devices three times per TTL (zero: the default).
 		ActivityInterval: cfg.DeviceTTL / 3,
-		Socket: socketio.Config{AllowedOrigins: cfg.AllowedOrigins, PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout},
-		Logger: log,
+		Socket:           socketio.Config{AllowedOrigins: cfg.AllowedOrigins, PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout},
+		Logger:           log,
 	}, gateway.Deps{Redis: client, State: state, Cache: cch, Messages: msgs, LastSeen: store, Directory: dir, Verifier: verifier, Registerer: reg})
 
 	runCtx, stopRun := context.WithCancel(context.Background())
