@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chatstate/chatstate"
@@ -309,8 +310,12 @@ func (g *Gateway) refreshActivity(ctx context.Context) {
 // refreshAll touches every local device, registering again those whose
 // entry is gone (Redis lost its data, or this node was briefly declared
 // dead).
-func (g *Gateway) refreshAll(ctx context.Context) {
-	var wg sync.WaitGroup
+// It returns how many devices could not be refreshed.
+func (g *Gateway) refreshAll(ctx context.Context) int {
+	var (
+		wg     sync.WaitGroup
+		failed atomic.Int64
+	)
 	sem := make(chan struct{}, 256)
 	g.hub.each(func(userID string, c *socketio.Conn) {
 		cl, ok := c.Data().(*client)
@@ -329,18 +334,31 @@ func (g *Gateway) refreshAll(ctx context.Context) {
 				}
 			}
 			if err != nil && ctx.Err() == nil {
+				failed.Add(1)
 				g.log.Warn("presence refresh failed", "user", userID, "err", err)
 			}
 		}()
 	})
 	wg.Wait()
+	return int(failed.Load())
 }
 
 // requestResync tells every local socket that live delivery had a gap, so
 // clients catch up with messages:sync from their last seq, and re-registers
 // their presence in case Redis lost it.
 func (g *Gateway) requestResync(ctx context.Context) {
-	go g.refreshAll(ctx)
+	go func() {
+		// Right after a reconnect the command connections may still be
+		// dialling: retry with backoff rather than wait for the next
+		// activity round.
+		for backoff := 100 * time.Millisecond; g.refreshAll(ctx) > 0 && backoff <= 3200*time.Millisecond; backoff *= 2 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+		}
+	}()
 	f, err := socketio.EncodeEvent("resync", map[string]any{"reason": "redis_reconnect"})
 	if err != nil {
 		return
