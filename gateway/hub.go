@@ -227,23 +227,6 @@ func (h *hub) release(userID string, e *userConns) {
 	h.mu.Unlock()
 }
 
-// local returns the sockets of userID on this node.
-func (h *hub) local(userID string) []*socketio.Conn {
-	h.mu.Lock()
-	e := h.users[userID]
-	h.mu.Unlock()
-	if e == nil {
-		return nil
-	}
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	out := make([]*socketio.Conn, 0, len(e.conns))
-	for c := range e.conns {
-		out = append(out, c)
-	}
-	return out
-}
-
 func (h *hub) count() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
