@@ -131,6 +131,7 @@ var (
 	scriptSessionRead         = load("session_read")
 	scriptSessionSweep        = load("session_sweep")
 	scriptFriendsSet          = load("friends_set")
+	scriptFriendsInvalidate   = load("friends_invalidate")
 	scriptNotificationAdd     = load("notification_add")
 	scriptNotificationEnqueue = load("notification_enqueue")
 	scriptRateLimitCheck      = load("ratelimit_check")
@@ -139,7 +140,7 @@ var (
 
 var allScripts = []*script{
 	scriptMessageAdd, scriptMessageSeqFloor, scriptMessageNextSeq, scriptSessionCreate, scriptSessionTouch,
-	scriptSessionRead, scriptSessionSweep, scriptFriendsSet, scriptNotificationAdd,
+	scriptSessionRead, scriptSessionSweep, scriptFriendsSet, scriptFriendsInvalidate, scriptNotificationAdd,
 	scriptNotificationEnqueue, scriptRateLimitCheck, scriptSecurityLogAdd,
 }
 

@@ -49,6 +49,14 @@ func testFriends(t *testing.T, nc newClientFunc) {
 	if _, found, err := e.c.FriendList(e.ctx, "u"); err != nil || found {
 		t.Fatalf("after invalidate: found=%v %v", found, err)
 	}
+	// A fill racing with the write that invalidated is refused for a moment.
+	must(t, e.c.CacheFriendList(e.ctx, "u", []string{"old"}))
+	if f, found, _ := e.c.FriendList(e.ctx, "u"); found {
+		t.Fatalf("stale fill accepted right after invalidate: %v", f)
+	}
+	if ok, found, _ := e.c.IsFriend(e.ctx, "u", "old"); found || ok {
+		t.Fatal("IsFriend must report a miss while invalidated")
+	}
 	short := New(e.client, Config{KeyPrefix: e.prefix, FriendsTTL: 300 * time.Millisecond})
 	must(t, short.CacheFriendList(e.ctx, "v", []string{"x"}))
 	eventually(t, 5*time.Second, "friend list to expire", func() bool {

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"sort"
+	"time"
 
 	"github.com/chatstate/chatstate"
 )
@@ -12,7 +13,8 @@ import (
 const friendsSentinel = "~cached"
 
 // CacheFriendList replaces the cached friend list of userID for FriendsTTL.
-// An empty list is cached too (FriendList then reports found=true).
+// An empty list is cached too (FriendList then reports found=true). Within
+// a few seconds of InvalidateFriendList it silently caches nothing.
 func (c *Cache) CacheFriendList(ctx context.Context, userID string, friends []string) error {
 	if err := chatstate.ValidateID("userId", userID); err != nil {
 		return err
@@ -78,10 +80,17 @@ func (c *Cache) IsFriend(ctx context.Context, userID, otherID string) (isFriend,
 	return r[1] == 1, true, nil
 }
 
-// InvalidateFriendList drops the cached list, so the next read is a miss.
+// staleFor is how long an invalidated friend list refuses cache fills: longer
+// than a store read takes, short enough that reads soon hit the cache again.
+const staleFor = 5 * time.Second
+
+// InvalidateFriendList drops the cached list, so the next reads are misses
+// (answered by the store). For staleFor it also refuses CacheFriendList, so
+// a reader that loaded the list from the store before the write that caused
+// this invalidation cannot put the old list back.
 func (c *Cache) InvalidateFriendList(ctx context.Context, userID string) error {
 	if err := chatstate.ValidateID("userId", userID); err != nil {
 		return err
 	}
-	return mapErr(c.client.Do(ctx, c.client.B().Del().Key(c.keys.Friends(userID)).Build()).Error())
+	return mapErr(scriptFriendsInvalidate.exec(ctx, c.client, []string{c.keys.Friends(userID)}, []string{ms(staleFor)}).Error())
 }

@@ -4,7 +4,13 @@
 -- ARGV[1] TTL in ms
 -- ARGV[2] sentinel member (never a valid id)
 -- ARGV[3..] friend ids
--- Reply: number of members written (sentinel included)
+-- ARGV[2] is "~cached"; a set holding "~stale" was just invalidated (see
+-- friends_invalidate.lua) and is not refilled until that marker expires, so
+-- a reader that loaded the list before a write cannot cache the old list.
+-- Reply: number of members written (sentinel included), -1 when refused
+if redis.call('SISMEMBER', KEYS[1], '~stale') == 1 then
+  return -1
+end
 redis.call('DEL', KEYS[1])
 redis.call('SADD', KEYS[1], ARGV[2])
 -- unpack in chunks: Lua's C stack limits the number of arguments.
