@@ -154,7 +154,7 @@ func openRedis(ctx context.Context, cfg *config, log *slog.Logger) (rueidis.Clie
 	if err != nil {
 		return nil, nil, err
 	}
-	log.Warn("DEVELOPMENT MODE: no REDIS_* variable set, using an embedded in-process Redis; single node only, state is lost on exit")
+	log.Warn("DEVELOPMENT MODE: no REDIS_* variable set, using an embedded in-process Redis; single node only, real-time state is lost on exit (messages persist in the store)")
 	if len(cfg.JWTSecret) == 0 && cfg.JWTPublicKey == nil {
 		cfg.JWTSecret = []byte(devJWTSecret)
 		log.Warn("DEVELOPMENT MODE: CHATSTATE_JWT_SECRET not set, using the development secret; get a token with: chatstate token --user alice")
