@@ -119,6 +119,19 @@ func TestBroadcastMethodsAcrossNodes(t *testing.T) {
 			t.Errorf("carol got %s %d times", ev, n)
 		}
 	}
+	// A chat message through the same nodes: durable ack, then delivery.
+	ack := alice.emit("message:send", map[string]any{"conversationId": "c1", "clientMessageId": "m1", "content": "hi"})
+	if ack["ok"] != true {
+		t.Fatalf("send ack: %v", ack)
+	}
+	msg := ack["message"].(map[string]any)
+	got := bob.waitEvent("message:new", nil)["message"].(map[string]any)
+	if got["id"] != msg["id"] || got["seq"] != float64(1) || got["content"] != "hi" {
+		t.Fatalf("bob got %v, alice's ack says %v", got, msg)
+	}
+	if nack := carol.emit("message:send", map[string]any{"conversationId": "c1", "clientMessageId": "m2", "content": "x"}); nack["ok"] != false {
+		t.Fatalf("non-member send: %v", nack)
+	}
 	if err := a.gw.BroadcastToConversation(ctx, "nope", "x"); chatstate.ErrorCode(err) != chatstate.ENOTFOUND {
 		t.Errorf("unknown conversation: %v", err)
 	}

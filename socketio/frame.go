@@ -36,7 +36,6 @@ func newFrame(text []byte) *Frame { return &Frame{text: text} }
 // Engine.IO control frames shared by every connection.
 var (
 	framePing          = newFrame([]byte{eioPing})
-	framePong          = newFrame([]byte{eioPong})
 	frameNoop          = newFrame([]byte{eioNoop})
 	frameClose         = newFrame([]byte{eioClose})
 	frameSIODisconnect = newFrame([]byte{eioMessage, '0' + sioDisconnect})
