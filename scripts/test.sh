@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Runs every test: installs prerequisites, then go vet, the Go tests (which
+# Runs every test: installs prerequisites, then go vet and staticcheck, the Go tests (which
 # start their own redis-server processes on free ports) and a short run of
 # each fuzz target beyond its seed corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 go vet ./...
+# staticcheck runs from the module proxy at a pinned version; it is a tool,
+# not a dependency of the module.
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 go test -count=1 -timeout 10m ./...
 for target in FuzzEnginePayload FuzzSIODecode; do
 	go test -run '^$' -fuzz "^${target}\$" -fuzztime 5s ./socketio/
