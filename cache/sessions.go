@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/chatstate/chatstate"
+	"github.com/redis/rueidis"
 )
 
 // Sessions of a user live in one hash, field = deviceId, value =
@@ -152,8 +153,8 @@ func (c *Cache) SweepSessions(ctx context.Context, userID string) (int, error) {
 // SessionUsers is one SCAN step over the users that have a sessions key:
 // start with cursor 0 and stop when the returned cursor is 0. count is the
 // SCAN COUNT hint (zero means 100, at most 1000). A user may be returned
-// more than once. On a cluster client SCAN reaches a single node, so the
-// sweep must run per node (see the known gaps in the package report).
+// more than once. On a cluster client the iteration visits every master in
+// turn (the cursor encodes which one, see clusterSessionUsers).
 func (c *Cache) SessionUsers(ctx context.Context, cursor uint64, count int) ([]string, uint64, error) {
 	if count <= 0 {
 		count = 100
@@ -161,16 +162,23 @@ func (c *Cache) SessionUsers(ctx context.Context, cursor uint64, count int) ([]s
 	if count > 1000 {
 		count = 1000
 	}
+	if c.client.Mode() == rueidis.ClientModeCluster {
+		return c.clusterSessionUsers(ctx, cursor, count)
+	}
 	e, err := c.client.Do(ctx, c.client.B().Scan().Cursor(cursor).Match(c.keys.SessionsPattern()).
 		Count(int64(count)).Type("hash").Build()).AsScanEntry()
 	if err != nil {
 		return nil, 0, mapErr(err)
 	}
-	users := make([]string, 0, len(e.Elements))
-	for _, k := range e.Elements {
+	return c.sessionUsers(e.Elements), e.Cursor, nil
+}
+
+func (c *Cache) sessionUsers(keys []string) []string {
+	users := make([]string, 0, len(keys))
+	for _, k := range keys {
 		if u, ok := c.keys.SessionsUser(k); ok {
 			users = append(users, u)
 		}
 	}
-	return users, e.Cursor, nil
+	return users
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 	"strings"
+
+	"github.com/redis/rueidis"
 )
 
 // Stats is a digest of Redis INFO for /redis/stats. Numbers a server does not
@@ -27,9 +29,16 @@ type Stats struct {
 
 // Stats reads INFO (and DBSIZE, for servers whose INFO has no Keyspace
 // section, such as miniredis) in one round trip; on a cluster client it
-// describes one node.
+// sums the masters (see clusterStats), one round trip to each in parallel.
 func (c *Cache) Stats(ctx context.Context) (Stats, error) {
-	res := c.client.DoMulti(ctx, c.client.B().Info().Build(), c.client.B().Dbsize().Build())
+	if c.client.Mode() == rueidis.ClientModeCluster {
+		return c.clusterStats(ctx)
+	}
+	return nodeStats(ctx, c.client)
+}
+
+func nodeStats(ctx context.Context, client rueidis.Client) (Stats, error) {
+	res := client.DoMulti(ctx, client.B().Info().Build(), client.B().Dbsize().Build())
 	raw, err := res[0].ToString()
 	if err != nil {
 		return Stats{}, mapErr(err)

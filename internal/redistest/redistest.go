@@ -37,13 +37,16 @@ var (
 	sharedErr  error
 )
 
-// Run wraps testing.M so the shared server is stopped when the package's
+// Run wraps testing.M so the shared server (and cluster) is stopped when the package's
 // tests end. Use it from TestMain: os.Exit(redistest.Run(m)).
 func Run(m interface{ Run() int }) int {
 	code := m.Run()
 	if shared != nil {
 		shared.Stop()
 		os.RemoveAll(shared.dir)
+	}
+	if sharedCluster != nil {
+		sharedCluster.stopAndRemove()
 	}
 	return code
 }

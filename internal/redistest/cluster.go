@@ -1,0 +1,217 @@
+package redistest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// Cluster is a Redis Cluster of three masters (no replicas), each a
+// redis-server child process on a free port of 127.0.0.1.
+type Cluster struct {
+	Addrs []string
+	nodes []*Server
+	dir   string
+}
+
+var (
+	sharedClusterOnce sync.Once
+	sharedCluster     *Cluster
+	sharedClusterErr  error
+)
+
+// StartCluster starts a dedicated cluster, stopped when t ends.
+func StartCluster(t testing.TB) *Cluster {
+	t.Helper()
+	c, err := startCluster(t.TempDir())
+	if err != nil {
+		t.Fatalf("redistest: cluster: %v", err)
+	}
+	t.Cleanup(c.Stop)
+	return c
+}
+
+// SharedCluster returns the package-wide cluster, starting it on first use;
+// Run stops it. Tests isolate by key prefix (Prefix), as on Shared.
+func SharedCluster(t testing.TB) *Cluster {
+	t.Helper()
+	sharedClusterOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "redistest-cluster-")
+		if err != nil {
+			sharedClusterErr = err
+			return
+		}
+		sharedCluster, sharedClusterErr = startCluster(dir)
+		if sharedClusterErr != nil {
+			os.RemoveAll(dir)
+		}
+	})
+	if sharedClusterErr != nil {
+		t.Fatalf("redistest: cluster: %v", sharedClusterErr)
+	}
+	return sharedCluster
+}
+
+// StartClusterClient returns a cluster client of the shared cluster and a
+// key prefix unique to t.
+func StartClusterClient(t testing.TB) (rueidis.Client, string) {
+	t.Helper()
+	return SharedCluster(t).Client(t), Prefix(t)
+}
+
+// Client returns a rueidis cluster client of c, closed when t ends.
+func (c *Cluster) Client(t testing.TB) rueidis.Client {
+	t.Helper()
+	cl, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: c.Addrs, DisableCache: true})
+	if err != nil {
+		t.Fatalf("redistest: cluster client: %v", err)
+	}
+	t.Cleanup(cl.Close)
+	if n := len(cl.Nodes()); n != len(c.Addrs) {
+		t.Fatalf("redistest: cluster client sees %d nodes, want %d (not a cluster client?)", n, len(c.Addrs))
+	}
+	return cl
+}
+
+// Stop kills every node.
+func (c *Cluster) Stop() {
+	for _, n := range c.nodes {
+		n.Stop()
+	}
+}
+
+func (c *Cluster) stopAndRemove() {
+	c.Stop()
+	os.RemoveAll(c.dir)
+}
+
+func startCluster(dir string) (c *Cluster, err error) {
+	for _, bin := range []string{"redis-server", "redis-cli"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return nil, fmt.Errorf("%s not found on PATH: %w", bin, err)
+		}
+	}
+	c = &Cluster{dir: dir}
+	defer func() {
+		if err != nil {
+			c.Stop()
+		}
+	}()
+	for i := 0; i < 3; i++ {
+		n, err := startClusterNode(dir)
+		if err != nil {
+			return nil, err
+		}
+		c.nodes = append(c.nodes, n)
+		c.Addrs = append(c.Addrs, n.Addr)
+	}
+	args := append([]string{"--cluster", "create"}, c.Addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "redis-cli", args...).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("redis-cli --cluster create: %v: %s", err, out)
+	}
+	// redis-cli returns once the configuration is consistent; every node
+	// still has to agree that all slots are served before clients route.
+	deadline := time.Now().Add(20 * time.Second)
+	for _, addr := range c.Addrs {
+		for {
+			info, err := clusterInfo(addr)
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("node %s not cluster_state:ok within 20s: %q %v", addr, info, err)
+			}
+			time.Sleep(20 * time.Millisecond) // polling for readiness with a deadline
+		}
+	}
+	return c, nil
+}
+
+// startClusterNode launches one cluster-enabled server on a free port whose
+// cluster bus port (port+10000) is free as well.
+func startClusterNode(dir string) (*Server, error) {
+	var lastErr error
+	for attempt := 0; attempt < 10; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		if port+10000 > 65535 || port == 6379 {
+			continue
+		}
+		if !portFree(port + 10000) {
+			continue
+		}
+		nodeDir := filepath.Join(dir, strconv.Itoa(port))
+		if err := os.MkdirAll(nodeDir, 0o755); err != nil {
+			return nil, err
+		}
+		s := &Server{Port: port, Addr: "127.0.0.1:" + strconv.Itoa(port), dir: nodeDir, args: []string{
+			"--cluster-enabled", "yes",
+			"--cluster-config-file", filepath.Join(dir, "nodes-"+strconv.Itoa(port)+".conf"),
+			"--cluster-node-timeout", "2000",
+		}}
+		if lastErr = s.launch(); lastErr == nil {
+			return s, nil
+		}
+	}
+	if lastErr == nil {
+		lastErr = fmt.Errorf("no free port pair (port, port+10000) found")
+	}
+	return nil, lastErr
+}
+
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// clusterInfo sends CLUSTER INFO over plain RESP (no client library: rueidis
+// would try to route by slots the node does not serve yet).
+func clusterInfo(addr string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("CLUSTER INFO\r\n")); err != nil {
+		return "", err
+	}
+	r := bufio.NewReader(c)
+	head, err := r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(head, "$") {
+		return "", fmt.Errorf("CLUSTER INFO: %q", strings.TrimSpace(head))
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(head[1:]))
+	if err != nil || n < 0 {
+		return "", fmt.Errorf("CLUSTER INFO: bad length %q", head)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return "", err
+	}
+	return string(body), nil
+}
