@@ -51,6 +51,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	default:
 		return c, fmt.Errorf("REDIS_TLS=%q: want true or false", v)
 	}
+	if strings.ContainsAny(c.KeyPrefix, "{}") {
+		// Redis hashes the first {...} of a key: braces in the prefix would
+		// move keys off their user's or conversation's slot.
+		return c, fmt.Errorf("CHATSTATE_KEY_PREFIX=%q must not contain { or }", c.KeyPrefix)
+	}
 	if len(c.SentinelAddrs) > 0 && c.SentinelMaster == "" {
 		return c, fmt.Errorf("REDIS_SENTINEL_ADDRS is set but REDIS_SENTINEL_MASTER is empty")
 	}

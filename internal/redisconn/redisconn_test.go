@@ -34,6 +34,7 @@ func TestFromEnv(t *testing.T) {
 	for _, bad := range []map[string]string{
 		{"REDIS_TLS": "maybe"},
 		{"REDIS_SENTINEL_ADDRS": "s:1"},
+		{"CHATSTATE_KEY_PREFIX": "{app}:"},
 	} {
 		if _, err := FromEnv(env(bad)); err == nil {
 			t.Errorf("%v: want error", bad)
