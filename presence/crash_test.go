@@ -148,7 +148,9 @@ func testGracefulStop(t *testing.T, newClient newClientFunc) {
 func testSweepExpired(t *testing.T, newClient newClientFunc) {
 	c, prefix := newClient(t)
 	ctx := ctxT(t)
-	s := newState(t, c, prefix, Config{DeviceTTL: 300 * time.Millisecond})
+	// 1 s, not less: the sweep "before expiry" below must run within it even
+	// on a loaded machine.
+	s := newState(t, c, prefix, Config{DeviceTTL: time.Second})
 	must[chatstate.PresenceChange](t)(s.SetUserOnline(ctx, "vis", "d", "s"))
 	must[chatstate.PresenceChange](t)(s.SetUserOnline(ctx, "inv", "d", "s"))
 	must[chatstate.PresenceChange](t)(s.UpdateUserStatus(ctx, "inv", chatstate.StatusInvisible))
