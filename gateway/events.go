@@ -109,12 +109,9 @@ func (g *Gateway) handleSend(ctx context.Context, cl *client, ev *socketio.Event
 	if !rl.Allowed {
 		return nil, &chatstate.Error{Code: chatstate.ERATELIMITED, Message: "too many messages, retry later", RetryAfter: max(rl.RetryAfter, time.Millisecond)}
 	}
-	members, err := g.deps.Directory.Members(ctx, req.ConversationID)
+	members, err := g.members(ctx, cl, req.ConversationID)
 	if err != nil {
 		return nil, err
-	}
-	if !slices.Contains(members, cl.userID) {
-		return nil, chatstate.Errorf(chatstate.EFORBIDDEN, "not a member of this conversation")
 	}
 	// The flow persists the message, then caches and publishes it in one
 	// script: the ack means durable, and a resend (same clientMessageId) is
