@@ -36,6 +36,9 @@ type Config struct {
 	// MembersTTL is how long a conversation's members stay cached; zero
 	// means 2 hours.
 	MembersTTL time.Duration
+	// NotFoundTTL is how long an unknown conversation id is remembered as
+	// unknown; zero means 30 seconds. Creating it clears the entry at once.
+	NotFoundTTL time.Duration
 	// MaxMembers caps a conversation's size; zero means 1000.
 	MaxMembers int
 	// MaxFriends caps a friend list; zero means 5000.
@@ -64,6 +67,9 @@ func New(client rueidis.Client, store Store, friends FriendCache, cfg Config) *D
 	if cfg.MembersTTL <= 0 {
 		cfg.MembersTTL = 2 * time.Hour
 	}
+	if cfg.NotFoundTTL <= 0 {
+		cfg.NotFoundTTL = 30 * time.Second
+	}
 	if cfg.MaxMembers <= 0 {
 		cfg.MaxMembers = 1000
 	}
@@ -88,7 +94,12 @@ func (d *Directory) CreateConversation(ctx context.Context, c chatstate.Conversa
 		return c, chatstate.Errorf(chatstate.EINVALID, "members must not be empty")
 	}
 	c.Members = members
-	return d.store.CreateConversation(ctx, c)
+	c, err = d.store.CreateConversation(ctx, c)
+	if err != nil {
+		return c, err
+	}
+	// Drop a cached "not found" from reads before the conversation existed.
+	return c, d.client.Do(ctx, d.client.B().Del().Key(d.keys.Members(c.ID)).Build()).Error()
 }
 
 // IsMember reports whether userID belongs to the conversation.
@@ -108,18 +119,37 @@ func (d *Directory) IsMember(ctx context.Context, convID, userID string) (bool, 
 	return false, nil
 }
 
+// notFound is the cached member set of an unknown conversation; '~' is
+// outside the id charset. It keeps clients probing random ids (typing and
+// sync are not rate limited) off the store.
+const notFound = "~none"
+
 // Members lists a conversation's members: one SMEMBERS on a hit, the store
-// and a cache fill on a miss.
+// and a cache fill on a miss. An unknown conversation is cached as such for
+// NotFoundTTL.
 func (d *Directory) Members(ctx context.Context, convID string) ([]string, error) {
 	if err := chatstate.ValidateID("conversationId", convID); err != nil {
 		return nil, err
 	}
 	key := d.keys.Members(convID)
 	members, err := d.client.Do(ctx, d.client.B().Smembers().Key(key).Build()).AsStrSlice()
-	if err != nil || len(members) > 0 {
-		return members, err
+	if err != nil {
+		return nil, err
+	}
+	if len(members) == 1 && members[0] == notFound {
+		return nil, chatstate.Errorf(chatstate.ENOTFOUND, "conversation not found")
+	}
+	if len(members) > 0 {
+		return members, nil
 	}
 	c, err := d.store.Conversation(ctx, convID)
+	if chatstate.ErrorCode(err) == chatstate.ENOTFOUND {
+		ttl := strconv.FormatInt(d.cfg.NotFoundTTL.Milliseconds(), 10)
+		if err := luascript.Err(cacheScript.Exec(ctx, d.client, []string{key}, []string{ttl, notFound}).Error()); err != nil {
+			return nil, err
+		}
+		return nil, chatstate.Errorf(chatstate.ENOTFOUND, "conversation not found")
+	}
 	if err != nil {
 		return nil, err
 	}

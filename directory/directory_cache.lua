@@ -2,7 +2,8 @@
 -- (cache-aside: filled from the store on a miss).
 -- KEYS[1] members:{c:<conv>}   set of member user ids
 -- ARGV[1] TTL in ms
--- ARGV[2..n] member user ids (at least one)
+-- ARGV[2..n] member user ids (at least one), or the single "~none" that
+--            caches an unknown conversation as unknown
 -- Reply: number of members cached.
 redis.call('DEL', KEYS[1])
 for i = 2, #ARGV, 1000 do

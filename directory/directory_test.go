@@ -79,6 +79,20 @@ func TestConversations(t *testing.T) {
 	if _, err := f.d.IsMember(f.ctx, "nope", "bob"); chatstate.ErrorCode(err) != chatstate.ENOTFOUND {
 		t.Fatalf("unknown conversation: %v", err)
 	}
+	// The unknown id is cached as unknown (the store is not asked again)...
+	if f.count("members:{c:nope}") != 1 {
+		t.Fatal("an unknown conversation is cached as not found")
+	}
+	if _, err := f.d.Members(f.ctx, "nope"); chatstate.ErrorCode(err) != chatstate.ENOTFOUND {
+		t.Fatalf("cached not found: %v", err)
+	}
+	// ...until it is created.
+	if _, err := f.d.CreateConversation(f.ctx, chatstate.Conversation{ID: "nope", Members: []string{"bob"}}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := f.d.IsMember(f.ctx, "nope", "bob"); !ok || err != nil {
+		t.Fatalf("created after a miss: %v %v", ok, err)
+	}
 	for _, bad := range []chatstate.Conversation{
 		{ID: "has space", Members: []string{"a"}},
 		{ID: "x{y}", Members: []string{"a"}},
