@@ -10,13 +10,8 @@
 package cache
 
 import (
-	"context"
-	"crypto/sha1"
 	"embed"
-	"encoding/hex"
-	"errors"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -103,23 +98,13 @@ func (c *Cache) Config() Config { return c.cfg }
 //go:embed *.lua
 var luaFS embed.FS
 
-// script is one embedded Lua file. Most calls go through rueidis.Lua
-// (EVALSHA, EVAL on NOSCRIPT); cmd/evalIn build raw commands for the one call
-// that pipelines two scripts in a DoMulti.
-type script struct {
-	name string
-	src  string
-	sha  string
-	lua  *rueidis.Lua
-}
-
-func load(name string) *script {
+// load reads an embedded script.
+func load(name string) *luascript.Script {
 	b, err := luaFS.ReadFile(name + ".lua")
 	if err != nil {
 		panic("cache: missing script " + name + ".lua")
 	}
-	sum := sha1.Sum(b)
-	return &script{name: name, src: string(b), sha: hex.EncodeToString(sum[:]), lua: luascript.New(string(b))}
+	return luascript.New(name, string(b))
 }
 
 var (
@@ -138,7 +123,7 @@ var (
 	scriptSecurityLogAdd      = load("securitylog_add")
 )
 
-var allScripts = []*script{
+var allScripts = []*luascript.Script{
 	scriptMessageAdd, scriptMessageSeqFloor, scriptMessageNextSeq, scriptSessionCreate, scriptSessionTouch,
 	scriptSessionRead, scriptSessionSweep, scriptFriendsSet, scriptFriendsInvalidate, scriptNotificationAdd,
 	scriptNotificationEnqueue, scriptRateLimitCheck, scriptSecurityLogAdd,
@@ -146,32 +131,7 @@ var allScripts = []*script{
 
 // Scripts returns the Lua source of every script by name (file name without
 // ".lua"), e.g. for running redis-benchmark EVALSHA on the same code.
-func Scripts() map[string]string {
-	m := make(map[string]string, len(allScripts))
-	for _, s := range allScripts {
-		m[s.name] = s.src
-	}
-	return m
-}
-
-func (s *script) exec(ctx context.Context, c rueidis.Client, keys, args []string) rueidis.RedisResult {
-	return s.lua.Exec(ctx, c, keys, args)
-}
-
-// evalsha builds an EVALSHA for a DoMulti; evalFallback is the EVAL to send
-// when that reply is NOSCRIPT (after SCRIPT FLUSH or a failover).
-func (s *script) evalsha(c rueidis.Client, keys, args []string) rueidis.Completed {
-	return c.B().Evalsha().Sha1(s.sha).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
-}
-
-func (s *script) eval(c rueidis.Client, keys, args []string) rueidis.Completed {
-	return c.B().Eval().Script(s.src).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
-}
-
-func isNoScript(err error) bool {
-	var re *rueidis.RedisError
-	return errors.As(err, &re) && strings.HasPrefix(re.Error(), "NOSCRIPT")
-}
+func Scripts() map[string]string { return luascript.Sources(allScripts...) }
 
 func ms(d time.Duration) string { return itoa(d.Milliseconds()) }
 

@@ -30,7 +30,7 @@ func (c *Cache) CacheFriendList(ctx context.Context, userID string, friends []st
 		}
 		args = append(args, f)
 	}
-	return mapErr(scriptFriendsSet.exec(ctx, c.client, []string{c.keys.Friends(userID)}, args).Error())
+	return mapErr(scriptFriendsSet.Exec(ctx, c.client, []string{c.keys.Friends(userID)}, args).Error())
 }
 
 // FriendList returns the cached friends of userID, sorted. found is false on
@@ -92,5 +92,5 @@ func (c *Cache) InvalidateFriendList(ctx context.Context, userID string) error {
 	if err := chatstate.ValidateID("userId", userID); err != nil {
 		return err
 	}
-	return mapErr(scriptFriendsInvalidate.exec(ctx, c.client, []string{c.keys.Friends(userID)}, []string{ms(staleFor)}).Error())
+	return mapErr(scriptFriendsInvalidate.Exec(ctx, c.client, []string{c.keys.Friends(userID)}, []string{ms(staleFor)}).Error())
 }

@@ -70,7 +70,7 @@ func (c *Cache) AddMessageAndPublish(ctx context.Context, msg chatstate.Message,
 	if len(pub.Channels) > 0 {
 		args = append(append(args, pub.Prefix, pub.Suffix), pub.Channels...)
 	}
-	reply, err := scriptMessageAdd.exec(ctx, c.client,
+	reply, err := scriptMessageAdd.Exec(ctx, c.client,
 		[]string{c.keys.Messages(conv), c.keys.Seq(conv), c.keys.MessageIDs(conv), c.keys.MessageIDOrder(conv)},
 		args,
 	).ToArray()
@@ -147,7 +147,7 @@ func (c *Cache) SetSeqFloor(ctx context.Context, conversationID string, seq int6
 	if seq < 0 || seq >= chatstate.MaxSeq {
 		return 0, chatstate.Errorf(chatstate.EINVALID, "seq %d out of range", seq)
 	}
-	n, err := scriptMessageSeqFloor.exec(ctx, c.client, []string{c.keys.Seq(conversationID)}, []string{itoa(seq)}).AsInt64()
+	n, err := scriptMessageSeqFloor.Exec(ctx, c.client, []string{c.keys.Seq(conversationID)}, []string{itoa(seq)}).AsInt64()
 	return n, mapErr(err)
 }
 
@@ -159,7 +159,7 @@ func (c *Cache) NextSeq(ctx context.Context, conversationID string) (seq int64, 
 	if err := chatstate.ValidateID("conversationId", conversationID); err != nil {
 		return 0, false, err
 	}
-	n, err := scriptMessageNextSeq.exec(ctx, c.client, []string{c.keys.Seq(conversationID)}, nil).AsInt64()
+	n, err := scriptMessageNextSeq.Exec(ctx, c.client, []string{c.keys.Seq(conversationID)}, nil).AsInt64()
 	if err != nil {
 		return 0, false, mapErr(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/internal/luascript"
 )
 
 // maxPop bounds one PopNotifications call.
@@ -64,17 +65,12 @@ func (c *Cache) QueuePushNotification(ctx context.Context, n chatstate.Notificat
 	userArgs := []string{string(body), itoa(int64(c.cfg.NotificationLimit)), ms(c.cfg.NotificationTTL)}
 	queueKeys := []string{c.keys.NotificationQueue(string(p))}
 	queueArgs := []string{string(body), itoa(int64(c.cfg.MaxQueueLength))}
-	res := c.client.DoMulti(ctx,
-		scriptNotificationAdd.evalsha(c.client, userKeys, userArgs),
-		scriptNotificationEnqueue.evalsha(c.client, queueKeys, queueArgs))
-	// After SCRIPT FLUSH or a failover only the halves that got NOSCRIPT are
-	// resent as EVAL; the others already ran.
-	if err := res[0].Error(); isNoScript(err) {
-		res[0] = c.client.Do(ctx, scriptNotificationAdd.eval(c.client, userKeys, userArgs))
-	}
-	if err := res[1].Error(); isNoScript(err) {
-		res[1] = c.client.Do(ctx, scriptNotificationEnqueue.eval(c.client, queueKeys, queueArgs))
-	}
+	// One round trip for both halves; after SCRIPT FLUSH or a failover only
+	// the halves that got NOSCRIPT are resent as EVAL.
+	res := luascript.Pipeline(ctx, c.client, []luascript.Call{
+		{Script: scriptNotificationAdd, Keys: userKeys, Args: userArgs},
+		{Script: scriptNotificationEnqueue, Keys: queueKeys, Args: queueArgs},
+	})
 	if err := res[0].Error(); err != nil {
 		return chatstate.Notification{}, mapErr(err)
 	}

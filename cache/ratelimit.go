@@ -31,7 +31,7 @@ func (c *Cache) CheckRateLimit(ctx context.Context, userID, action string, limit
 	if window < time.Microsecond || window > MaxRateLimitWindow {
 		return chatstate.RateLimitResult{}, chatstate.Errorf(chatstate.EINVALID, "rate limit window must be 1µs..%s, got %s", MaxRateLimitWindow, window)
 	}
-	r, err := scriptRateLimitCheck.exec(ctx, c.client, []string{c.keys.RateLimit(userID, action)},
+	r, err := scriptRateLimitCheck.Exec(ctx, c.client, []string{c.keys.RateLimit(userID, action)},
 		[]string{itoa(int64(limit)), itoa(window.Microseconds()), chatstate.NewID()[:16]}).AsIntSlice()
 	if err != nil {
 		return chatstate.RateLimitResult{}, mapErr(err)

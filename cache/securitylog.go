@@ -46,7 +46,7 @@ func (c *Cache) LogSecurityEvent(ctx context.Context, userID string, ev chatstat
 	if len(body) > c.cfg.MaxValueBytes {
 		return chatstate.Errorf(chatstate.ETOOLARGE, "security event is %d bytes, the limit is %d", len(body), c.cfg.MaxValueBytes)
 	}
-	return mapErr(scriptSecurityLogAdd.exec(ctx, c.client, []string{c.keys.SecurityLog(userID)},
+	return mapErr(scriptSecurityLogAdd.Exec(ctx, c.client, []string{c.keys.SecurityLog(userID)},
 		[]string{string(body), itoa(ev.At), itoa(int64(c.cfg.SecurityLogLimit)), ms(c.cfg.SecurityLogTTL)}).Error())
 }
 

@@ -68,7 +68,7 @@ func (c *Cache) CreateSession(ctx context.Context, s chatstate.Session) (chatsta
 	if len(body) > c.cfg.MaxValueBytes {
 		return chatstate.Session{}, chatstate.Errorf(chatstate.ETOOLARGE, "session data is %d bytes, the limit is %d", len(body), c.cfg.MaxValueBytes)
 	}
-	v, err := scriptSessionCreate.exec(ctx, c.client, []string{c.keys.Sessions(s.UserID)},
+	v, err := scriptSessionCreate.Exec(ctx, c.client, []string{c.keys.Sessions(s.UserID)},
 		[]string{s.DeviceID, string(body), ms(c.cfg.SessionTTL), itoa(int64(c.cfg.MaxSessions))}).ToString()
 	if err != nil {
 		return chatstate.Session{}, mapErr(err)
@@ -82,7 +82,7 @@ func (c *Cache) UpdateSessionActivity(ctx context.Context, userID, deviceID stri
 	if err := validateUserDevice(userID, deviceID); err != nil {
 		return chatstate.Session{}, err
 	}
-	v, err := scriptSessionTouch.exec(ctx, c.client, []string{c.keys.Sessions(userID)},
+	v, err := scriptSessionTouch.Exec(ctx, c.client, []string{c.keys.Sessions(userID)},
 		[]string{deviceID, ms(c.cfg.SessionTTL)}).ToString()
 	if err != nil {
 		return chatstate.Session{}, mapErr(err)
@@ -115,7 +115,7 @@ func (c *Cache) Sessions(ctx context.Context, userID string) ([]chatstate.Sessio
 }
 
 func (c *Cache) readSessions(ctx context.Context, userID, deviceID string) ([]chatstate.Session, error) {
-	vals, err := scriptSessionRead.exec(ctx, c.client, []string{c.keys.Sessions(userID)}, []string{deviceID}).AsStrSlice()
+	vals, err := scriptSessionRead.Exec(ctx, c.client, []string{c.keys.Sessions(userID)}, []string{deviceID}).AsStrSlice()
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -146,7 +146,7 @@ func (c *Cache) SweepSessions(ctx context.Context, userID string) (int, error) {
 	if err := chatstate.ValidateID("userId", userID); err != nil {
 		return 0, err
 	}
-	n, err := scriptSessionSweep.exec(ctx, c.client, []string{c.keys.Sessions(userID)}, nil).AsInt64()
+	n, err := scriptSessionSweep.Exec(ctx, c.client, []string{c.keys.Sessions(userID)}, nil).AsInt64()
 	return int(n), mapErr(err)
 }
 

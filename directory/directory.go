@@ -48,7 +48,7 @@ type Config struct {
 var (
 	//go:embed directory_cache.lua
 	cacheSrc    string
-	cacheScript = luascript.New(cacheSrc)
+	cacheScript = luascript.New("directory_cache", cacheSrc)
 )
 
 // Directory is a chatstate.Directory over a Store with a Redis cache.

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/chatstate/chatstate/internal/luascript"
 )
 
 // purgeAge is how long a dead instance stays in the nodes set: by then every
@@ -24,7 +26,7 @@ func (s *State) heartbeat(ctx context.Context, markDead bool) error {
 	if markDead {
 		mark = "1"
 	}
-	r := s.exec(ctx, call{s: scriptHeartbeat, keys: []string{s.k.Nodes()}, args: []string{
+	r := s.exec(ctx, luascript.Call{Script: scriptHeartbeat, Keys: []string{s.k.Nodes()}, Args: []string{
 		s.instance, ms(s.cfg.NodeTimeout), ms(s.purgeAge()), mark, strconv.Itoa(maxDead)}})
 	dead, err := r.AsStrSlice()
 	if err != nil {

@@ -48,7 +48,7 @@ func (s *State) OnlineUsers(ctx context.Context, cursor uint64, limit int) (chat
 	if len(ids) == 0 {
 		return page, nil
 	}
-	calls := make([]call, len(ids))
+	calls := make([]luascript.Call, len(ids))
 	for i, id := range ids {
 		calls[i] = s.userCall(scriptGet, id)
 	}
@@ -80,8 +80,8 @@ func (s *State) Sweep(ctx context.Context) ([]chatstate.PresenceChange, error) {
 	// Bounded: each round removes or re-scores (into the future) every due
 	// member it saw, so rounds only repeat while more are due.
 	for round := 0; round < 1000; round++ {
-		flat, err := s.exec(ctx, call{s: scriptDue, keys: []string{s.k.OnlineUsers()},
-			args: []string{strconv.Itoa(sweepBatch)}}).AsStrSlice()
+		flat, err := s.exec(ctx, luascript.Call{Script: scriptDue, Keys: []string{s.k.OnlineUsers()},
+			Args: []string{strconv.Itoa(sweepBatch)}}).AsStrSlice()
 		if err != nil {
 			return changes, luascript.Err(err)
 		}
@@ -139,7 +139,7 @@ func (s *State) sweepUsers(ctx context.Context, flat []string) ([]chatstate.Pres
 	if len(ids) == 0 {
 		return nil, s.unindex(ctx, observed)
 	}
-	calls := make([]call, len(ids))
+	calls := make([]luascript.Call, len(ids))
 	for i, id := range ids {
 		calls[i] = s.userCall(scriptSweep, id, s.lastSeenTTL)
 	}

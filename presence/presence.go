@@ -21,11 +21,11 @@ func validate(kv ...string) error {
 }
 
 // userCall builds a presence_* script call with the common arguments.
-func (s *State) userCall(sc *script, userID string, args ...string) call {
+func (s *State) userCall(sc *luascript.Script, userID string, args ...string) luascript.Call {
 	a := make([]string, 0, 2+len(args))
 	a = append(a, s.deviceTTL, *s.dead.Load())
 	a = append(a, args...)
-	return call{s: sc, keys: []string{s.k.Presence(userID)}, args: a}
+	return luascript.Call{Script: sc, Keys: []string{s.k.Presence(userID)}, Args: a}
 }
 
 // indexAdd registers userID in online:users until the device goes stale.
@@ -44,7 +44,7 @@ func (s *State) SetUserOnline(ctx context.Context, userID, deviceID, socketID st
 	if err := validate("userId", userID, "deviceId", deviceID, "socketId", socketID); err != nil {
 		return chatstate.PresenceChange{}, err
 	}
-	res := s.pipeline(ctx, []call{s.userCall(scriptOnline, userID, s.lastSeenTTL, deviceID, s.instance, socketID, s.maxDevices)},
+	res := s.pipeline(ctx, []luascript.Call{s.userCall(scriptOnline, userID, s.lastSeenTTL, deviceID, s.instance, socketID, s.maxDevices)},
 		s.indexAdd(userID))
 	ch, _, err := parseChange(userID, res[0])
 	if err != nil {
@@ -97,7 +97,7 @@ func (s *State) TouchDevice(ctx context.Context, userID, deviceID string) error 
 	if err := validate("userId", userID, "deviceId", deviceID); err != nil {
 		return err
 	}
-	res := s.pipeline(ctx, []call{s.userCall(scriptTouch, userID, s.lastSeenTTL, deviceID)}, s.indexAdd(userID))
+	res := s.pipeline(ctx, []luascript.Call{s.userCall(scriptTouch, userID, s.lastSeenTTL, deviceID)}, s.indexAdd(userID))
 	if err := res[0].Error(); err != nil {
 		return luascript.Err(err)
 	}
@@ -159,7 +159,7 @@ func (s *State) Presence(ctx context.Context, userIDs ...string) (map[string]cha
 	if len(ids) == 0 {
 		return out, nil
 	}
-	calls := make([]call, len(ids))
+	calls := make([]luascript.Call, len(ids))
 	for i, id := range ids {
 		calls[i] = s.userCall(scriptGet, id)
 	}
@@ -244,5 +244,5 @@ func (s *State) unindex(ctx context.Context, maxScore map[string]float64) error 
 	for id, sc := range maxScore {
 		args = append(args, id, strconv.FormatFloat(sc, 'f', -1, 64))
 	}
-	return s.exec(ctx, call{s: scriptRemove, keys: []string{s.k.OnlineUsers()}, args: args}).Error()
+	return s.exec(ctx, luascript.Call{Script: scriptRemove, Keys: []string{s.k.OnlineUsers()}, Args: args}).Error()
 }

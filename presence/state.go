@@ -16,7 +16,6 @@ package presence
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha1"
 	"embed"
 	"encoding/hex"
 	"log/slog"
@@ -191,18 +190,9 @@ func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10)
 //go:embed *.lua
 var luaFS embed.FS
 
-// script is one Lua script. Single calls go through rueidis.Lua (EVALSHA,
-// EVAL on NOSCRIPT); pipelines build EVALSHA commands themselves, because
-// rueidis' Lua.ExecMulti sends SCRIPT LOAD first, an extra round trip on
-// every call.
-type script struct {
-	name string
-	src  string
-	sha  string
-	lua  *rueidis.Lua
-}
-
-func load(name string, withLib bool) *script {
+// load reads an embedded script; presence_* scripts get the shared prelude
+// presence_lib.lua prepended (Redis 7.0 has no Lua libraries for EVAL).
+func load(name string, withLib bool) *luascript.Script {
 	src, err := luaFS.ReadFile(name + ".lua")
 	if err != nil {
 		panic(err) // embedded at build time: cannot happen
@@ -215,8 +205,7 @@ func load(name string, withLib bool) *script {
 		}
 		full = string(lib) + full
 	}
-	sum := sha1.Sum([]byte(full))
-	return &script{name: name, src: full, sha: hex.EncodeToString(sum[:]), lua: luascript.New(full)}
+	return luascript.New(name, full)
 }
 
 var (
@@ -231,64 +220,21 @@ var (
 	scriptHeartbeat = load("node_heartbeat", false)
 	scriptTypeStart = load("typing_start", false)
 	scriptTypeList  = load("typing_list", false)
-	allScripts      = []*script{scriptOnline, scriptOffline, scriptTouch, scriptStatus, scriptGet,
+	allScripts      = []*luascript.Script{scriptOnline, scriptOffline, scriptTouch, scriptStatus, scriptGet,
 		scriptSweep, scriptDue, scriptRemove, scriptHeartbeat, scriptTypeStart, scriptTypeList}
 )
 
 // Scripts returns every Lua script this package runs, by name (file name
 // without .lua), as sent to Redis (presence_* scripts include the shared
 // prelude), e.g. for redis-benchmark EVALSHA runs after SCRIPT LOAD.
-func Scripts() map[string]string {
-	m := make(map[string]string, len(allScripts))
-	for _, s := range allScripts {
-		m[s.name] = s.src
-	}
-	return m
+func Scripts() map[string]string { return luascript.Sources(allScripts...) }
+
+func (s *State) exec(ctx context.Context, cl luascript.Call) rueidis.RedisResult {
+	return cl.Script.Exec(ctx, s.c, cl.Keys, cl.Args)
 }
 
-// call is one script invocation inside a pipeline.
-type call struct {
-	s          *script
-	keys, args []string
-}
-
-func (cl call) evalsha(c rueidis.Client) rueidis.Completed {
-	return c.B().Evalsha().Sha1(cl.s.sha).Numkeys(int64(len(cl.keys))).Key(cl.keys...).Arg(cl.args...).Build()
-}
-
-func (cl call) eval(c rueidis.Client) rueidis.Completed {
-	return c.B().Eval().Script(cl.s.src).Numkeys(int64(len(cl.keys))).Key(cl.keys...).Arg(cl.args...).Build()
-}
-
-func (s *State) exec(ctx context.Context, cl call) rueidis.RedisResult {
-	return cl.s.lua.Exec(ctx, s.c, cl.keys, cl.args)
-}
-
-// pipeline sends calls (scripts) followed by extra plain commands in one
-// DoMulti. Scripts that fail with NOSCRIPT (Redis restarted or SCRIPT FLUSH)
-// are resent with EVAL in a second round trip; plain commands are not
-// resent. It returns one result per call, then one per extra command.
-func (s *State) pipeline(ctx context.Context, calls []call, extra ...rueidis.Completed) []rueidis.RedisResult {
-	cmds := make(rueidis.Commands, 0, len(calls)+len(extra))
-	for _, cl := range calls {
-		cmds = append(cmds, cl.evalsha(s.c))
-	}
-	cmds = append(cmds, extra...)
-	res := s.c.DoMulti(ctx, cmds...)
-	var retry []int
-	for i := range calls {
-		if re, ok := rueidis.IsRedisErr(res[i].Error()); ok && re.IsNoScript() {
-			retry = append(retry, i)
-		}
-	}
-	if len(retry) > 0 {
-		again := make(rueidis.Commands, len(retry))
-		for j, i := range retry {
-			again[j] = calls[i].eval(s.c)
-		}
-		for j, r := range s.c.DoMulti(ctx, again...) {
-			res[retry[j]] = r
-		}
-	}
-	return res
+// pipeline sends calls and extra plain commands in one DoMulti (see
+// luascript.Pipeline).
+func (s *State) pipeline(ctx context.Context, calls []luascript.Call, extra ...rueidis.Completed) []rueidis.RedisResult {
+	return luascript.Pipeline(ctx, s.c, calls, extra...)
 }

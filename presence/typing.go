@@ -11,8 +11,8 @@ func (s *State) SetUserTyping(ctx context.Context, userID, conversationID string
 	if err := validate("userId", userID, "conversationId", conversationID); err != nil {
 		return err
 	}
-	return luascript.Err(s.exec(ctx, call{s: scriptTypeStart, keys: []string{s.k.Typing(conversationID)},
-		args: []string{userID, s.typingTTL, s.maxTypers}}).Error())
+	return luascript.Err(s.exec(ctx, luascript.Call{Script: scriptTypeStart, Keys: []string{s.k.Typing(conversationID)},
+		Args: []string{userID, s.typingTTL, s.maxTypers}}).Error())
 }
 
 // StopUserTyping removes userID's typing entry (a single atomic ZREM).
@@ -28,7 +28,7 @@ func (s *State) TypingUsers(ctx context.Context, conversationID string) ([]strin
 	if err := validate("conversationId", conversationID); err != nil {
 		return nil, err
 	}
-	ids, err := s.exec(ctx, call{s: scriptTypeList, keys: []string{s.k.Typing(conversationID)}}).AsStrSlice()
+	ids, err := s.exec(ctx, luascript.Call{Script: scriptTypeList, Keys: []string{s.k.Typing(conversationID)}}).AsStrSlice()
 	if err != nil {
 		return nil, luascript.Err(err)
 	}

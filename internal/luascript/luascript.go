@@ -2,9 +2,11 @@
 // replies to typed errors.
 //
 // Scripts live one per file as <area>_<verb>.lua beside the package that
-// runs them, embedded with //go:embed. rueidis.Lua sends EVALSHA and falls
-// back to EVAL on NOSCRIPT, so a restarted or failed-over Redis needs no
-// SCRIPT LOAD step.
+// runs them, embedded with //go:embed. A single call goes through rueidis.Lua:
+// EVALSHA, and EVAL on NOSCRIPT, so a restarted or failed-over Redis needs no
+// SCRIPT LOAD step. Pipeline does the same for several scripts in one
+// DoMulti (rueidis' Lua.ExecMulti would send SCRIPT LOAD first, an extra
+// round trip on every call).
 //
 // A script reports a domain error with redis.error_reply("<code> <message>"),
 // where <code> is one of chatstate's error codes (e.g. "not_found no such
@@ -12,6 +14,9 @@
 package luascript
 
 import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"strings"
 
@@ -19,8 +24,77 @@ import (
 	"github.com/redis/rueidis"
 )
 
-// New returns a script run with EVALSHA and an EVAL fallback.
-func New(src string) *rueidis.Lua { return rueidis.NewLuaScript(src) }
+// Script is one Lua script.
+type Script struct {
+	Name string // file name without .lua
+	Src  string // the source as sent to Redis
+	SHA  string // SHA1 of Src, as EVALSHA wants it
+	lua  *rueidis.Lua
+}
+
+// New returns a script named name with source src.
+func New(name, src string) *Script {
+	sum := sha1.Sum([]byte(src))
+	return &Script{Name: name, Src: src, SHA: hex.EncodeToString(sum[:]), lua: rueidis.NewLuaScript(src)}
+}
+
+// Exec runs the script in one round trip (EVALSHA, EVAL on NOSCRIPT).
+func (s *Script) Exec(ctx context.Context, c rueidis.Client, keys, args []string) rueidis.RedisResult {
+	return s.lua.Exec(ctx, c, keys, args)
+}
+
+// Call is one invocation of a script inside a Pipeline.
+type Call struct {
+	Script     *Script
+	Keys, Args []string
+}
+
+func (cl Call) evalsha(c rueidis.Client) rueidis.Completed {
+	return c.B().Evalsha().Sha1(cl.Script.SHA).Numkeys(int64(len(cl.Keys))).Key(cl.Keys...).Arg(cl.Args...).Build()
+}
+
+func (cl Call) eval(c rueidis.Client) rueidis.Completed {
+	return c.B().Eval().Script(cl.Script.Src).Numkeys(int64(len(cl.Keys))).Key(cl.Keys...).Arg(cl.Args...).Build()
+}
+
+// Pipeline sends calls followed by extra plain commands in one DoMulti.
+// Scripts that fail with NOSCRIPT (Redis restarted, failed over or SCRIPT
+// FLUSH) are resent with EVAL in a second round trip; plain commands are not
+// resent. It returns one result per call, then one per extra command.
+func Pipeline(ctx context.Context, c rueidis.Client, calls []Call, extra ...rueidis.Completed) []rueidis.RedisResult {
+	cmds := make(rueidis.Commands, 0, len(calls)+len(extra))
+	for _, cl := range calls {
+		cmds = append(cmds, cl.evalsha(c))
+	}
+	cmds = append(cmds, extra...)
+	res := c.DoMulti(ctx, cmds...)
+	var retry []int
+	for i := range calls {
+		if re, ok := rueidis.IsRedisErr(res[i].Error()); ok && re.IsNoScript() {
+			retry = append(retry, i)
+		}
+	}
+	if len(retry) > 0 {
+		again := make(rueidis.Commands, len(retry))
+		for j, i := range retry {
+			again[j] = calls[i].eval(c)
+		}
+		for j, r := range c.DoMulti(ctx, again...) {
+			res[retry[j]] = r
+		}
+	}
+	return res
+}
+
+// Sources returns name -> source of scripts, e.g. for redis-benchmark
+// EVALSHA runs on the very code the services send.
+func Sources(scripts ...*Script) map[string]string {
+	m := make(map[string]string, len(scripts))
+	for _, s := range scripts {
+		m[s.Name] = s.Src
+	}
+	return m
+}
 
 var codes = map[string]bool{
 	chatstate.EINVALID: true, chatstate.ENOTFOUND: true, chatstate.EFORBIDDEN: true,

@@ -6,6 +6,7 @@ import (
 
 	"github.com/chatstate/chatstate"
 	"github.com/chatstate/chatstate/internal/redistest"
+	"github.com/redis/rueidis"
 )
 
 func TestMain(m *testing.M) { os.Exit(redistest.Run(m)) }
@@ -13,7 +14,7 @@ func TestMain(m *testing.M) { os.Exit(redistest.Run(m)) }
 func TestErrMapsCodedReplies(t *testing.T) {
 	c, prefix := redistest.Start(t)
 	ctx := redistest.Ctx(t)
-	s := New(`if ARGV[1] == "coded" then return redis.error_reply("not_found no such thing") end
+	s := New("test", `if ARGV[1] == "coded" then return redis.error_reply("not_found no such thing") end
 return redis.call("SET", KEYS[1], "v")`)
 	err := Err(s.Exec(ctx, c, []string{prefix + "k"}, []string{"coded"}).Error())
 	if chatstate.ErrorCode(err) != chatstate.ENOTFOUND || chatstate.ErrorMessage(err) != "no such thing" {
@@ -23,8 +24,36 @@ return redis.call("SET", KEYS[1], "v")`)
 		t.Fatal(err)
 	}
 	// A Lua runtime error is not a domain error.
-	bad := New(`return redis.call("NOSUCHCOMMAND")`)
+	bad := New("bad", `return redis.call("NOSUCHCOMMAND")`)
 	if err := Err(bad.Exec(ctx, c, nil, nil).Error()); err == nil || chatstate.ErrorCode(err) != chatstate.EINTERNAL {
 		t.Fatalf("want internal error, got %v", err)
+	}
+}
+
+// Pipeline runs scripts and plain commands in one DoMulti and falls back to
+// EVAL for scripts the server does not know.
+func TestPipelineFallsBackToEval(t *testing.T) {
+	c, prefix := redistest.Start(t)
+	ctx := redistest.Ctx(t)
+	incr := New("incr", `return redis.call("INCRBY", KEYS[1], ARGV[1])`)
+	if err := c.Do(ctx, c.B().ScriptFlush().Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	res := Pipeline(ctx, c, []Call{{incr, []string{prefix + "n"}, []string{"2"}}, {incr, []string{prefix + "n"}, []string{"3"}}},
+		c.B().Get().Key(prefix+"n").Build())
+	if len(res) != 3 {
+		t.Fatalf("%d results", len(res))
+	}
+	a, _ := res[0].AsInt64()
+	b, _ := res[1].AsInt64()
+	if a+b != 7 || (a != 2 && a != 5) {
+		t.Fatalf("script results %d, %d", a, b)
+	}
+	// The GET ran in the first round trip, before the EVAL retries.
+	if v, err := res[2].ToString(); !rueidis.IsRedisNil(err) && v != "" && v != "5" {
+		t.Fatalf("plain command result %q %v", v, err)
+	}
+	if got := Sources(incr); got["incr"] != incr.Src || len(incr.SHA) != 40 {
+		t.Fatalf("sources %v sha %q", got, incr.SHA)
 	}
 }
