@@ -45,20 +45,13 @@ func (s *State) OnlineUsers(ctx context.Context, cursor uint64, limit int) (chat
 			ids = append(ids, id)
 		}
 	}
-	if len(ids) == 0 {
-		return page, nil
+	views, err := s.views(ctx, ids)
+	if err != nil {
+		return chatstate.OnlineUsersPage{}, err
 	}
-	calls := make([]luascript.Call, len(ids))
-	for i, id := range ids {
-		calls[i] = s.userCall(scriptGet, id)
-	}
-	for i, r := range s.pipeline(ctx, calls) {
-		p, _, err := parseView(ids[i], r)
-		if err != nil {
-			return chatstate.OnlineUsersPage{}, err
-		}
+	for _, p := range views {
 		if p.Online {
-			page.UserIDs = append(page.UserIDs, ids[i])
+			page.UserIDs = append(page.UserIDs, p.UserID)
 		}
 	}
 	return page, nil

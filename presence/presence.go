@@ -155,20 +155,34 @@ func (s *State) Presence(ctx context.Context, userIDs ...string) (map[string]cha
 	if len(ids) > s.cfg.MaxBulk {
 		return nil, chatstate.Errorf(chatstate.EINVALID, "at most %d user ids per presence query, got %d", s.cfg.MaxBulk, len(ids))
 	}
+	views, err := s.views(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	out := make(map[string]chatstate.Presence, len(ids))
+	for _, p := range views {
+		out[p.UserID] = p
+	}
+	return out, nil
+}
+
+// views reads the public presence of distinct, valid ids in one pipelined
+// round trip, in the order of ids.
+func (s *State) views(ctx context.Context, ids []string) ([]chatstate.Presence, error) {
 	if len(ids) == 0 {
-		return out, nil
+		return nil, nil
 	}
 	calls := make([]luascript.Call, len(ids))
 	for i, id := range ids {
 		calls[i] = s.userCall(scriptGet, id)
 	}
+	out := make([]chatstate.Presence, len(ids))
 	for i, r := range s.pipeline(ctx, calls) {
 		p, _, err := parseView(ids[i], r)
 		if err != nil {
 			return nil, err
 		}
-		out[ids[i]] = p
+		out[i] = p
 	}
 	return out, nil
 }
