@@ -3,6 +3,7 @@ package chatstate
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"time"
 	"unicode/utf8"
 )
 
@@ -94,4 +95,28 @@ func NewID() string {
 	var b [12]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// Normalize validates a conversation for storing: a valid id, 1..maxMembers
+// valid member ids (duplicates dropped, first order kept) and a createdAt
+// that is not negative; createdAt 0 becomes now.
+func (c *Conversation) Normalize(maxMembers int, now time.Time) error {
+	if err := ValidateID("conversation id", c.ID); err != nil {
+		return err
+	}
+	members, err := ValidateIDs("members", c.Members, maxMembers)
+	if err != nil {
+		return err
+	}
+	if len(members) == 0 {
+		return Errorf(EINVALID, "members must not be empty")
+	}
+	if c.CreatedAt < 0 || c.CreatedAt >= MaxSeq {
+		return Errorf(EINVALID, "createdAt %d out of range", c.CreatedAt)
+	}
+	if c.CreatedAt == 0 {
+		c.CreatedAt = now.UnixMilli()
+	}
+	c.Members = members
+	return nil
 }

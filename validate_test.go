@@ -3,6 +3,7 @@ package chatstate
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidateID(t *testing.T) {
@@ -64,3 +65,25 @@ func TestErrorPayload(t *testing.T) {
 type errPlain string
 
 func (e errPlain) Error() string { return string(e) }
+
+func TestConversationNormalize(t *testing.T) {
+	now := time.UnixMilli(1700000000000)
+	c := Conversation{ID: "c1", Members: []string{"b", "a", "b"}}
+	if err := c.Normalize(2, now); err != nil || len(c.Members) != 2 || c.Members[0] != "b" || c.CreatedAt != now.UnixMilli() {
+		t.Fatalf("%+v %v", c, err)
+	}
+	for name, bad := range map[string]Conversation{
+		"bad id":      {ID: "c 1", Members: []string{"a"}},
+		"no members":  {ID: "c1"},
+		"bad member":  {ID: "c1", Members: []string{"a{"}},
+		"negative at": {ID: "c1", Members: []string{"a"}, CreatedAt: -1},
+	} {
+		if err := bad.Normalize(2, now); ErrorCode(err) != EINVALID {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	too := Conversation{ID: "c1", Members: []string{"a", "b", "c"}}
+	if err := too.Normalize(2, now); ErrorCode(err) != ETOOLARGE {
+		t.Errorf("too many members: %v", err)
+	}
+}

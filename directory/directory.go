@@ -83,18 +83,11 @@ func New(client rueidis.Client, store Store, friends FriendCache, cfg Config) *D
 func (d *Directory) CreateConversation(ctx context.Context, c chatstate.Conversation) (chatstate.Conversation, error) {
 	if c.ID == "" {
 		c.ID = "c-" + chatstate.NewID()
-	} else if err := chatstate.ValidateID("id", c.ID); err != nil {
+	}
+	if err := c.Normalize(d.cfg.MaxMembers, time.Now()); err != nil {
 		return c, err
 	}
-	members, err := chatstate.ValidateIDs("members", c.Members, d.cfg.MaxMembers)
-	if err != nil {
-		return c, err
-	}
-	if len(members) == 0 {
-		return c, chatstate.Errorf(chatstate.EINVALID, "members must not be empty")
-	}
-	c.Members = members
-	c, err = d.store.CreateConversation(ctx, c)
+	c, err := d.store.CreateConversation(ctx, c)
 	if err != nil {
 		return c, err
 	}

@@ -21,21 +21,10 @@ type conversationDoc struct {
 // occurrence's order kept) and CreatedAt 0 set to now. An existing id is
 // ECONFLICT; the _id index makes that check atomic.
 func (s *Store) CreateConversation(ctx context.Context, c chatstate.Conversation) (chatstate.Conversation, error) {
-	if err := chatstate.ValidateID("conversation id", c.ID); err != nil {
+	if err := c.Normalize(s.cfg.MaxMembers, s.cfg.Now()); err != nil {
 		return chatstate.Conversation{}, err
 	}
-	members, err := chatstate.ValidateIDs("members", c.Members, s.cfg.MaxMembers)
-	if err != nil {
-		return chatstate.Conversation{}, err
-	}
-	if c.CreatedAt < 0 {
-		return chatstate.Conversation{}, chatstate.Errorf(chatstate.EINVALID, "createdAt %d: must not be negative", c.CreatedAt)
-	}
-	if c.CreatedAt == 0 {
-		c.CreatedAt = s.cfg.Now().UnixMilli()
-	}
-	c.Members = members
-	_, err = s.convs.InsertOne(ctx, conversationDoc{ID: c.ID, Members: members, CreatedAt: c.CreatedAt})
+	_, err := s.convs.InsertOne(ctx, conversationDoc{ID: c.ID, Members: c.Members, CreatedAt: c.CreatedAt})
 	if mongo.IsDuplicateKeyError(err) {
 		return chatstate.Conversation{}, chatstate.Errorf(chatstate.ECONFLICT, "conversation %s exists", c.ID)
 	} else if err != nil {

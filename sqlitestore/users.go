@@ -17,20 +17,9 @@ func (s *Store) CreateConversation(ctx context.Context, c chatstate.Conversation
 	if err := s.check(); err != nil {
 		return chatstate.Conversation{}, err
 	}
-	if err := chatstate.ValidateID("conversation id", c.ID); err != nil {
+	if err := c.Normalize(s.cfg.MaxMembers, time.Now()); err != nil {
 		return chatstate.Conversation{}, err
 	}
-	members, err := chatstate.ValidateIDs("members", c.Members, s.cfg.MaxMembers)
-	if err != nil {
-		return chatstate.Conversation{}, err
-	}
-	if c.CreatedAt < 0 {
-		return chatstate.Conversation{}, chatstate.Errorf(chatstate.EINVALID, "createdAt %d is negative", c.CreatedAt)
-	}
-	if c.CreatedAt == 0 {
-		c.CreatedAt = time.Now().UnixMilli()
-	}
-	c.Members = members
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return chatstate.Conversation{}, dbErr("begin", err)
@@ -45,16 +34,14 @@ func (s *Store) CreateConversation(ctx context.Context, c chatstate.Conversation
 	} else if n == 0 {
 		return chatstate.Conversation{}, chatstate.Errorf(chatstate.ECONFLICT, "conversation %s exists", c.ID)
 	}
-	if len(members) > 0 {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO conversation_members (conversation_id, user_id, pos) VALUES (?, ?, ?)`)
-		if err != nil {
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO conversation_members (conversation_id, user_id, pos) VALUES (?, ?, ?)`)
+	if err != nil {
+		return chatstate.Conversation{}, dbErr("add members", err)
+	}
+	defer stmt.Close()
+	for i, m := range c.Members {
+		if _, err := stmt.ExecContext(ctx, c.ID, m, i); err != nil {
 			return chatstate.Conversation{}, dbErr("add members", err)
-		}
-		defer stmt.Close()
-		for i, m := range members {
-			if _, err := stmt.ExecContext(ctx, c.ID, m, i); err != nil {
-				return chatstate.Conversation{}, dbErr("add members", err)
-			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
