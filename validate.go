@@ -35,19 +35,19 @@ func ValidateID(kind, id string) error {
 	return nil
 }
 
-// ValidateIDs validates every id, rejects more than max of them and drops
-// duplicates, keeping the first occurrence's order.
+// ValidateIDs validates every id, drops duplicates (keeping the first
+// occurrence's order) and rejects more than max distinct ids.
 func ValidateIDs(field string, ids []string, max int) ([]string, error) {
-	if len(ids) > max {
-		return nil, Errorf(ETOOLARGE, "%s has %d entries, more than %d", field, len(ids), max)
-	}
-	seen := make(map[string]bool, len(ids))
-	out := make([]string, 0, len(ids))
+	seen := make(map[string]bool, min(len(ids), max+1))
+	out := make([]string, 0, min(len(ids), max+1))
 	for _, id := range ids {
 		if err := ValidateID(field, id); err != nil {
 			return nil, err
 		}
 		if !seen[id] {
+			if len(out) == max {
+				return nil, Errorf(ETOOLARGE, "%s has more than %d entries", field, max)
+			}
 			seen[id] = true
 			out = append(out, id)
 		}
