@@ -24,22 +24,10 @@ func (g *Gateway) onEvent(c *socketio.Conn, ev *socketio.Event) {
 		reply map[string]any
 		err   error
 	)
-	switch ev.Name {
-	case "message:send":
-		reply, err = g.handleSend(ctx, cl, ev)
-	case "typing:start":
-		reply, err = g.handleTyping(ctx, cl, ev, true)
-	case "typing:stop":
-		reply, err = g.handleTyping(ctx, cl, ev, false)
-	case "presence:update":
-		reply, err = g.handlePresenceUpdate(ctx, cl, ev)
-	case "presence:get":
-		reply, err = g.handlePresenceGet(ctx, cl, ev)
-	case "messages:sync":
-		reply, err = g.handleSync(ctx, cl, ev)
-	default:
-		err = chatstate.Errorf(chatstate.EINVALID, "unknown event %q", truncate(ev.Name, 64))
-		ev.Name = "unknown"
+	if ok, wait := cl.events.take(time.Now(), g.cfg.EventRate, g.cfg.EventBurst); ok {
+		reply, err = g.dispatch(ctx, cl, ev)
+	} else {
+		err = &chatstate.Error{Code: chatstate.ERATELIMITED, Message: "too many events on this connection, slow down", RetryAfter: wait}
 	}
 	code := chatstate.ErrorCode(err)
 	if code == chatstate.EINTERNAL {
@@ -61,6 +49,28 @@ func (g *Gateway) onEvent(c *socketio.Conn, ev *socketio.Event) {
 	}
 	reply["ok"] = true
 	ev.Ack(reply)
+}
+
+// dispatch runs the handler of ev; an unknown name is renamed "unknown" so
+// metrics labels stay bounded.
+func (g *Gateway) dispatch(ctx context.Context, cl *client, ev *socketio.Event) (map[string]any, error) {
+	switch ev.Name {
+	case "message:send":
+		return g.handleSend(ctx, cl, ev)
+	case "typing:start":
+		return g.handleTyping(ctx, cl, ev, true)
+	case "typing:stop":
+		return g.handleTyping(ctx, cl, ev, false)
+	case "presence:update":
+		return g.handlePresenceUpdate(ctx, cl, ev)
+	case "presence:get":
+		return g.handlePresenceGet(ctx, cl, ev)
+	case "messages:sync":
+		return g.handleSync(ctx, cl, ev)
+	}
+	err := chatstate.Errorf(chatstate.EINVALID, "unknown event %q", truncate(ev.Name, 64))
+	ev.Name = "unknown"
+	return nil, err
 }
 
 // decodeArg decodes the event's first argument into v.

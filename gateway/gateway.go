@@ -45,6 +45,10 @@ type Config struct {
 	MaxBulk int
 	// SyncLimit caps messages:sync; zero means 100.
 	SyncLimit int
+	// EventRate and EventBurst bound client events per socket (a token
+	// bucket in process); zero means 20 per second with bursts of 60.
+	EventRate  float64
+	EventBurst int
 	Socket    socketio.Config
 	Logger    *slog.Logger
 }
@@ -73,6 +77,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.SyncLimit == 0 {
 		c.SyncLimit = 100
+	}
+	if c.EventRate == 0 {
+		c.EventRate = 20
+	}
+	if c.EventBurst == 0 {
+		c.EventBurst = 60
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -123,6 +133,8 @@ type client struct {
 	userID   string
 	deviceID string
 	conn     *socketio.Conn
+
+	events bucket // client event rate
 
 	mu     sync.Mutex
 	typing map[string]*time.Timer // conversation -> expiry timer

@@ -184,3 +184,31 @@ func TestPubSubRestoredAfterRedisRestart(t *testing.T) {
 		}
 	}
 }
+
+// A socket that floods events is throttled in process (no Redis work) with
+// rate_limited and a retry hint; other sockets are unaffected.
+func TestEventRateLimitPerSocket(t *testing.T) {
+	client, prefix := redistest.Start(t)
+	n := startNode(t, client, openStore(t), prefix, "a")
+	flood := connectUser(t, n, "flooder")
+	calm := connectUser(t, n, "calm")
+	var ok, limited int
+	for i := 0; i < 100; i++ {
+		ack := flood.emit("presence:get", map[string]any{"userIds": []string{"calm"}})
+		if ack["ok"] == true {
+			ok++
+			continue
+		}
+		e := ack["error"].(map[string]any)
+		if e["code"] != "rate_limited" || e["retryAfterMs"].(float64) <= 0 {
+			t.Fatalf("unexpected refusal %v", ack)
+		}
+		limited++
+	}
+	if ok < 60 || limited == 0 {
+		t.Fatalf("%d allowed, %d limited: want the burst of 60 allowed, then limits", ok, limited)
+	}
+	if ack := calm.emit("presence:get", map[string]any{"userIds": []string{"flooder"}}); ack["ok"] != true {
+		t.Fatalf("another socket must not be limited: %v", ack)
+	}
+}
