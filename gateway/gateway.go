@@ -49,8 +49,8 @@ type Config struct {
 	// bucket in process); zero means 20 per second with bursts of 60.
 	EventRate  float64
 	EventBurst int
-	Socket    socketio.Config
-	Logger    *slog.Logger
+	Socket     socketio.Config
+	Logger     *slog.Logger
 }
 
 func (c *Config) setDefaults() {
