@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Runs every test: installs prerequisites, then go vet and staticcheck, the Go tests (which
+# Runs every test: installs prerequisites, then gofmt, go vet and staticcheck, the Go tests (which
 # start their own redis-server processes on free ports) and a short run of
 # each fuzz target beyond its seed corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:" $unformatted >&2
+	exit 1
+fi
 go vet ./...
 # staticcheck runs from the module proxy at a pinned version; it is a tool,
 # not a dependency of the module.
