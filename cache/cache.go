@@ -110,7 +110,7 @@ func load(name string) *luascript.Script {
 var (
 	scriptMessageAdd          = load("message_add")
 	scriptMessageSeqFloor     = load("message_seqfloor")
-	scriptMessageNextSeq      = load("message_nextseq")
+	scriptMessageReserve      = load("message_reserve")
 	scriptSessionCreate       = load("session_create")
 	scriptSessionTouch        = load("session_touch")
 	scriptSessionRead         = load("session_read")
@@ -124,7 +124,7 @@ var (
 )
 
 var allScripts = []*luascript.Script{
-	scriptMessageAdd, scriptMessageSeqFloor, scriptMessageNextSeq, scriptSessionCreate, scriptSessionTouch,
+	scriptMessageAdd, scriptMessageSeqFloor, scriptMessageReserve, scriptSessionCreate, scriptSessionTouch,
 	scriptSessionRead, scriptSessionSweep, scriptFriendsSet, scriptFriendsInvalidate, scriptNotificationAdd,
 	scriptNotificationEnqueue, scriptRateLimitCheck, scriptSecurityLogAdd,
 }

@@ -26,7 +26,7 @@ func testCache(t *testing.T, newClient newClientFunc) {
 		{"MessagesConcurrentResend", testConcurrentResend},
 		{"MessagesExplicitSeq", testMessagesExplicitSeq},
 		{"MessagesPublish", testMessagesPublish},
-		{"NextSeq", testNextSeq},
+		{"Reserve", testReserve},
 		{"SessionsBasic", testSessionsBasic},
 		{"SessionsExpiry", testSessionsExpiry},
 		{"SessionsActivityExtends", testSessionsActivityExtends},

@@ -151,41 +151,61 @@ func (c *Cache) SetSeqFloor(ctx context.Context, conversationID string, seq int6
 	return n, mapErr(err)
 }
 
-// NextSeq takes the next seq of a conversation for a message that is
-// persisted before it is cached. ok is false when the counter is missing (a
-// new conversation, or Redis lost its data): restore it from the store with
-// SetSeqFloor and ask again, so seq never goes back.
-func (c *Cache) NextSeq(ctx context.Context, conversationID string) (seq int64, ok bool, err error) {
-	if err := chatstate.ValidateID("conversationId", conversationID); err != nil {
-		return 0, false, err
-	}
-	n, err := scriptMessageNextSeq.Exec(ctx, c.client, []string{c.keys.Seq(conversationID)}, nil).AsInt64()
-	if err != nil {
-		return 0, false, mapErr(err)
-	}
-	return n, n > 0, nil
+// Reservation is the outcome of Reserve.
+type Reservation struct {
+	// Duplicate: the sender's clientMessageId is cached, so the message was
+	// stored and published; Cached is it.
+	Duplicate bool
+	Cached    chatstate.Message
+	// Missing: the seq counter is gone (a new conversation, or Redis lost
+	// its data); restore it from the store with SetSeqFloor and reserve again.
+	Missing bool
+	// Seq is the next seq otherwise.
+	Seq int64
 }
 
-// CachedMessage returns the cached message a sender sent with
-// clientMessageID, if it is still in the dedupe window. A cached message has
-// been published (AddMessageAndPublish), so a resend that finds it needs no
-// fan-out.
-func (c *Cache) CachedMessage(ctx context.Context, conversationID, senderID, clientMessageID string) (chatstate.Message, bool, error) {
-	for _, id := range [][2]string{{"conversationId", conversationID}, {"senderId", senderID}, {"clientMessageId", clientMessageID}} {
-		if err := chatstate.ValidateID(id[0], id[1]); err != nil {
-			return chatstate.Message{}, false, err
+// Reserve is the first step of a send that is persisted before it is
+// cached: in one round trip it answers a resend from the dedupe cache or
+// takes the conversation's next seq. clientMessageID may be empty.
+func (c *Cache) Reserve(ctx context.Context, conversationID, senderID, clientMessageID string) (Reservation, error) {
+	if err := chatstate.ValidateID("conversationId", conversationID); err != nil {
+		return Reservation{}, err
+	}
+	if err := chatstate.ValidateID("senderId", senderID); err != nil {
+		return Reservation{}, err
+	}
+	field := ""
+	if clientMessageID != "" {
+		if err := chatstate.ValidateID("clientMessageId", clientMessageID); err != nil {
+			return Reservation{}, err
 		}
+		field = senderID + ":" + clientMessageID
 	}
-	raw, err := c.client.Do(ctx, c.client.B().Hget().Key(c.keys.MessageIDs(conversationID)).Field(senderID+":"+clientMessageID).Build()).ToString()
-	if rueidis.IsRedisNil(err) {
-		return chatstate.Message{}, false, nil
-	}
+	reply, err := scriptMessageReserve.Exec(ctx, c.client,
+		[]string{c.keys.Seq(conversationID), c.keys.MessageIDs(conversationID)}, []string{field}).ToArray()
 	if err != nil {
-		return chatstate.Message{}, false, mapErr(err)
+		return Reservation{}, mapErr(err)
 	}
-	var m chatstate.Message
-	if err := json.Unmarshal([]byte(raw), &m); err != nil {
-		return chatstate.Message{}, false, fmt.Errorf("cache: cached message: %w", err)
+	status, err := reply[0].AsInt64()
+	if err != nil {
+		return Reservation{}, err
 	}
-	return m, true, nil
+	switch {
+	case status == -1:
+		return Reservation{Missing: true}, nil
+	case status == 1 && len(reply) == 2:
+		raw, err := reply[1].ToString()
+		if err != nil {
+			return Reservation{}, err
+		}
+		var m chatstate.Message
+		if err := json.Unmarshal([]byte(raw), &m); err != nil {
+			return Reservation{}, fmt.Errorf("cache: cached message: %w", err)
+		}
+		return Reservation{Duplicate: true, Cached: m}, nil
+	case status == 0 && len(reply) == 2:
+		seq, err := reply[1].AsInt64()
+		return Reservation{Seq: seq}, err
+	}
+	return Reservation{}, fmt.Errorf("cache: message_reserve: unexpected reply")
 }

@@ -15,8 +15,7 @@ import (
 
 // Cache is what the flow needs from the cache service (*cache.Cache).
 type Cache interface {
-	CachedMessage(ctx context.Context, conversationID, senderID, clientMessageID string) (chatstate.Message, bool, error)
-	NextSeq(ctx context.Context, conversationID string) (int64, bool, error)
+	Reserve(ctx context.Context, conversationID, senderID, clientMessageID string) (cache.Reservation, error)
 	SetSeqFloor(ctx context.Context, conversationID string, seq int64) (int64, error)
 	LastSeq(ctx context.Context, conversationID string) (int64, error)
 	AddMessageAndPublish(ctx context.Context, msg chatstate.Message, pub cache.Publish) (chatstate.Message, bool, error)
@@ -63,15 +62,6 @@ func (s *Service) Run(ctx context.Context) { s.b.run(ctx) }
 // publishes it only if it never was (the node that stored it died before
 // its fan-out).
 func (s *Service) Send(ctx context.Context, msg chatstate.Message, pub cache.Publish) (chatstate.Message, bool, error) {
-	if msg.ClientMessageID != "" {
-		m, ok, err := s.cache.CachedMessage(ctx, msg.ConversationID, msg.SenderID, msg.ClientMessageID)
-		if err != nil {
-			return m, false, err
-		}
-		if ok {
-			return m, true, nil
-		}
-	}
 	if msg.ID == "" {
 		msg.ID = chatstate.NewID()
 	}
@@ -82,11 +72,14 @@ func (s *Service) Send(ctx context.Context, msg chatstate.Message, pub cache.Pub
 		msg.CreatedAt = time.Now().UnixMilli()
 	}
 	for attempt := 0; ; attempt++ {
-		seq, err := s.nextSeq(ctx, msg.ConversationID)
+		r, err := s.reserve(ctx, msg)
 		if err != nil {
 			return msg, false, err
 		}
-		msg.Seq = seq
+		if r.Duplicate {
+			return r.Cached, true, nil
+		}
+		msg.Seq = r.Seq
 		err = s.b.insert(ctx, msg)
 		switch {
 		case err == nil:
@@ -123,19 +116,21 @@ func (s *Service) resend(ctx context.Context, msg chatstate.Message, pub cache.P
 	return m, true, err
 }
 
-func (s *Service) nextSeq(ctx context.Context, conv string) (int64, error) {
-	seq, ok, err := s.cache.NextSeq(ctx, conv)
-	if err != nil || ok {
-		return seq, err
+// reserve answers a cached resend or takes the next seq, one round trip;
+// a missing counter (new conversation, or Redis lost it) is first
+// recovered from the store.
+func (s *Service) reserve(ctx context.Context, msg chatstate.Message) (cache.Reservation, error) {
+	r, err := s.cache.Reserve(ctx, msg.ConversationID, msg.SenderID, msg.ClientMessageID)
+	if err != nil || !r.Missing {
+		return r, err
 	}
-	// New conversation, or Redis lost the counter: recover it from the store.
-	if err := s.restoreSeq(ctx, conv); err != nil {
-		return 0, err
+	if err := s.restoreSeq(ctx, msg.ConversationID); err != nil {
+		return r, err
 	}
-	if seq, ok, err = s.cache.NextSeq(ctx, conv); err == nil && !ok {
+	if r, err = s.cache.Reserve(ctx, msg.ConversationID, msg.SenderID, msg.ClientMessageID); err == nil && r.Missing {
 		err = chatstate.Errorf(chatstate.EUNAVAILABLE, "sequence counter unavailable")
 	}
-	return seq, err
+	return r, err
 }
 
 func (s *Service) restoreSeq(ctx context.Context, conv string) error {
