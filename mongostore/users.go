@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"unicode"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -100,30 +99,6 @@ func (s *Store) LastSeen(ctx context.Context, userID string) (int64, error) {
 	return d.LastSeen, err
 }
 
-func (s *Store) validateToken(t *chatstate.DeviceToken) error {
-	if err := chatstate.ValidateID("device id", t.DeviceID); err != nil {
-		return err
-	}
-	if t.Platform != "fcm" && t.Platform != "apns" {
-		return chatstate.Errorf(chatstate.EINVALID, "platform %q: must be fcm or apns", t.Platform)
-	}
-	if t.Token == "" {
-		return chatstate.Errorf(chatstate.EINVALID, "token is required")
-	}
-	if len(t.Token) > s.cfg.MaxTokenBytes {
-		return chatstate.Errorf(chatstate.ETOOLARGE, "token is %d bytes, the limit is %d", len(t.Token), s.cfg.MaxTokenBytes)
-	}
-	for _, r := range t.Token {
-		if r == '\uFFFD' || unicode.IsSpace(r) || unicode.IsControl(r) {
-			return chatstate.Errorf(chatstate.EINVALID, "token contains whitespace, a control character or invalid UTF-8")
-		}
-	}
-	if t.UpdatedAt < 0 {
-		return chatstate.Errorf(chatstate.EINVALID, "updatedAt %d: must not be negative", t.UpdatedAt)
-	}
-	return nil
-}
-
 // SetDeviceToken adds or replaces the token of t.DeviceID (UpdatedAt 0 is
 // set to now). A new device beyond Config.MaxDeviceTokens evicts the least
 // recently updated token in the same update. The count check reads first, so
@@ -133,7 +108,7 @@ func (s *Store) SetDeviceToken(ctx context.Context, userID string, t chatstate.D
 	if err := chatstate.ValidateID("user id", userID); err != nil {
 		return err
 	}
-	if err := s.validateToken(&t); err != nil {
+	if err := t.Validate(s.cfg.MaxTokenBytes); err != nil {
 		return err
 	}
 	if t.UpdatedAt == 0 {

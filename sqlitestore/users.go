@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/chatstate/chatstate"
@@ -197,35 +196,13 @@ func (s *Store) userCheck(userID string) error {
 	return chatstate.ValidateID("user id", userID)
 }
 
-func (s *Store) validateToken(t *chatstate.DeviceToken) error {
-	if err := chatstate.ValidateID("deviceId", t.DeviceID); err != nil {
-		return err
-	}
-	if t.Platform != "fcm" && t.Platform != "apns" {
-		return chatstate.Errorf(chatstate.EINVALID, "platform must be fcm or apns, not %q", t.Platform)
-	}
-	if t.Token == "" {
-		return chatstate.Errorf(chatstate.EINVALID, "token is required")
-	}
-	if len(t.Token) > s.cfg.MaxTokenBytes {
-		return chatstate.Errorf(chatstate.ETOOLARGE, "token is %d bytes, the limit is %d", len(t.Token), s.cfg.MaxTokenBytes)
-	}
-	if strings.IndexFunc(t.Token, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
-		return chatstate.Errorf(chatstate.EINVALID, "token must be printable ASCII without spaces")
-	}
-	if t.UpdatedAt < 0 {
-		return chatstate.Errorf(chatstate.EINVALID, "updatedAt %d is negative", t.UpdatedAt)
-	}
-	return nil
-}
-
 // SetDeviceToken adds or replaces the token of t.DeviceID; UpdatedAt 0
 // becomes now. A new device beyond MaxDevices is ETOOLARGE.
 func (s *Store) SetDeviceToken(ctx context.Context, userID string, t chatstate.DeviceToken) error {
 	if err := s.userCheck(userID); err != nil {
 		return err
 	}
-	if err := s.validateToken(&t); err != nil {
+	if err := t.Validate(s.cfg.MaxTokenBytes); err != nil {
 		return err
 	}
 	if t.UpdatedAt == 0 {
