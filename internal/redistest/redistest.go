@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatstate/chatstate/internal/redisconn"
 	"github.com/redis/rueidis"
 )
 
@@ -210,4 +211,17 @@ func Ctx(t testing.TB) context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// StartEmbedded returns a client of the embedded in-process Redis that the
+// zero-setup mode runs (redisconn.StartEmbedded: miniredis with wall-clock
+// TTLs), and a key prefix unique to t, so contract suites run on it too.
+func StartEmbedded(t testing.TB) (rueidis.Client, string) {
+	t.Helper()
+	e, err := redisconn.StartEmbedded()
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	t.Cleanup(e.Close)
+	return e.Client, Prefix(t)
 }
