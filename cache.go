@@ -17,6 +17,18 @@ type Message struct {
 	ClientMessageID string `json:"clientMessageId,omitempty"`
 }
 
+// TypeSkip is the type of a skip marker: the store's placeholder for a seq
+// that was reserved but will never hold a message (its send failed, or its
+// node died before storing it). The marker takes the seq in the store, so a
+// late write of the original cannot fill it after readers moved past it;
+// store reads leave markers out. docs/delivery.md.
+const TypeSkip = "skip"
+
+// SkipMarker returns the skip marker of seq in a conversation.
+func SkipMarker(conversationID string, seq, at int64) Message {
+	return Message{ID: NewID(), ConversationID: conversationID, SenderID: "chatstate", Type: TypeSkip, Seq: seq, CreatedAt: at}
+}
+
 // Session is one logged-in device of a user.
 type Session struct {
 	UserID       string            `json:"userId"`

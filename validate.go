@@ -89,6 +89,18 @@ func (m *Message) Validate(maxContentBytes int) error {
 	return nil
 }
 
+// ValidateClientType checks the type a client gives a message: an id-like
+// word that is not reserved for the server's own entries.
+func ValidateClientType(t string) error {
+	if err := ValidateID("message type", t); err != nil {
+		return err
+	}
+	if t == TypeSkip {
+		return Errorf(EINVALID, "message type %q is reserved", t)
+	}
+	return nil
+}
+
 // NewID returns a random 24-hex-character id (96 bits) for messages,
 // conversations and notifications.
 func NewID() string {

@@ -29,6 +29,11 @@ type Config struct {
 	MessageTTL      time.Duration // idle lifetime of a conversation's cache and its dedupe window; zero means 24h
 	MaxContentBytes int           // message content size; zero means 16 KiB
 	DedupeLimit     int           // client message ids remembered per conversation; zero means 10000
+	// SettleTimeout is how long a reserved seq may stay unsettled (its send
+	// not yet stored and committed) before another sender may skip it, so a
+	// failed send or a dead node stalls its conversation at most this long;
+	// zero means 5s. docs/delivery.md.
+	SettleTimeout time.Duration
 
 	SessionTTL  time.Duration // session lifetime, extended on activity; zero means 1h
 	MaxSessions int           // sessions per user, the least recently active is evicted beyond it; zero means 50
@@ -61,6 +66,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.MessageTTL, 24*time.Hour)
 	setInt(&c.MaxContentBytes, 16<<10)
 	setInt(&c.DedupeLimit, 10000)
+	setDur(&c.SettleTimeout, 5*time.Second)
 	setDur(&c.SessionTTL, time.Hour)
 	setInt(&c.MaxSessions, 50)
 	setDur(&c.FriendsTTL, 2*time.Hour)
@@ -99,16 +105,26 @@ func (c *Cache) Config() Config { return c.cfg }
 var luaFS embed.FS
 
 // load reads an embedded script.
-func load(name string) *luascript.Script {
+func load(name string) *luascript.Script { return luascript.New(name, source(name)) }
+
+// loadMessage reads a message script with message_lib.lua prepended
+// (Redis 7.0's EVAL has no libraries).
+func loadMessage(name string) *luascript.Script {
+	return luascript.New(name, source("message_lib")+source(name))
+}
+
+func source(name string) string {
 	b, err := luaFS.ReadFile(name + ".lua")
 	if err != nil {
 		panic("cache: missing script " + name + ".lua")
 	}
-	return luascript.New(name, string(b))
+	return string(b)
 }
 
 var (
-	scriptMessageAdd          = load("message_add")
+	scriptMessageAdd          = loadMessage("message_add")
+	scriptMessageCommit       = loadMessage("message_commit")
+	scriptMessageSettle       = loadMessage("message_settle")
 	scriptMessageSeqFloor     = load("message_seqfloor")
 	scriptMessageReserve      = load("message_reserve")
 	scriptSessionCreate       = load("session_create")
@@ -124,7 +140,7 @@ var (
 )
 
 var allScripts = []*luascript.Script{
-	scriptMessageAdd, scriptMessageSeqFloor, scriptMessageReserve, scriptSessionCreate, scriptSessionTouch,
+	scriptMessageAdd, scriptMessageCommit, scriptMessageSettle, scriptMessageSeqFloor, scriptMessageReserve, scriptSessionCreate, scriptSessionTouch,
 	scriptSessionRead, scriptSessionSweep, scriptFriendsSet, scriptFriendsInvalidate, scriptNotificationAdd,
 	scriptNotificationEnqueue, scriptRateLimitCheck, scriptSecurityLogAdd,
 }

@@ -26,6 +26,7 @@ func testCache(t *testing.T, newClient newClientFunc) {
 		{"MessagesConcurrentResend", testConcurrentResend},
 		{"MessagesExplicitSeq", testMessagesExplicitSeq},
 		{"MessagesPublish", testMessagesPublish},
+		{"SettleTimeout", testSettleTimeout},
 		{"Reserve", testReserve},
 		{"SessionsBasic", testSessionsBasic},
 		{"SessionsExpiry", testSessionsExpiry},

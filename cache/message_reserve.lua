@@ -1,8 +1,11 @@
 -- message_reserve: the first step of a durable send, in one round trip:
--- answers a resend from the dedupe cache, else takes the next seq.
--- KEYS[1] seq:{c:C}     sequence counter
--- KEYS[2] msgids:{c:C}  hash "senderId:clientMessageId" -> message JSON
+-- answers a resend from the dedupe cache, else takes the next seq and
+-- records it as pending until message_commit (or message_settle) settles it.
+-- KEYS[1] seq:{c:C}      sequence counter
+-- KEYS[2] msgids:{c:C}   hash "senderId:clientMessageId" -> message JSON
+-- KEYS[3] pending:{c:C}  sorted set, score = seq, member = "seq:deadline ms"
 -- ARGV[1] dedupe field "senderId:clientMessageId" ("" = no dedupe)
+-- ARGV[2] settle timeout in ms: after it, another sender may skip the seq
 -- Reply: {1, cached message JSON} for a cached resend (it was published),
 --        {0, seq} with the next seq,
 --        {-1} when the counter is missing (a new conversation, or Redis lost
@@ -16,4 +19,8 @@ end
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {-1}
 end
-return {0, redis.call('INCR', KEYS[1])}
+local seq = redis.call('INCR', KEYS[1])
+local t = redis.call('TIME')
+local deadline = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2])
+redis.call('ZADD', KEYS[3], string.format('%d', seq), string.format('%d:%d', seq, deadline))
+return {0, seq}

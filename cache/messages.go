@@ -34,22 +34,8 @@ func (c *Cache) validateMessage(msg *chatstate.Message) error {
 // ID gets a random one, CreatedAt 0 gets Redis time. A ClientMessageID is
 // remembered per sender for MessageTTL (the dedupe window, 24h by default,
 // counted from the first send) or until DedupeLimit newer ids push it out.
+// Durable sends do not come here: they Reserve, store, then Commit.
 func (c *Cache) AddMessage(ctx context.Context, msg chatstate.Message) (chatstate.Message, bool, error) {
-	return c.AddMessageAndPublish(ctx, msg, Publish{})
-}
-
-// Publish asks AddMessageAndPublish to publish a new message to Channels as
-// Prefix + message JSON + Suffix.
-type Publish struct {
-	Channels       []string
-	Prefix, Suffix string
-}
-
-// AddMessageAndPublish is AddMessage that also publishes a new (not
-// duplicate) message in the same script: one round trip for cache and
-// fan-out, a cached message has always been published, and concurrent sends
-// are published in seq order.
-func (c *Cache) AddMessageAndPublish(ctx context.Context, msg chatstate.Message, pub Publish) (chatstate.Message, bool, error) {
 	if err := c.validateMessage(&msg); err != nil {
 		return chatstate.Message{}, false, err
 	}
@@ -60,19 +46,11 @@ func (c *Cache) AddMessageAndPublish(ctx context.Context, msg chatstate.Message,
 	if err != nil {
 		return chatstate.Message{}, false, err
 	}
-	field := ""
-	if msg.ClientMessageID != "" {
-		field = msg.SenderID + ":" + msg.ClientMessageID
-	}
 	conv := msg.ConversationID
-	args := []string{string(body), itoa(msg.Seq), itoa(msg.CreatedAt), field,
-		itoa(int64(c.cfg.MessageLimit)), ms(c.cfg.MessageTTL), itoa(int64(c.cfg.DedupeLimit))}
-	if len(pub.Channels) > 0 {
-		args = append(append(args, pub.Prefix, pub.Suffix), pub.Channels...)
-	}
 	reply, err := scriptMessageAdd.Exec(ctx, c.client,
 		[]string{c.keys.Messages(conv), c.keys.Seq(conv), c.keys.MessageIDs(conv), c.keys.MessageIDOrder(conv)},
-		args,
+		[]string{string(body), itoa(msg.Seq), itoa(msg.CreatedAt), dedupeField(msg.SenderID, msg.ClientMessageID),
+			itoa(int64(c.cfg.MessageLimit)), ms(c.cfg.MessageTTL), itoa(int64(c.cfg.DedupeLimit))},
 	).ToArray()
 	if err != nil {
 		return chatstate.Message{}, false, mapErr(err)
@@ -84,15 +62,28 @@ func (c *Cache) AddMessageAndPublish(ctx context.Context, msg chatstate.Message,
 	if err != nil {
 		return chatstate.Message{}, false, err
 	}
-	raw, err := reply[1].ToString()
+	stored, err := decodeMessage(reply[1])
+	return stored, dup == 1, err
+}
+
+// dedupeField is the msgids field of a sender's clientMessageId, "" for none.
+func dedupeField(senderID, clientMessageID string) string {
+	if clientMessageID == "" {
+		return ""
+	}
+	return senderID + ":" + clientMessageID
+}
+
+func decodeMessage(v rueidis.RedisMessage) (chatstate.Message, error) {
+	raw, err := v.ToString()
 	if err != nil {
-		return chatstate.Message{}, false, err
+		return chatstate.Message{}, err
 	}
-	var stored chatstate.Message
-	if err := json.Unmarshal([]byte(raw), &stored); err != nil {
-		return chatstate.Message{}, false, fmt.Errorf("cache: stored message: %w", err)
+	var m chatstate.Message
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		return chatstate.Message{}, fmt.Errorf("cache: cached message: %w", err)
 	}
-	return stored, dup == 1, nil
+	return m, nil
 }
 
 // Messages returns cached messages with seq > afterSeq, ascending. limit 0
@@ -149,63 +140,4 @@ func (c *Cache) SetSeqFloor(ctx context.Context, conversationID string, seq int6
 	}
 	n, err := scriptMessageSeqFloor.Exec(ctx, c.client, []string{c.keys.Seq(conversationID)}, []string{itoa(seq)}).AsInt64()
 	return n, mapErr(err)
-}
-
-// Reservation is the outcome of Reserve.
-type Reservation struct {
-	// Duplicate: the sender's clientMessageId is cached, so the message was
-	// stored and published; Cached is it.
-	Duplicate bool
-	Cached    chatstate.Message
-	// Missing: the seq counter is gone (a new conversation, or Redis lost
-	// its data); restore it from the store with SetSeqFloor and reserve again.
-	Missing bool
-	// Seq is the next seq otherwise.
-	Seq int64
-}
-
-// Reserve is the first step of a send that is persisted before it is
-// cached: in one round trip it answers a resend from the dedupe cache or
-// takes the conversation's next seq. clientMessageID may be empty.
-func (c *Cache) Reserve(ctx context.Context, conversationID, senderID, clientMessageID string) (Reservation, error) {
-	if err := chatstate.ValidateID("conversationId", conversationID); err != nil {
-		return Reservation{}, err
-	}
-	if err := chatstate.ValidateID("senderId", senderID); err != nil {
-		return Reservation{}, err
-	}
-	field := ""
-	if clientMessageID != "" {
-		if err := chatstate.ValidateID("clientMessageId", clientMessageID); err != nil {
-			return Reservation{}, err
-		}
-		field = senderID + ":" + clientMessageID
-	}
-	reply, err := scriptMessageReserve.Exec(ctx, c.client,
-		[]string{c.keys.Seq(conversationID), c.keys.MessageIDs(conversationID)}, []string{field}).ToArray()
-	if err != nil {
-		return Reservation{}, mapErr(err)
-	}
-	status, err := reply[0].AsInt64()
-	if err != nil {
-		return Reservation{}, err
-	}
-	switch {
-	case status == -1:
-		return Reservation{Missing: true}, nil
-	case status == 1 && len(reply) == 2:
-		raw, err := reply[1].ToString()
-		if err != nil {
-			return Reservation{}, err
-		}
-		var m chatstate.Message
-		if err := json.Unmarshal([]byte(raw), &m); err != nil {
-			return Reservation{}, fmt.Errorf("cache: cached message: %w", err)
-		}
-		return Reservation{Duplicate: true, Cached: m}, nil
-	case status == 0 && len(reply) == 2:
-		seq, err := reply[1].AsInt64()
-		return Reservation{Seq: seq}, err
-	}
-	return Reservation{}, fmt.Errorf("cache: message_reserve: unexpected reply")
 }

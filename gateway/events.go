@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/chatstate/chatstate"
-	"github.com/chatstate/chatstate/cache"
 	"github.com/chatstate/chatstate/socketio"
 )
 
@@ -105,6 +104,9 @@ func (g *Gateway) handleSend(ctx context.Context, cl *client, ev *socketio.Event
 	if req.Type == "" {
 		req.Type = "text"
 	}
+	if err := chatstate.ValidateClientType(req.Type); err != nil {
+		return nil, err
+	}
 	msg := chatstate.Message{
 		ID: chatstate.NewID(), ConversationID: req.ConversationID, SenderID: cl.userID,
 		Content: req.Content, Type: req.Type, ClientMessageID: req.ClientMessageID,
@@ -123,22 +125,40 @@ func (g *Gateway) handleSend(ctx context.Context, cl *client, ev *socketio.Event
 	if err != nil {
 		return nil, err
 	}
-	// The flow persists the message, then caches and publishes it in one
-	// script: the ack means durable, and a resend (same clientMessageId) is
+	// The flow persists the message, commits it and returns once its seq is
+	// settled: the ack means durable, and a resend (same clientMessageId) is
 	// neither stored nor delivered again.
-	channels := make([]string, len(members))
-	for i, u := range members {
-		channels[i] = g.keys.UserChannel(u)
+	select {
+	case <-cl.echo: // a late echo of an earlier send
+	default:
 	}
-	msg, dup, err := g.deps.Messages.Send(ctx, msg, cache.Publish{Channels: channels, Prefix: cl.conn.ID() + "\x00" + g.msgPrefix, Suffix: g.msgSuffix})
+	sent, err := g.deps.Messages.Send(ctx, msg, g.messagePublish(members, cl.conn.ID()))
 	if err != nil {
 		return nil, err
 	}
-	if !dup {
+	if !sent.Duplicate {
 		g.m.messages.Inc()
 	}
-	return map[string]any{"message": msg}, nil
+	if sent.Published {
+		// Messages settled before this one were published before it, on
+		// the same channel, and this socket receives them through the
+		// hub. Acking once this message's own publication reaches the hub
+		// puts the ack behind them on the socket, so a client never sees
+		// this seq before a lower one it could then skip.
+		t := time.NewTimer(echoTimeout)
+		select {
+		case <-cl.echo:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
+	return map[string]any{"message": sent.Message}, nil
 }
+
+// echoTimeout bounds the ack's wait for its message's publication, which
+// only a lost Pub/Sub connection delays (clients then resync anyway).
+const echoTimeout = 2 * time.Second
 
 type convRequest struct {
 	ConversationID string `json:"conversationId"`

@@ -16,6 +16,7 @@ import (
 	"github.com/chatstate/chatstate"
 	"github.com/chatstate/chatstate/cache"
 	"github.com/chatstate/chatstate/internal/keys"
+	"github.com/chatstate/chatstate/messaging"
 	"github.com/chatstate/chatstate/socketio"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/rueidis"
@@ -92,7 +93,7 @@ func (c *Config) setDefaults() {
 // Messages is the message flow (messaging.Service): durable send with
 // fan-out, and catch-up reads.
 type Messages interface {
-	Send(ctx context.Context, msg chatstate.Message, pub cache.Publish) (chatstate.Message, bool, error)
+	Send(ctx context.Context, msg chatstate.Message, pub cache.Publish) (messaging.Sent, error)
 	Sync(ctx context.Context, conversationID string, afterSeq int64, limit int) ([]chatstate.Message, error)
 }
 
@@ -135,6 +136,9 @@ type client struct {
 	conn     *socketio.Conn
 
 	events bucket // client event rate
+	// echo is signalled when a publication that excludes this socket (its
+	// own message) arrives on its user's channel; see handleSend.
+	echo chan struct{}
 
 	mu     sync.Mutex
 	typing map[string]*time.Timer // conversation -> expiry timer
@@ -178,6 +182,27 @@ func (g *Gateway) Start(ctx context.Context) error {
 	return nil
 }
 
+// PublishFor is how a message that no socket of this node sent is published
+// to its conversation's members (messaging.Config.PublishFor): a node that
+// settles a dead node's stored message publishes it with this.
+func (g *Gateway) PublishFor(ctx context.Context, msg chatstate.Message) (cache.Publish, error) {
+	members, err := g.deps.Directory.Members(ctx, msg.ConversationID)
+	if err != nil {
+		return cache.Publish{}, err
+	}
+	return g.messagePublish(members, ""), nil
+}
+
+// messagePublish publishes message:new to every member's channel, except
+// to the socket excludeSocket (the sender's, which gets the ack instead).
+func (g *Gateway) messagePublish(members []string, excludeSocket string) cache.Publish {
+	channels := make([]string, len(members))
+	for i, u := range members {
+		channels[i] = g.keys.UserChannel(u)
+	}
+	return cache.Publish{Channels: channels, Prefix: excludeSocket + "\x00" + g.msgPrefix, Suffix: g.msgSuffix}
+}
+
 // Handler serves Socket.IO at the configured path (default /socket.io/).
 func (g *Gateway) Handler() http.Handler { return g.io }
 
@@ -215,7 +240,7 @@ func (g *Gateway) onConnect(c *socketio.Conn, raw json.RawMessage) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cl := &client{userID: userID, deviceID: deviceID, conn: c, typing: make(map[string]*time.Timer)}
+	cl := &client{userID: userID, deviceID: deviceID, conn: c, typing: make(map[string]*time.Timer), echo: make(chan struct{}, 1)}
 	if err := g.hub.add(ctx, userID, c); err != nil {
 		g.log.Error("subscribe failed", "user", userID, "err", err)
 		return &socketio.ConnectError{Message: "unavailable"}

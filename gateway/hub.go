@@ -285,6 +285,11 @@ func (h *hub) onMessage(m rueidis.PubSubMessage) {
 	for c := range e.conns {
 		if c.ID() != exclude {
 			conns = append(conns, c)
+		} else if cl, ok := c.Data().(*client); ok {
+			select {
+			case cl.echo <- struct{}{}:
+			default:
+			}
 		}
 	}
 	e.mu.RUnlock()

@@ -23,7 +23,7 @@ func BenchmarkSend(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			i := n.Add(1)
-			_, _, err := f.svc.Send(f.ctx, chatstate.Message{ConversationID: fmt.Sprint("c", i%64), SenderID: "alice",
+			_, err := f.svc.Send(f.ctx, chatstate.Message{ConversationID: fmt.Sprint("c", i%64), SenderID: "alice",
 				ClientMessageID: fmt.Sprint("cm", i), Content: "a benchmark message of ordinary length", Type: "text"},
 				cache.Publish{Channels: []string{f.ch + ":bench"}})
 			if err != nil {

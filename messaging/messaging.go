@@ -1,7 +1,10 @@
 // Package messaging is the message flow of the design: a send is persisted
 // (group commit) before it is cached and fanned out, so an acknowledged
-// message is durable; history reads the Redis cache first and falls back to
-// the store for anything older than the cache holds.
+// message is durable; and no seq is shown to any client, live, in an ack or
+// by a read, before every lower seq of its conversation is settled (stored
+// and published, or skipped for good). docs/delivery.md explains why that
+// makes "sync from the highest seq you saw" lossless. History reads the
+// Redis cache first and falls back to the store for anything older.
 package messaging
 
 import (
@@ -16,9 +19,9 @@ import (
 // Cache is what the flow needs from the cache service (*cache.Cache).
 type Cache interface {
 	Reserve(ctx context.Context, conversationID, senderID, clientMessageID string) (cache.Reservation, error)
+	Commit(ctx context.Context, msg chatstate.Message, pub cache.Publish) (cache.Committed, error)
+	Settle(ctx context.Context, conversationID string, skip int64) (cache.Window, error)
 	SetSeqFloor(ctx context.Context, conversationID string, seq int64) (int64, error)
-	LastSeq(ctx context.Context, conversationID string) (int64, error)
-	AddMessageAndPublish(ctx context.Context, msg chatstate.Message, pub cache.Publish) (chatstate.Message, bool, error)
 	Messages(ctx context.Context, conversationID string, afterSeq int64, limit int) ([]chatstate.Message, error)
 }
 
@@ -28,17 +31,25 @@ type Config struct {
 	MaxBatch int
 	// Queue is how many sends may wait for a batch; zero means 4096.
 	Queue int
-	// AfterPersist, when set, runs after a message is persisted and before
-	// it is cached and published: a fault-injection point for crash tests.
-	AfterPersist func(chatstate.Message)
+	// PublishFor says how to publish a stored message this node settles on
+	// behalf of a send it did not handle (one whose node died between its
+	// store write and its commit). nil means such a message is cached but
+	// not published live; clients still get it by sync.
+	PublishFor func(ctx context.Context, msg chatstate.Message) (cache.Publish, error)
+	// BeforePersist and AfterPersist, when set, run right before a message
+	// is stored (its seq reserved) and right after (before its commit):
+	// fault-injection points for the delivery tests.
+	BeforePersist func(chatstate.Message)
+	AfterPersist  func(chatstate.Message)
 }
 
 // Service sends and reads messages.
 type Service struct {
-	cache        Cache
-	store        chatstate.MessageStore
-	b            *batcher
-	afterPersist func(chatstate.Message)
+	cache   Cache
+	store   chatstate.MessageStore
+	b       *batcher
+	cfg     Config
+	settled notifier
 }
 
 // New returns the flow; Run must be running for Send to make progress.
@@ -49,19 +60,32 @@ func New(c Cache, store chatstate.MessageStore, cfg Config) *Service {
 	if cfg.Queue <= 0 {
 		cfg.Queue = 4096
 	}
-	return &Service{cache: c, store: store, afterPersist: cfg.AfterPersist,
+	return &Service{cache: c, store: store, cfg: cfg,
 		b: &batcher{store: store, max: cfg.MaxBatch, queue: make(chan *insert, cfg.Queue)}}
 }
 
 // Run writes batches until ctx ends.
-func (s *Service) Run(ctx context.Context) { s.b.run(ctx) }
+func (s *Service) Run(ctx context.Context) error {
+	s.b.run(ctx)
+	return nil
+}
 
-// Send persists msg, then caches and publishes it with pub in one step, and
-// returns the stored message; duplicate is true for a resend of a
-// (sender, clientMessageId) seen before, which returns the original and
-// publishes it only if it never was (the node that stored it died before
-// its fan-out).
-func (s *Service) Send(ctx context.Context, msg chatstate.Message, pub cache.Publish) (chatstate.Message, bool, error) {
+// Sent is the outcome of Send.
+type Sent struct {
+	// Message as stored (for a resend: the original).
+	Message chatstate.Message
+	// Duplicate: a resend of a (sender, clientMessageId) stored before.
+	Duplicate bool
+	// Published: this call's pub carried the message's publication, so a
+	// socket that pub excludes sees it arrive on its own user channel.
+	Published bool
+}
+
+// Send persists msg, then commits it with pub, and returns once its seq is
+// settled: the ack of a send never shows a seq whose predecessors a client
+// could still miss. A resend of a (sender, clientMessageId) returns the
+// original, published only if it never was (its node died before).
+func (s *Service) Send(ctx context.Context, msg chatstate.Message, pub cache.Publish) (Sent, error) {
 	if msg.ID == "" {
 		msg.ID = chatstate.NewID()
 	}
@@ -74,46 +98,67 @@ func (s *Service) Send(ctx context.Context, msg chatstate.Message, pub cache.Pub
 	for attempt := 0; ; attempt++ {
 		r, err := s.reserve(ctx, msg)
 		if err != nil {
-			return msg, false, err
+			return Sent{}, err
 		}
 		if r.Duplicate {
-			return r.Cached, true, nil
+			return Sent{Message: r.Cached, Duplicate: true}, nil
 		}
 		msg.Seq = r.Seq
+		if s.cfg.BeforePersist != nil {
+			s.cfg.BeforePersist(msg)
+		}
 		err = s.b.insert(ctx, msg)
 		switch {
 		case err == nil:
-			if s.afterPersist != nil {
-				s.afterPersist(msg)
+			if s.cfg.AfterPersist != nil {
+				s.cfg.AfterPersist(msg)
 			}
-			stored, _, err := s.cache.AddMessageAndPublish(ctx, msg, pub)
-			return stored, false, err
+			return s.commit(ctx, msg, pub, false)
 		case errors.Is(err, chatstate.ErrDuplicateMessage):
+			// The store refused the row, so nothing will ever be stored
+			// under r.Seq: skip it now instead of stalling the conversation
+			// until it times out.
+			if _, err := s.cache.Settle(ctx, msg.ConversationID, r.Seq); err != nil {
+				return Sent{}, err
+			}
 			return s.resend(ctx, msg, pub)
 		case errors.Is(err, chatstate.ErrSeqTaken) && attempt < 3:
-			// The counter is behind the store (Redis lost data while
-			// another node restored it): raise it and take a new seq.
+			// A skip marker took the seq (this write came after the settle
+			// timeout), or the counter is behind the store (Redis lost
+			// data while another node restored it): take a new seq.
 			if err := s.restoreSeq(ctx, msg.ConversationID); err != nil {
-				return msg, false, err
+				return Sent{}, err
 			}
 		default:
-			return msg, false, err
+			return Sent{}, err
 		}
 	}
 }
 
 // resend answers a send whose (sender, clientMessageId) is already stored.
-func (s *Service) resend(ctx context.Context, msg chatstate.Message, pub cache.Publish) (chatstate.Message, bool, error) {
+func (s *Service) resend(ctx context.Context, msg chatstate.Message, pub cache.Publish) (Sent, error) {
 	stored, err := s.store.MessageByClientID(ctx, msg.SenderID, msg.ClientMessageID)
 	if err != nil {
-		return msg, false, err
+		return Sent{}, err
 	}
 	if stored.ConversationID != msg.ConversationID {
-		return msg, false, chatstate.Errorf(chatstate.ECONFLICT, "clientMessageId was already used in another conversation")
+		return Sent{}, chatstate.Errorf(chatstate.ECONFLICT, "clientMessageId was already used in another conversation")
 	}
-	// Caching publishes it unless it is cached (and so published) already.
-	m, _, err := s.cache.AddMessageAndPublish(ctx, stored, pub)
-	return m, true, err
+	// Committing publishes it unless it was published already.
+	return s.commit(ctx, stored, pub, true)
+}
+
+// commit commits a stored message and waits until its seq is settled.
+func (s *Service) commit(ctx context.Context, msg chatstate.Message, pub cache.Publish, dup bool) (Sent, error) {
+	c, err := s.cache.Commit(ctx, msg, pub)
+	if err != nil {
+		return Sent{}, err
+	}
+	s.settled.notify(msg.ConversationID)
+	if err := s.await(ctx, msg.ConversationID, msg.Seq, c.Window); err != nil {
+		return Sent{}, err
+	}
+	return Sent{Message: c.Message, Duplicate: dup, Published: !c.Already}, nil
 }
 
 // reserve answers a cached resend or takes the next seq, one round trip;
@@ -128,7 +173,7 @@ func (s *Service) reserve(ctx context.Context, msg chatstate.Message) (cache.Res
 		return r, err
 	}
 	if r, err = s.cache.Reserve(ctx, msg.ConversationID, msg.SenderID, msg.ClientMessageID); err == nil && r.Missing {
-		err = chatstate.Errorf(chatstate.EUNAVAILABLE, "sequence counter unavailable")
+		err = &chatstate.Error{Code: chatstate.EUNAVAILABLE, Message: "sequence counter unavailable", RetryAfter: time.Second}
 	}
 	return r, err
 }
@@ -140,34 +185,4 @@ func (s *Service) restoreSeq(ctx context.Context, conv string) error {
 	}
 	_, err = s.cache.SetSeqFloor(ctx, conv, last)
 	return err
-}
-
-// Sync returns up to limit messages with seq > afterSeq, ascending: from the
-// cache when it holds them contiguously, else from the store.
-func (s *Service) Sync(ctx context.Context, conv string, afterSeq int64, limit int) ([]chatstate.Message, error) {
-	cached, err := s.cache.Messages(ctx, conv, afterSeq, limit)
-	if err != nil {
-		return nil, err
-	}
-	if len(cached) > 0 && cached[0].Seq == afterSeq+1 {
-		return cached, nil
-	}
-	if len(cached) == 0 {
-		// Nothing cached after afterSeq: the client is up to date when the
-		// counter says so, which spares the store the most common sync.
-		last, err := s.cache.LastSeq(ctx, conv)
-		if err != nil {
-			return nil, err
-		}
-		if last > 0 && afterSeq >= last {
-			return []chatstate.Message{}, nil
-		}
-	}
-	return s.store.MessagesAfter(ctx, conv, afterSeq, limit)
-}
-
-// Before returns up to limit messages with seq < beforeSeq, ascending (the
-// history a client pages back through), from the store.
-func (s *Service) Before(ctx context.Context, conv string, beforeSeq int64, limit int) ([]chatstate.Message, error) {
-	return s.store.MessagesBefore(ctx, conv, beforeSeq, limit)
 }

@@ -62,12 +62,12 @@ func setupTB(t testing.TB, client rueidis.Client, prefix string, cfg cache.Confi
 
 func (f *fixture) send(t *testing.T, conv, cmid, content string) (chatstate.Message, bool) {
 	t.Helper()
-	m, dup, err := f.svc.Send(f.ctx, chatstate.Message{ConversationID: conv, SenderID: "alice", ClientMessageID: cmid, Content: content, Type: "text"},
+	sent, err := f.svc.Send(f.ctx, chatstate.Message{ConversationID: conv, SenderID: "alice", ClientMessageID: cmid, Content: content, Type: "text"},
 		cache.Publish{Channels: []string{f.ch}, Prefix: "", Suffix: ""})
 	if err != nil {
 		t.Fatalf("send %s: %v", cmid, err)
 	}
-	return m, dup
+	return sent.Message, sent.Duplicate
 }
 
 // published returns the publications that arrive within a short wait after
@@ -133,7 +133,7 @@ func TestResendAfterCrashBetweenPersistAndFanout(t *testing.T) {
 	if n, _ := f.store.MessagesAfter(f.ctx, "c1", 0, 10); len(n) != 1 {
 		t.Fatalf("store holds %d messages, want 1", len(n))
 	}
-	if _, _, err := f.svc.Send(f.ctx, chatstate.Message{ConversationID: "c2", SenderID: "alice", ClientMessageID: "cm-lost", Content: "x"}, cache.Publish{}); chatstate.ErrorCode(err) != chatstate.ECONFLICT {
+	if _, err := f.svc.Send(f.ctx, chatstate.Message{ConversationID: "c2", SenderID: "alice", ClientMessageID: "cm-lost", Content: "x"}, cache.Publish{}); chatstate.ErrorCode(err) != chatstate.ECONFLICT {
 		t.Fatalf("reusing a clientMessageId in another conversation: %v", err)
 	}
 }
@@ -148,10 +148,10 @@ func TestSeqSurvivesRedisDataLoss(t *testing.T) {
 	srv.Restart(t) // the counter and the cache are gone
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		m, _, err := f.svc.Send(f.ctx, chatstate.Message{ConversationID: "c1", SenderID: "alice", ClientMessageID: "cm4", Content: "x"}, cache.Publish{})
+		sent, err := f.svc.Send(f.ctx, chatstate.Message{ConversationID: "c1", SenderID: "alice", ClientMessageID: "cm4", Content: "x"}, cache.Publish{})
 		if err == nil {
-			if m.Seq != 4 {
-				t.Fatalf("seq after data loss = %d, want 4", m.Seq)
+			if sent.Message.Seq != 4 {
+				t.Fatalf("seq after data loss = %d, want 4", sent.Message.Seq)
 			}
 			break
 		}
@@ -172,12 +172,12 @@ func TestConcurrentSendsGroupCommit(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m, _, err := f.svc.Send(f.ctx, chatstate.Message{ConversationID: "c1", SenderID: "alice", ClientMessageID: fmt.Sprint("cm", i), Content: "x"}, cache.Publish{})
+			sent, err := f.svc.Send(f.ctx, chatstate.Message{ConversationID: "c1", SenderID: "alice", ClientMessageID: fmt.Sprint("cm", i), Content: "x"}, cache.Publish{})
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			seqs <- m.Seq
+			seqs <- sent.Message.Seq
 		}()
 	}
 	wg.Wait()

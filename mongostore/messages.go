@@ -187,6 +187,7 @@ func (s *Store) MessagesAfter(ctx context.Context, conversationID string, afterS
 	return s.findMessages(ctx, bson.D{
 		{Key: "conversationId", Value: conversationID},
 		{Key: "seq", Value: bson.D{{Key: "$gt", Value: afterSeq}}},
+		notSkip,
 	}, 1, n)
 }
 
@@ -206,10 +207,14 @@ func (s *Store) MessagesBefore(ctx context.Context, conversationID string, befor
 	msgs, err := s.findMessages(ctx, bson.D{
 		{Key: "conversationId", Value: conversationID},
 		{Key: "seq", Value: bson.D{{Key: "$lt", Value: beforeSeq}}},
+		notSkip,
 	}, -1, n)
 	slices.Reverse(msgs)
 	return msgs, err
 }
+
+// notSkip leaves skip markers (chatstate.TypeSkip) out of history reads.
+var notSkip = bson.E{Key: "type", Value: bson.D{{Key: "$ne", Value: chatstate.TypeSkip}}}
 
 func (s *Store) findMessages(ctx context.Context, filter bson.D, order int, limit int64) ([]chatstate.Message, error) {
 	cur, err := s.messages.Find(ctx, filter, options.Find().

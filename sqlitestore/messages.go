@@ -115,13 +115,14 @@ func (s *Store) checkPage(conversationID string, seq int64, limit int) error {
 	return nil
 }
 
-// MessagesAfter returns up to limit messages with seq > afterSeq, ascending.
+// MessagesAfter returns up to limit messages with seq > afterSeq, ascending,
+// skip markers left out.
 func (s *Store) MessagesAfter(ctx context.Context, conversationID string, afterSeq int64, limit int) ([]chatstate.Message, error) {
 	if err := s.checkPage(conversationID, afterSeq, limit); err != nil {
 		return nil, err
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages
-		WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?`, conversationID, afterSeq, limit)
+		WHERE conversation_id = ? AND seq > ? AND type != ? ORDER BY seq LIMIT ?`, conversationID, afterSeq, chatstate.TypeSkip, limit)
 	if err != nil {
 		return nil, dbErr("messages after", err)
 	}
@@ -135,7 +136,7 @@ func (s *Store) MessagesBefore(ctx context.Context, conversationID string, befor
 		return nil, err
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages
-		WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`, conversationID, beforeSeq, limit)
+		WHERE conversation_id = ? AND seq < ? AND type != ? ORDER BY seq DESC LIMIT ?`, conversationID, beforeSeq, chatstate.TypeSkip, limit)
 	if err != nil {
 		return nil, dbErr("messages before", err)
 	}

@@ -41,6 +41,14 @@ type config struct {
 	// message with exactly this content kills the process (SIGKILL) right
 	// after it is persisted, before it is cached, fanned out or acked.
 	FailAfterPersist string // CHATSTATE_TEST_FAIL_AFTER_PERSIST
+	// HoldPersist holds a message with exactly this content before it is
+	// stored, its seq reserved, until the file HoldRelease exists: the
+	// delivery tests' way to keep one seq unsettled.
+	HoldPersist string // CHATSTATE_TEST_HOLD_PERSIST
+	HoldRelease string // CHATSTATE_TEST_HOLD_RELEASE
+	// SettleTimeout is how long a reserved seq may stay unsettled before
+	// another send skips it (docs/delivery.md); zero means 5s.
+	SettleTimeout time.Duration // CHATSTATE_SETTLE_TIMEOUT
 
 	Redis redisconn.Config
 }
@@ -48,7 +56,8 @@ type config struct {
 func loadConfig(getenv func(string) string) (config, error) {
 	c := config{Addr: getenv("CHATSTATE_ADDR"), NodeID: getenv("CHATSTATE_NODE_ID"), APIKey: getenv("CHATSTATE_API_KEY"), LogLevel: getenv("CHATSTATE_LOG_LEVEL"),
 		MongoURI: getenv("MONGODB_URI"), MongoDatabase: getenv("MONGODB_DATABASE"), DataDir: getenv("CHATSTATE_DATA_DIR"),
-		FailAfterPersist: getenv("CHATSTATE_TEST_FAIL_AFTER_PERSIST")}
+		FailAfterPersist: getenv("CHATSTATE_TEST_FAIL_AFTER_PERSIST"),
+		HoldPersist:      getenv("CHATSTATE_TEST_HOLD_PERSIST"), HoldRelease: getenv("CHATSTATE_TEST_HOLD_RELEASE")}
 	if c.DataDir == "" {
 		c.DataDir = "data"
 	}
@@ -84,6 +93,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		"CHATSTATE_PRESENCE_SWEEP_INTERVAL": &c.PresenceSweep,
 		"CHATSTATE_PING_INTERVAL":           &c.PingInterval,
 		"CHATSTATE_PING_TIMEOUT":            &c.PingTimeout,
+		"CHATSTATE_SETTLE_TIMEOUT":          &c.SettleTimeout,
 	} {
 		if *dst, err = envDuration(getenv, name); err != nil {
 			return c, err

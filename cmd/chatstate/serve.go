@@ -66,13 +66,17 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		return err
 	}
 	defer store.Close(context.Background())
-	cch := cache.New(client, cache.Config{KeyPrefix: prefix})
+	cch := cache.New(client, cache.Config{KeyPrefix: prefix, SettleTimeout: cfg.SettleTimeout})
 	dir := directory.New(client, store, cch, directory.Config{KeyPrefix: prefix})
-	msgs := messaging.New(cch, store, messaging.Config{AfterPersist: failpoint(cfg.FailAfterPersist)})
+	var gw *gateway.Gateway // the flow publishes settled strays through the gateway built below
+	msgs := messaging.New(cch, store, messaging.Config{
+		PublishFor:    func(ctx context.Context, m chatstate.Message) (cache.Publish, error) { return gw.PublishFor(ctx, m) },
+		BeforePersist: holdpoint(cfg.HoldPersist, cfg.HoldRelease), AfterPersist: failpoint(cfg.FailAfterPersist),
+	})
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	gw := gateway.New(gateway.Config{
+	gw = gateway.New(gateway.Config{
 		NodeID: state.Instance(), KeyPrefix: prefix,
 		MessageRateLimit: cfg.RateLimit, MessageRateWindow: cfg.RateWindow, TypingTTL: cfg.TypingTTL,
 		// Refresh connected devices three times per TTL (zero: the default).
@@ -201,6 +205,25 @@ func openStore(ctx context.Context, cfg config, log *slog.Logger) (chatstate.Sto
 	}
 	log.Info("store: embedded SQLite (set MONGODB_URI for MongoDB)", "path", path)
 	return s, nil
+}
+
+// holdpoint returns the hold hook of CHATSTATE_TEST_HOLD_PERSIST: a message
+// with exactly that content waits, its seq reserved and not yet stored,
+// until the file release exists (at most a minute).
+func holdpoint(content, release string) func(chatstate.Message) {
+	if content == "" {
+		return nil
+	}
+	return func(m chatstate.Message) {
+		if m.Content != content {
+			return
+		}
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if _, err := os.Stat(release); err == nil {
+				return
+			}
+		}
+	}
 }
 
 // failpoint returns the crash hook of CHATSTATE_TEST_FAIL_AFTER_PERSIST.

@@ -50,6 +50,16 @@ func (k Keys) MessageIDs(convID string) string { return k.conv("msgids", convID)
 // and count without scanning the hash.
 func (k Keys) MessageIDOrder(convID string) string { return k.conv("msgidx", convID) }
 
+// Pending holds the seqs reserved by sends that are not yet stored and
+// committed (sorted set, score = seq, member = "<seq>:<settle deadline ms>").
+// A seq above the lowest pending one is not exposed until that one settles.
+func (k Keys) Pending(convID string) string { return k.conv("pending", convID) }
+
+// Ready holds stored messages waiting for a lower pending seq before they
+// are cached and published (sorted set, score = seq, member = the publish
+// record JSON).
+func (k Keys) Ready(convID string) string { return k.conv("ready", convID) }
+
 // Sessions holds all device sessions of a user (hash, field = deviceId; see
 // cache/ for the value layout and per-field expiry).
 func (k Keys) Sessions(userID string) string { return k.user("sessions", userID) }

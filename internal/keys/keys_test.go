@@ -16,6 +16,8 @@ func TestKeys(t *testing.T) {
 		{k.Seq("c1"), "app:seq:{c:c1}"},
 		{k.MessageIDs("c1"), "app:msgids:{c:c1}"},
 		{k.MessageIDOrder("c1"), "app:msgidx:{c:c1}"},
+		{k.Pending("c1"), "app:pending:{c:c1}"},
+		{k.Ready("c1"), "app:ready:{c:c1}"},
 		{k.SessionsPattern(), "app:sessions:{u:*}"},
 		{New("a*[b]?:").SessionsPattern(), `a\*\[b\]\?:sessions:{u:*}`},
 		{k.Sessions("alice"), "app:sessions:{u:alice}"},
@@ -43,7 +45,7 @@ func TestSameSlot(t *testing.T) {
 	groups := [][]string{
 		{k.Presence("alice"), k.Sessions("alice"), k.Friends("alice"),
 			k.Notifications("alice"), k.RateLimit("alice", "x"), k.SecurityLog("alice")},
-		{k.Typing("c9"), k.Messages("c9"), k.Seq("c9"), k.MessageIDs("c9"), k.MessageIDOrder("c9")},
+		{k.Typing("c9"), k.Messages("c9"), k.Seq("c9"), k.MessageIDs("c9"), k.MessageIDOrder("c9"), k.Pending("c9"), k.Ready("c9")},
 	}
 	for _, g := range groups {
 		for _, key := range g[1:] {

@@ -413,3 +413,23 @@ func testConcurrentSameMessage(t *testing.T, e *env) {
 	}
 	wantMessages(t, "history", after(t, e.s, m.ConversationID, 0, 10), []chatstate.Message{m})
 }
+
+// testSkipMarkers: a skip marker holds its seq against a late write of the
+// original (ErrSeqTaken), counts for LastSeq (the counter is restored above
+// it) and is left out of history reads, pages included.
+func testSkipMarkers(t *testing.T, e *env) {
+	conv, sender := e.id("c"), e.id("u")
+	m1, m4 := e.msg(conv, sender, 1), e.msg(conv, sender, 4)
+	mustInsert(t, e.s, m1, chatstate.SkipMarker(conv, 2, 1000), chatstate.SkipMarker(conv, 3, 1000), m4,
+		chatstate.SkipMarker(conv, 5, 1000))
+	late := e.msg(conv, sender, 2)
+	wantIs(t, "late write of a skipped seq", insert(t, e.s, late)[0], chatstate.ErrSeqTaken)
+	wantSeqs(t, "MessagesAfter(0)", after(t, e.s, conv, 0, 100), 1, 4)
+	wantSeqs(t, "MessagesAfter(1, limit 1)", after(t, e.s, conv, 1, 1), 4)
+	wantSeqs(t, "MessagesAfter(4)", after(t, e.s, conv, 4, 100))
+	wantSeqs(t, "MessagesBefore(6)", before(t, e.s, conv, 6, 100), 1, 4)
+	wantSeqs(t, "MessagesBefore(4, limit 1)", before(t, e.s, conv, 4, 1), 1)
+	if last, err := e.s.LastSeq(ctx(t), conv); err != nil || last != 5 {
+		t.Fatalf("LastSeq = %d, %v; want 5 (a marker counts)", last, err)
+	}
+}

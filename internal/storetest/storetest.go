@@ -73,6 +73,7 @@ func Run(t *testing.T, newStore func(t *testing.T) chatstate.Store) {
 		{"MessagesAfter", testMessagesAfter},
 		{"MessagesBefore", testMessagesBefore},
 		{"LastSeq", testLastSeq},
+		{"SkipMarkers", testSkipMarkers},
 		{"ContentRoundTrip", testContentRoundTrip},
 		{"InvalidMessages", testInvalidMessages},
 		{"InvalidMessageReads", testInvalidMessageReads},

@@ -1,0 +1,197 @@
+package cache
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/chatstate/chatstate"
+	"github.com/redis/rueidis"
+)
+
+// The durable send path (messaging/) runs in three steps around the store
+// write, which docs/delivery.md describes: Reserve takes a seq and marks it
+// pending, Commit moves the stored message to ready and publishes every
+// ready message below the lowest pending seq, Settle skips a seq that will
+// never be stored and reports the settled watermark. No seq above an
+// unsettled one is ever cached, published or (through messaging.Sync) read.
+
+// Publish asks Commit to publish a message to Channels as Prefix + message
+// JSON + Suffix once it settles.
+type Publish struct {
+	Channels       []string
+	Prefix, Suffix string
+}
+
+// Reservation is the outcome of Reserve.
+type Reservation struct {
+	// Duplicate: the sender's clientMessageId is cached, so the message was
+	// stored and published; Cached is it.
+	Duplicate bool
+	Cached    chatstate.Message
+	// Missing: the seq counter is gone (a new conversation, or Redis lost
+	// its data); restore it from the store with SetSeqFloor and reserve again.
+	Missing bool
+	// Seq is the next seq otherwise, pending until committed or skipped.
+	Seq int64
+}
+
+// Reserve is the first step of a durable send: in one round trip it answers
+// a resend from the dedupe cache or takes the conversation's next seq,
+// pending for SettleTimeout. clientMessageID may be empty.
+func (c *Cache) Reserve(ctx context.Context, conversationID, senderID, clientMessageID string) (Reservation, error) {
+	if err := chatstate.ValidateID("conversationId", conversationID); err != nil {
+		return Reservation{}, err
+	}
+	if err := chatstate.ValidateID("senderId", senderID); err != nil {
+		return Reservation{}, err
+	}
+	if clientMessageID != "" {
+		if err := chatstate.ValidateID("clientMessageId", clientMessageID); err != nil {
+			return Reservation{}, err
+		}
+	}
+	reply, err := scriptMessageReserve.Exec(ctx, c.client,
+		[]string{c.keys.Seq(conversationID), c.keys.MessageIDs(conversationID), c.keys.Pending(conversationID)},
+		[]string{dedupeField(senderID, clientMessageID), ms(c.cfg.SettleTimeout)}).ToArray()
+	if err != nil {
+		return Reservation{}, mapErr(err)
+	}
+	status, err := reply[0].AsInt64()
+	if err != nil {
+		return Reservation{}, err
+	}
+	switch {
+	case status == -1:
+		return Reservation{Missing: true}, nil
+	case status == 1 && len(reply) == 2:
+		m, err := decodeMessage(reply[1])
+		return Reservation{Duplicate: true, Cached: m}, err
+	case status == 0 && len(reply) == 2:
+		seq, err := reply[1].AsInt64()
+		return Reservation{Seq: seq}, err
+	}
+	return Reservation{}, fmt.Errorf("cache: message_reserve: unexpected reply")
+}
+
+// Window is a conversation's delivery state after Commit or Settle.
+type Window struct {
+	// Settled: every seq up to it is stored and published, or skipped for
+	// good; nothing above it may be shown to a client yet.
+	Settled int64
+	// Missing: the seq counter is gone (Redis lost its data); Settled is
+	// meaningless until it is restored.
+	Missing bool
+	// Head is the lowest pending seq (0 when none) and HeadWait how long
+	// until it may be skipped (0 when it may be now).
+	Head     int64
+	HeadWait time.Duration
+}
+
+// Committed is the outcome of Commit.
+type Committed struct {
+	// Message as cached and published: the stored message, or for Already
+	// the copy published before.
+	Message chatstate.Message
+	// Already: the message had been published before this call.
+	Already bool
+	Window
+}
+
+// publishRecord is a ready message as message_lib's publish_record reads it.
+type publishRecord struct {
+	Seq      int64    `json:"q"`
+	Member   string   `json:"m"`
+	Field    string   `json:"f"`
+	Prefix   string   `json:"p"`
+	Suffix   string   `json:"s"`
+	Channels []string `json:"c"`
+}
+
+// Commit is the step after msg (with its reserved Seq) is stored: msg
+// leaves pending, and it and every other stored message below the lowest
+// pending seq are cached and published to pub, in seq order. It is
+// idempotent: a message that was published before is not published again.
+func (c *Cache) Commit(ctx context.Context, msg chatstate.Message, pub Publish) (Committed, error) {
+	if msg.Seq < 1 {
+		return Committed{}, chatstate.Errorf(chatstate.EINVALID, "commit needs a stored message, seq %d", msg.Seq)
+	}
+	if err := msg.Validate(c.cfg.MaxContentBytes); err != nil {
+		return Committed{}, err
+	}
+	member, err := json.Marshal(msg)
+	if err != nil {
+		return Committed{}, err
+	}
+	rec, err := json.Marshal(publishRecord{Seq: msg.Seq, Member: string(member), Field: dedupeField(msg.SenderID, msg.ClientMessageID),
+		Prefix: pub.Prefix, Suffix: pub.Suffix, Channels: pub.Channels})
+	if err != nil {
+		return Committed{}, err
+	}
+	reply, err := scriptMessageCommit.Exec(ctx, c.client, c.deliveryKeys(msg.ConversationID),
+		[]string{itoa(msg.Seq), string(rec), ms(c.cfg.MessageTTL), itoa(int64(c.cfg.MessageLimit)), itoa(int64(c.cfg.DedupeLimit))}).ToArray()
+	if err != nil {
+		return Committed{}, mapErr(err)
+	}
+	if len(reply) != 6 {
+		return Committed{}, fmt.Errorf("cache: message_commit: unexpected reply of %d elements", len(reply))
+	}
+	status, err := reply[0].AsInt64()
+	if err != nil {
+		return Committed{}, err
+	}
+	out := Committed{Already: status == 1}
+	if out.Message, err = decodeMessage(reply[1]); err != nil {
+		return Committed{}, err
+	}
+	out.Window, err = parseWindow(reply[2:])
+	return out, err
+}
+
+// Settle skips seq for good when it is not 0 (the store holds a skip marker
+// there, or the send that reserved it was refused by the store), publishes
+// what became due, and returns the window.
+func (c *Cache) Settle(ctx context.Context, conversationID string, skip int64) (Window, error) {
+	if err := chatstate.ValidateID("conversationId", conversationID); err != nil {
+		return Window{}, err
+	}
+	if skip < 0 || skip >= chatstate.MaxSeq {
+		return Window{}, chatstate.Errorf(chatstate.EINVALID, "seq %d out of range", skip)
+	}
+	reply, err := scriptMessageSettle.Exec(ctx, c.client, c.deliveryKeys(conversationID),
+		[]string{itoa(skip), ms(c.cfg.MessageTTL), itoa(int64(c.cfg.MessageLimit)), itoa(int64(c.cfg.DedupeLimit))}).ToArray()
+	if err != nil {
+		return Window{}, mapErr(err)
+	}
+	if len(reply) != 4 {
+		return Window{}, fmt.Errorf("cache: message_settle: unexpected reply of %d elements", len(reply))
+	}
+	return parseWindow(reply)
+}
+
+func (c *Cache) deliveryKeys(conv string) []string {
+	return []string{c.keys.Messages(conv), c.keys.Seq(conv), c.keys.MessageIDs(conv), c.keys.MessageIDOrder(conv),
+		c.keys.Pending(conv), c.keys.Ready(conv)}
+}
+
+// parseWindow reads {settled, head seq, head deadline ms, now ms}.
+func parseWindow(v []rueidis.RedisMessage) (Window, error) {
+	var n [4]int64
+	for i := range n {
+		x, err := v[i].AsInt64()
+		if err != nil {
+			return Window{}, fmt.Errorf("cache: window: %w", err)
+		}
+		n[i] = x
+	}
+	w := Window{Settled: n[0], Missing: n[0] < 0, Head: n[1]}
+	if w.Missing {
+		w.Settled = 0
+	}
+	if w.Head > 0 && n[2] > n[3] {
+		w.HeadWait = time.Duration(n[2]-n[3]) * time.Millisecond
+	}
+	return w, nil
+}
+

@@ -1,0 +1,53 @@
+-- message_commit: the second step of a durable send, after the store
+-- write: the message leaves pending for ready, and every ready message
+-- below the lowest pending seq is cached and published in seq order.
+-- KEYS[1] messages:{c:C}  sorted set, score = seq, member = message JSON
+-- KEYS[2] seq:{c:C}       sequence counter
+-- KEYS[3] msgids:{c:C}    hash "senderId:clientMessageId" -> message JSON
+-- KEYS[4] msgidx:{c:C}    sorted set, member = KEYS[3] field, score = written at (ms)
+-- KEYS[5] pending:{c:C}   sorted set, score = seq, member = "seq:deadline ms"
+-- KEYS[6] ready:{c:C}     sorted set, score = seq, member = publish record JSON
+-- ARGV[1] seq of the stored message
+-- ARGV[2] publish record JSON {"q","m","f","p","s","c"} (see message_lib)
+-- ARGV[3] TTL in ms of KEYS[1], KEYS[3], KEYS[4]; also the dedupe window
+-- ARGV[4] messages kept (cap of KEYS[1])
+-- ARGV[5] dedupe entries kept (cap of KEYS[3])
+-- Reply: {status, message JSON, settled, lowest pending seq, its deadline, now ms}
+--   status 0: committed (published once settled >= seq);
+--   status 1: already published before this call (message JSON = the cached copy).
+local k = {msgs = KEYS[1], seq = KEYS[2], ids = KEYS[3], idx = KEYS[4], pending = KEYS[5], ready = KEYS[6]}
+local seq = ARGV[1]
+local ttl, keep, dedupeKeep = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local now = now_ms()
+local rec = cjson.decode(ARGV[2])
+local status = 0
+local member = rec.m
+
+if redis.call('ZCOUNT', k.pending, seq, seq) > 0 then
+  redis.call('ZREMRANGEBYSCORE', k.pending, seq, seq)
+  if redis.call('ZCOUNT', k.ready, seq, seq) == 0 then
+    redis.call('ZADD', k.ready, seq, ARGV[2])
+  end
+elseif redis.call('ZCOUNT', k.ready, seq, seq) == 0 then
+  -- Neither pending nor ready: published before (a resend of a settled
+  -- message), or Redis lost the reservation. Publish only what the cache
+  -- does not show as published.
+  forget_old(k.ids, k.idx, now, ttl)
+  local seen = false
+  if rec.f ~= '' then
+    seen = redis.call('HGET', k.ids, rec.f)
+  end
+  if not seen then
+    local cached = redis.call('ZRANGEBYSCORE', k.msgs, seq, seq)
+    if #cached > 0 then
+      seen = cached[1]
+    end
+  end
+  if seen then
+    status, member = 1, seen
+  else
+    publish_record(k, rec, now, ttl, keep, dedupeKeep)
+  end
+end
+local settled, hseq, hdeadline = advance(k, now, ttl, keep, dedupeKeep)
+return {status, member, settled, hseq, hdeadline, now}

@@ -1,0 +1,92 @@
+-- message_lib: functions shared by message_add, message_commit and
+-- message_settle, prepended to each (Redis 7.0's EVAL has no libraries).
+-- docs/delivery.md explains the pending/ready/settled mechanism.
+
+-- now_ms is Redis time in epoch ms, the one clock every node agrees on.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- forget_old drops dedupe ids older than the window, a bounded batch.
+local function forget_old(kIDs, kIdx, now, ttl)
+  local old = redis.call('ZRANGEBYSCORE', kIdx, '-inf', string.format('%d', now - ttl), 'LIMIT', 0, 256)
+  if #old > 0 then
+    redis.call('HDEL', kIDs, unpack(old))
+    redis.call('ZREM', kIdx, unpack(old))
+  end
+end
+
+-- cache_publish caches member under seq, remembers its dedupe field and
+-- publishes prefix .. member .. suffix to each channel: one atomic step, so
+-- a cached message has always been published.
+local function cache_publish(kMsgs, kIDs, kIdx, seq, member, field, now, ttl, keep, dedupeKeep, prefix, suffix, channels)
+  -- A message replaces whatever was cached under its seq.
+  local score = string.format('%d', seq)
+  redis.call('ZREMRANGEBYSCORE', kMsgs, score, score)
+  redis.call('ZADD', kMsgs, score, member)
+  redis.call('ZREMRANGEBYRANK', kMsgs, 0, -(keep + 1))
+  redis.call('PEXPIRE', kMsgs, ttl)
+  if field ~= '' then
+    redis.call('HSET', kIDs, field, member)
+    redis.call('ZADD', kIdx, string.format('%d', now), field)
+    local excess = redis.call('ZCARD', kIdx) - dedupeKeep
+    if excess > 1000 then
+      excess = 1000 -- bounded work per call after a lowered cap
+    end
+    if excess > 0 then
+      local drop = redis.call('ZRANGE', kIdx, 0, excess - 1)
+      redis.call('HDEL', kIDs, unpack(drop))
+      redis.call('ZREMRANGEBYRANK', kIdx, 0, excess - 1)
+    end
+    redis.call('PEXPIRE', kIDs, ttl)
+    redis.call('PEXPIRE', kIdx, ttl)
+  end
+  if type(channels) == 'table' and #channels > 0 then
+    local payload = prefix .. member .. suffix
+    for i = 1, #channels do
+      redis.call('PUBLISH', channels[i], payload)
+    end
+  end
+end
+
+-- publish_record publishes one ready record: {"q": seq, "m": member JSON,
+-- "f": dedupe field, "p"/"s": payload prefix/suffix, "c": channels}.
+local function publish_record(k, rec, now, ttl, keep, dedupeKeep)
+  cache_publish(k.msgs, k.ids, k.idx, rec.q, rec.m, rec.f, now, ttl, keep, dedupeKeep, rec.p, rec.s, rec.c)
+end
+
+-- advance publishes, in seq order, every ready message below the lowest
+-- pending seq, then returns the settled watermark (every seq up to it is
+-- stored and published, or skipped; -1 when the counter is missing), the
+-- lowest pending seq (0 if none) and its settle deadline.
+local function advance(k, now, ttl, keep, dedupeKeep)
+  local head = redis.call('ZRANGE', k.pending, 0, 0, 'WITHSCORES')
+  local hseq, hdeadline, bound = 0, 0, '+inf'
+  if #head > 0 then
+    hseq = tonumber(head[2])
+    local sep = string.find(head[1], ':', 1, true)
+    hdeadline = tonumber(string.sub(head[1], sep + 1))
+    bound = '(' .. head[2]
+  end
+  local due = redis.call('ZRANGEBYSCORE', k.ready, '-inf', bound, 'LIMIT', 0, 256)
+  for i = 1, #due do
+    publish_record(k, cjson.decode(due[i]), now, ttl, keep, dedupeKeep)
+  end
+  if #due > 0 then
+    redis.call('ZREM', k.ready, unpack(due))
+  end
+  local counter = redis.call('GET', k.seq)
+  if not counter then
+    return -1, hseq, hdeadline
+  end
+  local settled = tonumber(counter)
+  if hseq > 0 and hseq - 1 < settled then
+    settled = hseq - 1
+  end
+  local low = redis.call('ZRANGE', k.ready, 0, 0, 'WITHSCORES')
+  if #low > 0 and tonumber(low[2]) - 1 < settled then
+    settled = tonumber(low[2]) - 1
+  end
+  return settled, hseq, hdeadline
+end
