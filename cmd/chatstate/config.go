@@ -42,10 +42,11 @@ type config struct {
 	// after it is persisted, before it is cached, fanned out or acked.
 	FailAfterPersist string // CHATSTATE_TEST_FAIL_AFTER_PERSIST
 	// HoldPersist holds a message with exactly this content before it is
-	// stored, its seq reserved, until the file HoldRelease exists: the
-	// delivery tests' way to keep one seq unsettled.
+	// stored, its seq reserved, until the file release appears in TestDir:
+	// the delivery tests' way to keep one seq unsettled. TestDir also
+	// receives a file per stored message (see holdpoint, storedpoint).
 	HoldPersist string // CHATSTATE_TEST_HOLD_PERSIST
-	HoldRelease string // CHATSTATE_TEST_HOLD_RELEASE
+	TestDir     string // CHATSTATE_TEST_DIR
 	// SettleTimeout is how long a reserved seq may stay unsettled before
 	// another send skips it (docs/delivery.md); zero means 5s.
 	SettleTimeout time.Duration // CHATSTATE_SETTLE_TIMEOUT
@@ -57,7 +58,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c := config{Addr: getenv("CHATSTATE_ADDR"), NodeID: getenv("CHATSTATE_NODE_ID"), APIKey: getenv("CHATSTATE_API_KEY"), LogLevel: getenv("CHATSTATE_LOG_LEVEL"),
 		MongoURI: getenv("MONGODB_URI"), MongoDatabase: getenv("MONGODB_DATABASE"), DataDir: getenv("CHATSTATE_DATA_DIR"),
 		FailAfterPersist: getenv("CHATSTATE_TEST_FAIL_AFTER_PERSIST"),
-		HoldPersist:      getenv("CHATSTATE_TEST_HOLD_PERSIST"), HoldRelease: getenv("CHATSTATE_TEST_HOLD_RELEASE")}
+		HoldPersist:      getenv("CHATSTATE_TEST_HOLD_PERSIST"), TestDir: getenv("CHATSTATE_TEST_DIR")}
 	if c.DataDir == "" {
 		c.DataDir = "data"
 	}

@@ -135,6 +135,8 @@ func TestE2E(t *testing.T) {
 		e := map[string]string{"CHATSTATE_NODE_ID": "node-" + id}
 		if id == "c" {
 			e["CHATSTATE_TEST_FAIL_AFTER_PERSIST"] = crashContent
+			// Its crashed send's seq stays unsettled until the resend.
+			e["CHATSTATE_SETTLE_TIMEOUT"] = "60s"
 		}
 		for k, v := range env {
 			e[k] = v

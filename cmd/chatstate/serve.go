@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -71,7 +72,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	var gw *gateway.Gateway // the flow publishes settled strays through the gateway built below
 	msgs := messaging.New(cch, store, messaging.Config{
 		PublishFor:    func(ctx context.Context, m chatstate.Message) (cache.Publish, error) { return gw.PublishFor(ctx, m) },
-		BeforePersist: holdpoint(cfg.HoldPersist, cfg.HoldRelease), AfterPersist: failpoint(cfg.FailAfterPersist),
+		BeforePersist: holdpoint(cfg.HoldPersist, cfg.TestDir), AfterPersist: both(storedpoint(cfg.TestDir), failpoint(cfg.FailAfterPersist)),
 	})
 
 	reg := prometheus.NewRegistry()
@@ -208,21 +209,35 @@ func openStore(ctx context.Context, cfg config, log *slog.Logger) (chatstate.Sto
 }
 
 // holdpoint returns the hold hook of CHATSTATE_TEST_HOLD_PERSIST: a message
-// with exactly that content waits, its seq reserved and not yet stored,
-// until the file release exists (at most a minute).
-func holdpoint(content, release string) func(chatstate.Message) {
-	if content == "" {
+// with exactly that content, its seq reserved, writes its seq to
+// <CHATSTATE_TEST_DIR>/held and is not stored until <dir>/release exists
+// (at most a minute).
+func holdpoint(content, dir string) func(chatstate.Message) {
+	if content == "" || dir == "" {
 		return nil
 	}
 	return func(m chatstate.Message) {
 		if m.Content != content {
 			return
 		}
+		os.WriteFile(filepath.Join(dir, "held"), []byte(strconv.FormatInt(m.Seq, 10)), 0o644)
 		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			if _, err := os.Stat(release); err == nil {
+			if _, err := os.Stat(filepath.Join(dir, "release")); err == nil {
 				return
 			}
 		}
+	}
+}
+
+// storedpoint returns the hook that records each stored message as the
+// file <CHATSTATE_TEST_DIR>/stored-<conversation>-<seq>, so delivery tests
+// can tell a message is in the store while it is not yet readable.
+func storedpoint(dir string) func(chatstate.Message) {
+	if dir == "" {
+		return nil
+	}
+	return func(m chatstate.Message) {
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("stored-%s-%d", m.ConversationID, m.Seq)), nil, 0o644)
 	}
 }
 
@@ -234,6 +249,24 @@ func failpoint(content string) func(chatstate.Message) {
 	return func(m chatstate.Message) {
 		if m.Content == content {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
+	}
+}
+
+// both runs the hooks that are set, in order.
+func both(hooks ...func(chatstate.Message)) func(chatstate.Message) {
+	var set []func(chatstate.Message)
+	for _, h := range hooks {
+		if h != nil {
+			set = append(set, h)
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	return func(m chatstate.Message) {
+		for _, h := range set {
+			h(m)
 		}
 	}
 }
