@@ -194,4 +194,3 @@ func parseWindow(v []rueidis.RedisMessage) (Window, error) {
 	}
 	return w, nil
 }
-
