@@ -177,8 +177,8 @@ var settings = []setting{
 	{name: "CHATSTATE_KEY_PREFIX", set: func(c *config, v string) error {
 		// Redis hashes the first {...} of a key: braces in the prefix would
 		// move keys off their user's or conversation's slot.
-		if strings.ContainsAny(v, "{} \t\r\n") || len(v) > 64 {
-			return errors.New("want at most 64 bytes without { } or spaces")
+		if strings.ContainsAny(v, "{} \t\r\n") || len(v) > 128 {
+			return errors.New("want at most 128 bytes without { } or spaces")
 		}
 		c.Redis.KeyPrefix = v
 		return nil

@@ -96,7 +96,7 @@ func configCases(t *testing.T) []configCase {
 		{variable: "CHATSTATE_ALLOWED_ORIGINS", value: "*", want: `CHATSTATE_ALLOWED_ORIGINS="*": want comma-separated origins such as https://app.example.com (unset allows any)`},
 
 		{variable: "CHATSTATE_KEY_PREFIX", value: "app:", ok: func(c config) bool { return c.Redis.KeyPrefix == "app:" }},
-		{variable: "CHATSTATE_KEY_PREFIX", value: "{app}:", want: `CHATSTATE_KEY_PREFIX="{app}:": want at most 64 bytes without { } or spaces`},
+		{variable: "CHATSTATE_KEY_PREFIX", value: "{app}:", want: `CHATSTATE_KEY_PREFIX="{app}:": want at most 128 bytes without { } or spaces`},
 
 		{variable: "CHATSTATE_LOG_LEVEL", value: "WARN", ok: func(c config) bool { return c.LogLevel == "warn" }},
 		{variable: "CHATSTATE_LOG_LEVEL", value: "verbose", want: `CHATSTATE_LOG_LEVEL="verbose": want debug, info, warn or error`},
