@@ -211,7 +211,7 @@ var settings = []setting{
 	}},
 	{name: "REDIS_URL", url: true, set: func(c *config, v string) error {
 		if _, err := rueidis.ParseURL(v); err != nil {
-			return errors.New("want redis://[:password@]host:port[/db] or rediss://...")
+			return errors.New("want redis://[:password@]host:port[/db] (rediss:// for TLS)")
 		}
 		c.Redis.URL = v
 		return nil

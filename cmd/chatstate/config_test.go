@@ -108,7 +108,7 @@ func configCases(t *testing.T) []configCase {
 		{variable: "REDIS_PASSWORD", value: "pw", extra: redis, ok: func(c config) bool { return c.Redis.Password == "pw" }},
 		{variable: "REDIS_PASSWORD", value: "pw", want: `REDIS_PASSWORD=(hidden): set REDIS_HOST, REDIS_URL, REDIS_CLUSTER_ADDRS or REDIS_SENTINEL_ADDRS too; without an address the server runs the embedded development Redis`},
 		{variable: "REDIS_URL", value: "redis://:pw@h:7000/2", extra: with("CHATSTATE_JWT_SECRET", "s"), ok: func(c config) bool { return !c.Dev && c.Redis.URL == "redis://:pw@h:7000/2" }},
-		{variable: "REDIS_URL", value: "http://:pw@nope", want: `REDIS_URL="http://:xxxxx@nope": want redis://[:password@]host:port[/db] or rediss://...`},
+		{variable: "REDIS_URL", value: "http://:pw@nope", want: `REDIS_URL="http://:xxxxx@nope": want redis://[:password@]host:port[/db] (rediss:// for TLS)`},
 		{variable: "REDIS_CLUSTER_ADDRS", value: "a:1, b:2", extra: with("CHATSTATE_JWT_SECRET", "s"), ok: func(c config) bool { return slices.Equal(c.Redis.ClusterAddrs, []string{"a:1", "b:2"}) }},
 		{variable: "REDIS_CLUSTER_ADDRS", value: "a,b", want: `REDIS_CLUSTER_ADDRS="a,b": want comma-separated host:port addresses`},
 		{variable: "REDIS_SENTINEL_ADDRS", value: "s:26379", extra: with("REDIS_SENTINEL_MASTER", "mymaster", "CHATSTATE_JWT_SECRET", "s"), ok: func(c config) bool {
