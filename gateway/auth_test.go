@@ -29,6 +29,9 @@ func TestVerifier(t *testing.T) {
 	future := time.Now().Add(time.Hour).Unix()
 	hsOnly, _ := NewVerifier(secret, nil)
 	both, _ := NewVerifier(secret, &rsaKey.PublicKey)
+	noExpOK, _ := NewVerifierConfig(VerifierConfig{Secret: secret, AllowMissingExp: true})
+	issAud, _ := NewVerifierConfig(VerifierConfig{Secret: secret, Issuer: "https://id.example", Audience: "chat"})
+	hs := func(c jwt.MapClaims) string { return sign(t, jwt.SigningMethodHS256, secret, c) }
 
 	tests := []struct {
 		name  string
@@ -36,19 +39,28 @@ func TestVerifier(t *testing.T) {
 		token string
 		want  string // "" = refused
 	}{
-		{"hs256", hsOnly, sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "alice", "exp": future}), "alice"},
-		{"hs256 without exp", hsOnly, sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "alice"}), "alice"},
-		{"expired", hsOnly, sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(-time.Minute).Unix()}), ""},
-		{"not yet valid", hsOnly, sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "alice", "nbf": future}), ""},
-		{"wrong secret", hsOnly, sign(t, jwt.SigningMethodHS256, []byte("other"), jwt.MapClaims{"sub": "alice"}), ""},
-		{"no sub", hsOnly, sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"exp": future}), ""},
-		{"sub with braces", hsOnly, sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "a{b}"}), ""},
-		{"alg none", hsOnly, sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"sub": "alice"}), ""},
-		{"hs384 not accepted", hsOnly, sign(t, jwt.SigningMethodHS384, secret, jwt.MapClaims{"sub": "alice"}), ""},
-		{"rs256 when only hs256 configured", hsOnly, sign(t, jwt.SigningMethodRS256, rsaKey, jwt.MapClaims{"sub": "alice"}), ""},
+		{"hs256", hsOnly, hs(jwt.MapClaims{"sub": "alice", "exp": future}), "alice"},
+		{"without exp refused by default", hsOnly, hs(jwt.MapClaims{"sub": "alice"}), ""},
+		{"without exp, exp not required", noExpOK, hs(jwt.MapClaims{"sub": "alice"}), "alice"},
+		{"expired", hsOnly, hs(jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(-time.Minute).Unix()}), ""},
+		{"expired, exp not required", noExpOK, hs(jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(-time.Minute).Unix()}), ""},
+		{"not yet valid", hsOnly, hs(jwt.MapClaims{"sub": "alice", "exp": future, "nbf": future}), ""},
+		{"wrong secret", hsOnly, sign(t, jwt.SigningMethodHS256, []byte("other"), jwt.MapClaims{"sub": "alice", "exp": future}), ""},
+		{"no sub", hsOnly, hs(jwt.MapClaims{"exp": future}), ""},
+		{"sub with braces", hsOnly, hs(jwt.MapClaims{"sub": "a{b}", "exp": future}), ""},
+		{"alg none", hsOnly, sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"sub": "alice", "exp": future}), ""},
+		{"hs384 not accepted", hsOnly, sign(t, jwt.SigningMethodHS384, secret, jwt.MapClaims{"sub": "alice", "exp": future}), ""},
+		{"rs256 when only hs256 configured", hsOnly, sign(t, jwt.SigningMethodRS256, rsaKey, jwt.MapClaims{"sub": "alice", "exp": future}), ""},
 		{"rs256", both, sign(t, jwt.SigningMethodRS256, rsaKey, jwt.MapClaims{"sub": "bob", "exp": future}), "bob"},
-		{"rs256 other key", both, sign(t, jwt.SigningMethodRS256, otherRSA, jwt.MapClaims{"sub": "bob"}), ""},
-		{"hs256 still accepted with both", both, sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "carol"}), "carol"},
+		{"rs256 other key", both, sign(t, jwt.SigningMethodRS256, otherRSA, jwt.MapClaims{"sub": "bob", "exp": future}), ""},
+		{"hs256 still accepted with both", both, hs(jwt.MapClaims{"sub": "carol", "exp": future}), "carol"},
+		{"iss and aud match", issAud, hs(jwt.MapClaims{"sub": "dan", "exp": future, "iss": "https://id.example", "aud": "chat"}), "dan"},
+		{"aud list containing ours", issAud, hs(jwt.MapClaims{"sub": "dan", "exp": future, "iss": "https://id.example", "aud": []string{"billing", "chat"}}), "dan"},
+		{"wrong iss", issAud, hs(jwt.MapClaims{"sub": "dan", "exp": future, "iss": "https://evil.example", "aud": "chat"}), ""},
+		{"missing iss", issAud, hs(jwt.MapClaims{"sub": "dan", "exp": future, "aud": "chat"}), ""},
+		{"wrong aud", issAud, hs(jwt.MapClaims{"sub": "dan", "exp": future, "iss": "https://id.example", "aud": "billing"}), ""},
+		{"missing aud", issAud, hs(jwt.MapClaims{"sub": "dan", "exp": future, "iss": "https://id.example"}), ""},
+		{"iss and aud ignored when not configured", hsOnly, hs(jwt.MapClaims{"sub": "erin", "exp": future, "iss": "anyone", "aud": "any"}), "erin"},
 		{"garbage", hsOnly, "a.b.c", ""},
 		{"empty", hsOnly, "", ""},
 	}
@@ -66,5 +78,15 @@ func TestVerifier(t *testing.T) {
 	}
 	if _, err := NewVerifier(nil, nil); err == nil {
 		t.Error("a verifier without keys must be refused")
+	}
+
+	// Identify reports exp, which the gateway disconnects at.
+	id, err := hsOnly.Identify(hs(jwt.MapClaims{"sub": "alice", "exp": future}))
+	if err != nil || id.UserID != "alice" || id.ExpiresAt.Unix() != future {
+		t.Errorf("Identify: %+v, %v; want alice expiring at %d", id, err, future)
+	}
+	id, err = noExpOK.Identify(hs(jwt.MapClaims{"sub": "alice"}))
+	if err != nil || !id.ExpiresAt.IsZero() {
+		t.Errorf("Identify without exp: %+v, %v; want a zero ExpiresAt", id, err)
 	}
 }

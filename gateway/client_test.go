@@ -97,6 +97,15 @@ func (c *testClient) read() {
 			case c.notify <- struct{}{}:
 			default:
 			}
+		case string(msg) == "41":
+			// The server's DISCONNECT, recorded as a pseudo-event.
+			c.mu.Lock()
+			c.events = append(c.events, event{Name: serverDisconnect})
+			c.mu.Unlock()
+			select {
+			case c.notify <- struct{}{}:
+			default:
+			}
 		case bytes.HasPrefix(msg, []byte("43")):
 			i := bytes.IndexByte(msg, '[')
 			id, _ := strconv.Atoi(string(msg[2:i]))
@@ -136,11 +145,21 @@ func (c *testClient) emit(name string, payload any) map[string]any {
 	}
 }
 
+// serverDisconnect is the pseudo-event name of the server's DISCONNECT
+// packet, which socket.io-client reports as "io server disconnect".
+const serverDisconnect = "(io server disconnect)"
+
 // waitEvent returns the first event named name whose argument satisfies
 // pred, waiting up to 5 s.
 func (c *testClient) waitEvent(name string, pred func(map[string]any) bool) map[string]any {
 	c.t.Helper()
-	deadline := time.After(5 * time.Second)
+	return c.waitEventWithin(name, pred, 5*time.Second)
+}
+
+// waitEventWithin is waitEvent with its own deadline.
+func (c *testClient) waitEventWithin(name string, pred func(map[string]any) bool, timeout time.Duration) map[string]any {
+	c.t.Helper()
+	deadline := time.After(timeout)
 	for {
 		for _, ev := range c.received(name) {
 			if pred == nil || pred(ev) {
@@ -150,7 +169,7 @@ func (c *testClient) waitEvent(name string, pred func(map[string]any) bool) map[
 		select {
 		case <-c.notify:
 		case <-deadline:
-			c.t.Fatalf("no %s event within 5s", name)
+			c.t.Fatalf("no %s event within %s", name, timeout)
 		}
 	}
 }

@@ -142,6 +142,7 @@ type client struct {
 
 	mu     sync.Mutex
 	typing map[string]*time.Timer // conversation -> expiry timer
+	expiry *time.Timer            // fires at the token's exp (expiry.go)
 	gone   bool
 }
 
@@ -226,10 +227,11 @@ func (g *Gateway) onConnect(c *socketio.Conn, raw json.RawMessage) error {
 	if err != nil {
 		return &socketio.ConnectError{Message: "unauthorized"}
 	}
-	userID, err := g.deps.Verifier.Verify(a.Token)
+	id, err := g.deps.Verifier.Identify(a.Token)
 	if err != nil {
 		return &socketio.ConnectError{Message: "unauthorized"}
 	}
+	userID := id.UserID
 	deviceID := a.DeviceID
 	if deviceID == "" {
 		// A client without a stable device id is a device of its own.
@@ -261,6 +263,7 @@ func (g *Gateway) onConnect(c *socketio.Conn, raw json.RawMessage) error {
 	} else if change.Changed {
 		g.publishPresenceTo(ctx, friends, change.After)
 	}
+	g.armExpiry(cl, id.ExpiresAt)
 	return nil
 }
 
@@ -298,6 +301,9 @@ func (g *Gateway) onDisconnect(c *socketio.Conn, reason string) {
 	defer cancel()
 	cl.mu.Lock()
 	cl.gone = true
+	if cl.expiry != nil {
+		cl.expiry.Stop()
+	}
 	typing := make([]string, 0, len(cl.typing))
 	for conv, t := range cl.typing {
 		t.Stop()

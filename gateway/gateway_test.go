@@ -68,7 +68,7 @@ func startNode(t *testing.T, client rueidis.Client, store *sqlitestore.Store, pr
 
 func connectUser(t *testing.T, n *node, user string) *testClient {
 	t.Helper()
-	tok, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": user}).SignedString(testSecret)
+	tok, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": user, "exp": time.Now().Add(time.Hour).Unix()}).SignedString(testSecret)
 	c, err := dialClient(t, n.url, map[string]string{"token": tok, "deviceId": "d1"})
 	if err != nil {
 		t.Fatal(err)

@@ -58,3 +58,27 @@ func (s *State) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// OtherLiveNodes returns the live instances (heartbeat at most NodeTimeout
+// old) of nodes other than this one, at most 1000. Instances with this
+// State's NodeID are not counted: they are this process or a predecessor
+// restarted under the same name.
+func (s *State) OtherLiveNodes(ctx context.Context) ([]string, error) {
+	live, err := s.exec(ctx, luascript.Call{Script: scriptNodeLive, Keys: []string{s.k.Nodes()},
+		Args: []string{ms(s.cfg.NodeTimeout), strconv.Itoa(maxDead)}}).AsStrSlice()
+	if err != nil {
+		return nil, luascript.Err(err)
+	}
+	others := live[:0]
+	for _, inst := range live {
+		if node, _, _ := strings.Cut(inst, "#"); node != s.cfg.NodeID {
+			others = append(others, inst)
+		}
+	}
+	return others, nil
+}
+
+// Leave marks this instance dead now, as Run does when it stops: for a
+// process that heartbeat once and then gives up starting, so it does not
+// count as a live node for NodeTimeout.
+func (s *State) Leave(ctx context.Context) error { return s.heartbeat(ctx, true) }

@@ -125,6 +125,11 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// Defaults returns c with every zero field set to its default, as New
+// uses it (for callers that validate settings against the effective
+// values).
+func (c Config) Defaults() Config { return c.withDefaults() }
+
 func sanitizeNodeID(id string) string {
 	if id == "" {
 		return "node"
@@ -218,10 +223,11 @@ var (
 	scriptDue       = load("online_due", false)
 	scriptRemove    = load("online_remove", false)
 	scriptHeartbeat = load("node_heartbeat", false)
+	scriptNodeLive  = load("node_live", false)
 	scriptTypeStart = load("typing_start", false)
 	scriptTypeList  = load("typing_list", false)
 	allScripts      = []*luascript.Script{scriptOnline, scriptOffline, scriptTouch, scriptStatus, scriptGet,
-		scriptSweep, scriptDue, scriptRemove, scriptHeartbeat, scriptTypeStart, scriptTypeList}
+		scriptSweep, scriptDue, scriptRemove, scriptHeartbeat, scriptNodeLive, scriptTypeStart, scriptTypeList}
 )
 
 // Scripts returns every Lua script this package runs, by name (file name

@@ -82,9 +82,12 @@ start_redis() {
 # start_node NAME PORT: starts a gateway and waits until it listens.
 start_node() {
 	local log="$WORK/node-$1.log"
-	# Both nodes persist into one SQLite file (one machine); set MONGODB_URI
-	# in the environment to benchmark with MongoDB instead.
-	REDIS_PORT=$REDIS_PORT CHATSTATE_ADDR=127.0.0.1:$2 CHATSTATE_NODE_ID=$1 CHATSTATE_DATA_DIR="$WORK/data" \
+	# Both nodes persist into one SQLite file (one machine), which
+	# CHATSTATE_STORE=sqlite states; set MONGODB_URI in the environment to
+	# benchmark with MongoDB instead.
+	local store=sqlite
+	[[ -n ${MONGODB_URI:-} ]] && store=mongodb
+	CHATSTATE_STORE=$store REDIS_PORT=$REDIS_PORT CHATSTATE_ADDR=127.0.0.1:$2 CHATSTATE_NODE_ID=$1 CHATSTATE_DATA_DIR="$WORK/data" \
 		CHATSTATE_JWT_SECRET=$SECRET CHATSTATE_API_KEY=$API_KEY CHATSTATE_MESSAGE_RATE_LIMIT=100000 \
 		CHATSTATE_LOG_LEVEL=warn "$WORK/chatstate" serve >"$log" 2>&1 &
 	PIDS+=($!)

@@ -2,28 +2,41 @@ package main
 
 import (
 	"crypto/rsa"
+	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/cache"
 	"github.com/chatstate/chatstate/internal/redisconn"
+	"github.com/chatstate/chatstate/presence"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/redis/rueidis"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 )
 
 // config is everything `chatstate serve` reads from the environment. Every
-// variable is documented in README.md.
+// variable is in the settings table below and documented in README.md;
+// loadConfig validates all of them before anything starts, so a bad value
+// fails the start instead of every later call.
 type config struct {
-	Addr           string         // CHATSTATE_ADDR, default :8080
+	Addr           string         // CHATSTATE_ADDR, default 127.0.0.1:8080 in development mode, else :8080
 	NodeID         string         // CHATSTATE_NODE_ID, default host name + pid
 	JWTSecret      []byte         // CHATSTATE_JWT_SECRET
 	JWTPublicKey   *rsa.PublicKey // CHATSTATE_JWT_PUBLIC_KEY_FILE (RS256)
+	JWTRequireExp  bool           // CHATSTATE_JWT_REQUIRE_EXP, default true
+	JWTIssuer      string         // CHATSTATE_JWT_ISSUER: required iss when set
+	JWTAudience    string         // CHATSTATE_JWT_AUDIENCE: required aud when set
 	APIKey         string         // CHATSTATE_API_KEY
 	RateLimit      int            // CHATSTATE_MESSAGE_RATE_LIMIT, default 10
 	RateWindow     time.Duration  // CHATSTATE_MESSAGE_RATE_WINDOW, default 60s
 	AllowedOrigins []string       // CHATSTATE_ALLOWED_ORIGINS, comma separated; empty = any
-	LogLevel       string         // CHATSTATE_LOG_LEVEL: debug, info, warn, error
+	LogLevel       string         // CHATSTATE_LOG_LEVEL: debug, info (default), warn, error
 
 	// Tuning, mostly for tests and demos; zero means the services' defaults.
 	DeviceTTL         time.Duration // CHATSTATE_DEVICE_TTL (5m)
@@ -34,7 +47,11 @@ type config struct {
 	PingInterval      time.Duration // CHATSTATE_PING_INTERVAL (25s)
 	PingTimeout       time.Duration // CHATSTATE_PING_TIMEOUT (20s)
 
-	MongoURI      string // MONGODB_URI: use MongoDB; unset means the embedded SQLite store
+	// Store is CHATSTATE_STORE: "mongodb", "sqlite", or empty for MongoDB
+	// when MONGODB_URI is set, else SQLite (refused by openStore while
+	// other nodes share the Redis).
+	Store         string
+	MongoURI      string // MONGODB_URI
 	MongoDatabase string // MONGODB_DATABASE, default the URI's database, else "chatstate"
 	DataDir       string // CHATSTATE_DATA_DIR, default ./data (SQLite file chatstate.db)
 	// FailAfterPersist is a fault-injection hook for the crash tests: a
@@ -52,89 +69,453 @@ type config struct {
 	SettleTimeout time.Duration // CHATSTATE_SETTLE_TIMEOUT
 
 	Redis redisconn.Config
+
+	// Dev is the embedded single-node development mode (no REDIS_* address
+	// set). DevJWTSecret and DevAPIKey say which development secrets it
+	// filled in.
+	Dev, DevJWTSecret, DevAPIKey bool
 }
 
+// Store modes of CHATSTATE_STORE.
+const (
+	storeMongoDB = "mongodb"
+	storeSQLite  = "sqlite"
+)
+
+// Development defaults of the embedded mode only, and only on a loopback
+// address: they are public.
+const (
+	devJWTSecret = "chatstate-development-secret"
+	devAPIKey    = "dev-api-key"
+	devAddr      = "127.0.0.1:8080"
+	prodAddr     = ":8080"
+)
+
+// setting is one environment variable. set parses a non-empty value into c
+// or says what is allowed ("want ..."); the caller names the variable.
+type setting struct {
+	name string
+	// secret values are never printed; url values are printed without
+	// their password.
+	secret, url bool
+	set         func(c *config, v string) error
+}
+
+// Bounds of the tuning durations: what the services work with (the
+// presence scripts take milliseconds, the gateway refreshes devices every
+// DEVICE_TTL/3, clients add ping interval and timeout in 32-bit timers).
+const (
+	minDeviceTTL, maxDeviceTTL     = time.Second, 24 * time.Hour
+	minTypingTTL, maxTypingTTL     = 100 * time.Millisecond, time.Hour
+	minNodeTimeout, maxNodeTimeout = time.Second, time.Hour
+	minHeartbeat, maxHeartbeat     = 100 * time.Millisecond, 10 * time.Minute
+	minSweep, maxSweep             = 100 * time.Millisecond, time.Hour
+	minPing, maxPing               = 100 * time.Millisecond, 10 * time.Minute
+	minSettle, maxSettle           = 100 * time.Millisecond, 5 * time.Minute
+	maxClaimLen                    = 1024
+	// maxFailContent: longer content is refused at send, so it could
+	// never trigger the crash hook.
+	maxFailContent = 16 << 10
+)
+
+var settings = []setting{
+	{name: "CHATSTATE_ADDR", set: func(c *config, v string) error {
+		_, port, err := net.SplitHostPort(v)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+			return errors.New("want host:port with a port from 0 to 65535, e.g. 127.0.0.1:8080 or :8080")
+		}
+		c.Addr = v
+		return nil
+	}},
+	{name: "CHATSTATE_NODE_ID", set: func(c *config, v string) error {
+		if len(v) > 64 || chatstate.ValidateID("node", v) != nil {
+			return errors.New("want 1 to 64 letters, digits, '.', '_', '@' or '-'")
+		}
+		c.NodeID = v
+		return nil
+	}},
+	{name: "CHATSTATE_JWT_SECRET", secret: true, set: func(c *config, v string) error {
+		c.JWTSecret = []byte(v)
+		return nil
+	}},
+	{name: "CHATSTATE_JWT_PUBLIC_KEY_FILE", set: func(c *config, v string) error {
+		pem, err := os.ReadFile(v)
+		if err == nil {
+			c.JWTPublicKey, err = jwt.ParseRSAPublicKeyFromPEM(pem)
+		}
+		if err != nil {
+			return fmt.Errorf("want a readable PEM file with an RSA public key (%v)", err)
+		}
+		return nil
+	}},
+	{name: "CHATSTATE_JWT_REQUIRE_EXP", set: func(c *config, v string) (err error) {
+		c.JWTRequireExp, err = parseBool(v)
+		return err
+	}},
+	{name: "CHATSTATE_JWT_ISSUER", set: func(c *config, v string) (err error) {
+		c.JWTIssuer, err = claimValue(v)
+		return err
+	}},
+	{name: "CHATSTATE_JWT_AUDIENCE", set: func(c *config, v string) (err error) {
+		c.JWTAudience, err = claimValue(v)
+		return err
+	}},
+	{name: "CHATSTATE_API_KEY", secret: true, set: func(c *config, v string) error {
+		for i := 0; i < len(v); i++ {
+			if v[i] <= ' ' || v[i] >= 0x7f {
+				return errors.New("want printable ASCII without spaces (it is sent as Authorization: Bearer <key>)")
+			}
+		}
+		c.APIKey = v
+		return nil
+	}},
+	{name: "CHATSTATE_MESSAGE_RATE_LIMIT", set: func(c *config, v string) (err error) {
+		c.RateLimit, err = parseInt(v, 1, cache.MaxRateLimit)
+		return err
+	}},
+	{name: "CHATSTATE_MESSAGE_RATE_WINDOW", set: durationSetting(func(c *config) *time.Duration { return &c.RateWindow }, time.Microsecond, cache.MaxRateLimitWindow)},
+	{name: "CHATSTATE_ALLOWED_ORIGINS", set: func(c *config, v string) error {
+		for _, o := range splitList(v) {
+			u, err := url.Parse(o)
+			if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+				return errors.New("want comma-separated origins such as https://app.example.com (unset allows any)")
+			}
+			c.AllowedOrigins = append(c.AllowedOrigins, strings.TrimSuffix(o, "/"))
+		}
+		return nil
+	}},
+	{name: "CHATSTATE_KEY_PREFIX", set: func(c *config, v string) error {
+		// Redis hashes the first {...} of a key: braces in the prefix would
+		// move keys off their user's or conversation's slot.
+		if strings.ContainsAny(v, "{} \t\r\n") || len(v) > 128 {
+			return errors.New("want at most 128 bytes without { } or spaces")
+		}
+		c.Redis.KeyPrefix = v
+		return nil
+	}},
+	{name: "CHATSTATE_LOG_LEVEL", set: func(c *config, v string) error {
+		switch l := strings.ToLower(v); l {
+		case "debug", "info", "warn", "error":
+			c.LogLevel = l
+			return nil
+		}
+		return errors.New("want debug, info, warn or error")
+	}},
+	{name: "REDIS_HOST", set: func(c *config, v string) error {
+		if net.ParseIP(v) == nil && !isHostName(v) {
+			return errors.New("want a host name or IP address (the port goes in REDIS_PORT)")
+		}
+		c.Redis.Host = v
+		return nil
+	}},
+	{name: "REDIS_PORT", set: func(c *config, v string) error {
+		if _, err := parseInt(v, 1, 65535); err != nil {
+			return err
+		}
+		c.Redis.Port = v
+		return nil
+	}},
+	{name: "REDIS_PASSWORD", secret: true, set: func(c *config, v string) error {
+		c.Redis.Password = v
+		return nil
+	}},
+	{name: "REDIS_URL", url: true, set: func(c *config, v string) error {
+		if _, err := rueidis.ParseURL(v); err != nil {
+			return errors.New("want redis://[:password@]host:port[/db] (rediss:// for TLS)")
+		}
+		c.Redis.URL = v
+		return nil
+	}},
+	{name: "REDIS_CLUSTER_ADDRS", set: func(c *config, v string) (err error) {
+		c.Redis.ClusterAddrs, err = hostPorts(v)
+		return err
+	}},
+	{name: "REDIS_SENTINEL_ADDRS", set: func(c *config, v string) (err error) {
+		c.Redis.SentinelAddrs, err = hostPorts(v)
+		return err
+	}},
+	{name: "REDIS_SENTINEL_MASTER", set: func(c *config, v string) error {
+		if strings.ContainsAny(v, " \t\r\n") {
+			return errors.New("want the master name of the Sentinel configuration, without spaces")
+		}
+		c.Redis.SentinelMaster = v
+		return nil
+	}},
+	{name: "REDIS_TLS", set: func(c *config, v string) (err error) {
+		c.Redis.TLS, err = parseBool(v)
+		return err
+	}},
+	{name: "CHATSTATE_STORE", set: func(c *config, v string) error {
+		if v != storeMongoDB && v != storeSQLite {
+			return errors.New("want mongodb or sqlite")
+		}
+		c.Store = v
+		return nil
+	}},
+	{name: "MONGODB_URI", url: true, set: func(c *config, v string) error {
+		if _, err := connstring.ParseAndValidate(v); err != nil {
+			return errors.New("want a mongodb:// or mongodb+srv:// connection string")
+		}
+		c.MongoURI = v
+		return nil
+	}},
+	{name: "MONGODB_DATABASE", set: func(c *config, v string) error {
+		if len(v) > 63 || strings.ContainsAny(v, "/\\. \"$*<>:|?\x00") {
+			return errors.New(`want a MongoDB database name: at most 63 bytes, none of / \ . " $ * < > : | ? or space`)
+		}
+		c.MongoDatabase = v
+		return nil
+	}},
+	{name: "CHATSTATE_DATA_DIR", set: func(c *config, v string) error {
+		if fi, err := os.Stat(v); err == nil && !fi.IsDir() {
+			return errors.New("want a directory (it exists and is not one)")
+		}
+		c.DataDir = v
+		return nil
+	}},
+	{name: "CHATSTATE_DEVICE_TTL", set: durationSetting(func(c *config) *time.Duration { return &c.DeviceTTL }, minDeviceTTL, maxDeviceTTL)},
+	{name: "CHATSTATE_TYPING_TTL", set: durationSetting(func(c *config) *time.Duration { return &c.TypingTTL }, minTypingTTL, maxTypingTTL)},
+	{name: "CHATSTATE_NODE_TIMEOUT", set: durationSetting(func(c *config) *time.Duration { return &c.NodeTimeout }, minNodeTimeout, maxNodeTimeout)},
+	{name: "CHATSTATE_HEARTBEAT_INTERVAL", set: durationSetting(func(c *config) *time.Duration { return &c.HeartbeatInterval }, minHeartbeat, maxHeartbeat)},
+	{name: "CHATSTATE_PRESENCE_SWEEP_INTERVAL", set: durationSetting(func(c *config) *time.Duration { return &c.PresenceSweep }, minSweep, maxSweep)},
+	{name: "CHATSTATE_PING_INTERVAL", set: durationSetting(func(c *config) *time.Duration { return &c.PingInterval }, minPing, maxPing)},
+	{name: "CHATSTATE_PING_TIMEOUT", set: durationSetting(func(c *config) *time.Duration { return &c.PingTimeout }, minPing, maxPing)},
+	{name: "CHATSTATE_TEST_FAIL_AFTER_PERSIST", set: func(c *config, v string) error {
+		if len(v) > maxFailContent {
+			return fmt.Errorf("want message content of at most %d bytes", maxFailContent)
+		}
+		c.FailAfterPersist = v
+		return nil
+	}},
+	{name: "CHATSTATE_SETTLE_TIMEOUT", set: durationSetting(func(c *config) *time.Duration { return &c.SettleTimeout }, minSettle, maxSettle)},
+	{name: "CHATSTATE_TEST_HOLD_PERSIST", set: func(c *config, v string) error {
+		if len(v) > maxFailContent {
+			return fmt.Errorf("want message content of at most %d bytes", maxFailContent)
+		}
+		c.HoldPersist = v
+		return nil
+	}},
+	{name: "CHATSTATE_TEST_DIR", set: func(c *config, v string) error {
+		if fi, err := os.Stat(v); err != nil || !fi.IsDir() {
+			return errors.New("want an existing directory")
+		}
+		c.TestDir = v
+		return nil
+	}},
+}
+
+// loadConfig reads and validates every setting. The error is one line
+// naming the variable, its value and what is allowed.
 func loadConfig(getenv func(string) string) (config, error) {
-	c := config{Addr: getenv("CHATSTATE_ADDR"), NodeID: getenv("CHATSTATE_NODE_ID"), APIKey: getenv("CHATSTATE_API_KEY"), LogLevel: getenv("CHATSTATE_LOG_LEVEL"),
-		MongoURI: getenv("MONGODB_URI"), MongoDatabase: getenv("MONGODB_DATABASE"), DataDir: getenv("CHATSTATE_DATA_DIR"),
-		FailAfterPersist: getenv("CHATSTATE_TEST_FAIL_AFTER_PERSIST"),
-		HoldPersist:      getenv("CHATSTATE_TEST_HOLD_PERSIST"), TestDir: getenv("CHATSTATE_TEST_DIR")}
-	if c.DataDir == "" {
-		c.DataDir = "data"
+	c := config{JWTRequireExp: true, DataDir: "data"}
+	for _, s := range settings {
+		v := getenv(s.name)
+		if v == "" {
+			continue
+		}
+		if err := s.set(&c, v); err != nil {
+			return c, fmt.Errorf("%s=%s: %w", s.name, s.show(v), err)
+		}
 	}
-	if c.Addr == "" {
-		c.Addr = ":8080"
+	if err := c.check(getenv); err != nil {
+		return c, err
 	}
 	if c.NodeID == "" {
 		host, _ := os.Hostname()
 		c.NodeID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
-	if s := getenv("CHATSTATE_JWT_SECRET"); s != "" {
-		c.JWTSecret = []byte(s)
-	}
-	if path := getenv("CHATSTATE_JWT_PUBLIC_KEY_FILE"); path != "" {
-		pem, err := os.ReadFile(path)
-		if err != nil {
-			return c, fmt.Errorf("CHATSTATE_JWT_PUBLIC_KEY_FILE: %w", err)
-		}
-		if c.JWTPublicKey, err = jwt.ParseRSAPublicKeyFromPEM(pem); err != nil {
-			return c, fmt.Errorf("CHATSTATE_JWT_PUBLIC_KEY_FILE: %w", err)
-		}
-	}
-	var err error
-	if c.RateLimit, err = envInt(getenv, "CHATSTATE_MESSAGE_RATE_LIMIT"); err != nil {
-		return c, err
-	}
-	for name, dst := range map[string]*time.Duration{
-		"CHATSTATE_MESSAGE_RATE_WINDOW":     &c.RateWindow,
-		"CHATSTATE_DEVICE_TTL":              &c.DeviceTTL,
-		"CHATSTATE_TYPING_TTL":              &c.TypingTTL,
-		"CHATSTATE_NODE_TIMEOUT":            &c.NodeTimeout,
-		"CHATSTATE_HEARTBEAT_INTERVAL":      &c.HeartbeatInterval,
-		"CHATSTATE_PRESENCE_SWEEP_INTERVAL": &c.PresenceSweep,
-		"CHATSTATE_PING_INTERVAL":           &c.PingInterval,
-		"CHATSTATE_PING_TIMEOUT":            &c.PingTimeout,
-		"CHATSTATE_SETTLE_TIMEOUT":          &c.SettleTimeout,
-	} {
-		if *dst, err = envDuration(getenv, name); err != nil {
-			return c, err
-		}
-	}
-	for _, o := range strings.Split(getenv("CHATSTATE_ALLOWED_ORIGINS"), ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			c.AllowedOrigins = append(c.AllowedOrigins, o)
-		}
-	}
-	if c.Redis, err = redisconn.FromEnv(getenv); err != nil {
-		return c, err
-	}
 	return c, nil
 }
 
-func envInt(getenv func(string) string, name string) (int, error) {
-	v := getenv(name)
-	if v == "" {
-		return 0, nil
+// check validates what depends on more than one variable and fills in the
+// development defaults.
+func (c *config) check(getenv func(string) string) error {
+	c.Dev = !c.Redis.Configured()
+	if c.Dev {
+		for _, name := range []string{"REDIS_PASSWORD", "REDIS_SENTINEL_MASTER", "REDIS_TLS"} {
+			if v := getenv(name); v != "" {
+				return fmt.Errorf("%s=%s: set REDIS_HOST, REDIS_URL, REDIS_CLUSTER_ADDRS or REDIS_SENTINEL_ADDRS too; without an address the server runs the embedded development Redis", name, settingNamed(name).show(v))
+			}
+		}
 	}
+	if len(c.Redis.SentinelAddrs) > 0 && c.Redis.SentinelMaster == "" {
+		return fmt.Errorf("REDIS_SENTINEL_ADDRS=%q: set REDIS_SENTINEL_MASTER to the monitored master's name", getenv("REDIS_SENTINEL_ADDRS"))
+	}
+	switch {
+	case c.Store == storeMongoDB && c.MongoURI == "":
+		return errors.New(`CHATSTATE_STORE="mongodb": set MONGODB_URI`)
+	case c.Store == storeSQLite && c.MongoURI != "":
+		return errors.New(`CHATSTATE_STORE="sqlite": unset MONGODB_URI, or set CHATSTATE_STORE=mongodb`)
+	case c.MongoDatabase != "" && c.MongoURI == "":
+		return fmt.Errorf("MONGODB_DATABASE=%q: set MONGODB_URI too (the SQLite store has no databases)", c.MongoDatabase)
+	}
+	p := presence.Config{NodeTimeout: c.NodeTimeout, HeartbeatInterval: c.HeartbeatInterval}.Defaults()
+	if p.HeartbeatInterval > p.NodeTimeout/2 {
+		// Two missed heartbeats in a row must not declare a node dead.
+		return fmt.Errorf("CHATSTATE_HEARTBEAT_INTERVAL=%q: want at most half of CHATSTATE_NODE_TIMEOUT (%s)", fmtDuration(p.HeartbeatInterval), fmtDuration(p.NodeTimeout))
+	}
+
+	if c.Addr == "" {
+		c.Addr = prodAddr
+		if c.Dev {
+			c.Addr = devAddr
+		}
+	}
+	hasJWT := len(c.JWTSecret) > 0 || c.JWTPublicKey != nil
+	if c.Dev {
+		if !hasJWT {
+			c.JWTSecret, c.DevJWTSecret, hasJWT = []byte(devJWTSecret), true, true
+		}
+		if c.APIKey == "" {
+			c.APIKey, c.DevAPIKey = devAPIKey, true
+		}
+	}
+	if !hasJWT {
+		return errors.New("CHATSTATE_JWT_SECRET (or CHATSTATE_JWT_PUBLIC_KEY_FILE) is required with an external Redis")
+	}
+	if !isLoopback(c.Addr) {
+		var missing []string
+		if string(c.JWTSecret) == devJWTSecret {
+			missing = append(missing, "CHATSTATE_JWT_SECRET (or CHATSTATE_JWT_PUBLIC_KEY_FILE)")
+		}
+		if c.APIKey == devAPIKey {
+			missing = append(missing, "CHATSTATE_API_KEY")
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("CHATSTATE_ADDR=%q is not a loopback address and the public development secrets would be used: set %s", c.Addr, strings.Join(missing, " and "))
+		}
+	}
+	return nil
+}
+
+// show is how a value appears in an error.
+func (s setting) show(v string) string {
+	switch {
+	case s.secret:
+		return "(hidden)"
+	case s.url:
+		u, err := url.Parse(v)
+		if err != nil {
+			return "(not shown: it may hold a password)"
+		}
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		return strconv.Quote(u.String())
+	}
+	return strconv.Quote(v)
+}
+
+func settingNamed(name string) setting {
+	for _, s := range settings {
+		if s.name == name {
+			return s
+		}
+	}
+	panic("no setting " + name)
+}
+
+func parseInt(v string, lo, hi int) (int, error) {
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%s=%q: want a non-negative integer", name, v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("want an integer from %d to %d", lo, hi)
 	}
 	return n, nil
 }
 
-// envDuration accepts Go durations ("60s", "1m30s") and plain seconds ("60").
-func envDuration(getenv func(string) string, name string) (time.Duration, error) {
-	v := getenv(name)
-	if v == "" {
-		return 0, nil
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "1", "true", "yes":
+		return true, nil
+	case "0", "false", "no":
+		return false, nil
 	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second, nil
+	return false, errors.New("want true or false")
+}
+
+func claimValue(v string) (string, error) {
+	if len(v) > maxClaimLen || strings.ContainsFunc(v, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return "", fmt.Errorf("want at most %d bytes without control characters", maxClaimLen)
 	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%s=%q: want a duration such as 60s", name, v)
+	return v, nil
+}
+
+// durationSetting parses Go durations ("60s", "1m30s") and plain seconds
+// ("60") within [lo, hi] into the field dst returns.
+func durationSetting(dst func(*config) *time.Duration, lo, hi time.Duration) func(*config, string) error {
+	return func(c *config, v string) error {
+		d, err := time.ParseDuration(v)
+		if n, aerr := strconv.Atoi(v); aerr == nil {
+			d, err = time.Duration(n)*time.Second, nil
+		}
+		if err != nil || d < lo || d > hi {
+			return fmt.Errorf("want a duration from %s to %s, such as 60s or 1m30s", fmtDuration(lo), fmtDuration(hi))
+		}
+		*dst(c) = d
+		return nil
 	}
-	return d, nil
+}
+
+// fmtDuration is d without zero units: 24h rather than 24h0m0s.
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// hostPorts parses a comma-separated list of host:port addresses.
+func hostPorts(v string) ([]string, error) {
+	addrs := splitList(v)
+	for _, a := range addrs {
+		host, port, err := net.SplitHostPort(a)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 1 || n > 65535 || host == "" {
+			return nil, errors.New("want comma-separated host:port addresses")
+		}
+	}
+	if len(addrs) == 0 {
+		return nil, errors.New("want comma-separated host:port addresses")
+	}
+	return addrs, nil
+}
+
+func isHostName(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// isLoopback reports whether addr only accepts local connections. An empty
+// host (every interface) or a name other than localhost is not.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,10 +45,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		return err
 	}
 	defer closeRedis()
-	if len(cfg.JWTSecret) == 0 && cfg.JWTPublicKey == nil {
-		return errors.New("CHATSTATE_JWT_SECRET (or CHATSTATE_JWT_PUBLIC_KEY_FILE) is required")
-	}
-	verifier, err := gateway.NewVerifier(cfg.JWTSecret, cfg.JWTPublicKey)
+	verifier, err := gateway.NewVerifierConfig(gateway.VerifierConfig{Secret: cfg.JWTSecret, PublicKey: cfg.JWTPublicKey,
+		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, AllowMissingExp: !cfg.JWTRequireExp})
 	if err != nil {
 		return err
 	}
@@ -62,7 +59,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	if err := state.Heartbeat(ctx); err != nil {
 		return fmt.Errorf("presence heartbeat: %w", err)
 	}
-	store, err := openStore(ctx, cfg, log)
+	store, err := openStore(ctx, cfg, state, log)
 	if err != nil {
 		return err
 	}
@@ -144,11 +141,11 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	return nil
 }
 
-// openRedis connects to the configured Redis or, when no REDIS_* variable
-// is set, starts the embedded single-node development mode, where missing
-// secrets get development defaults.
+// openRedis connects to the configured Redis or, when no Redis address is
+// set, starts the embedded single-node development mode (loadConfig has
+// filled in its development secrets).
 func openRedis(ctx context.Context, cfg *config, log *slog.Logger) (rueidis.Client, func(), error) {
-	if cfg.Redis.Configured() {
+	if !cfg.Dev {
 		c, err := redisconn.Open(ctx, cfg.Redis, 5*time.Second)
 		if err != nil {
 			return nil, nil, err
@@ -160,23 +157,14 @@ func openRedis(ctx context.Context, cfg *config, log *slog.Logger) (rueidis.Clie
 		return nil, nil, err
 	}
 	log.Warn("DEVELOPMENT MODE: no REDIS_* variable set, using an embedded in-process Redis; single node only, real-time state is lost on exit (messages persist in the store)")
-	if len(cfg.JWTSecret) == 0 && cfg.JWTPublicKey == nil {
-		cfg.JWTSecret = []byte(devJWTSecret)
+	if cfg.DevJWTSecret {
 		log.Warn("DEVELOPMENT MODE: CHATSTATE_JWT_SECRET not set, using the development secret; get a token with: chatstate token --user alice")
 	}
-	if cfg.APIKey == "" {
-		cfg.APIKey = devAPIKey
+	if cfg.DevAPIKey {
 		log.Warn("DEVELOPMENT MODE: CHATSTATE_API_KEY not set, using " + devAPIKey)
 	}
 	return e.Client, e.Close, nil
 }
-
-// Development defaults of the embedded mode only; a server with Redis
-// configured refuses to start without real secrets.
-const (
-	devJWTSecret = "chatstate-development-secret"
-	devAPIKey    = "dev-api-key"
-)
 
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
@@ -189,8 +177,12 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 var _ chatstate.RealTimeState = (*presence.State)(nil)
 
 // openStore opens MongoDB when MONGODB_URI is set, else the embedded SQLite
-// store under CHATSTATE_DATA_DIR.
-func openStore(ctx context.Context, cfg config, log *slog.Logger) (chatstate.Store, error) {
+// store under CHATSTATE_DATA_DIR. A per-node SQLite file behind a shared
+// Redis splits history, resend deduplication and seq recovery across
+// nodes, so it is refused while another node is live unless
+// CHATSTATE_STORE=sqlite says single-node use is meant. state has
+// heartbeat already, so two nodes starting at once see each other.
+func openStore(ctx context.Context, cfg config, state *presence.State, log *slog.Logger) (chatstate.Store, error) {
 	if cfg.MongoURI != "" {
 		s, err := mongostore.Open(ctx, cfg.MongoURI, cfg.MongoDatabase, mongostore.Config{})
 		if err != nil {
@@ -199,10 +191,22 @@ func openStore(ctx context.Context, cfg config, log *slog.Logger) (chatstate.Sto
 		log.Info("store: MongoDB")
 		return s, nil
 	}
+	if !cfg.Dev && cfg.Store != storeSQLite {
+		others, err := state.OtherLiveNodes(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("presence: listing live nodes: %w", err)
+		}
+		if len(others) > 0 {
+			leaveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			state.Leave(leaveCtx) // best effort: else this refused start counts as a live node for NODE_TIMEOUT
+			return nil, fmt.Errorf("no MONGODB_URI and another node (%s) is live on this Redis: set MONGODB_URI so all nodes share one store, or CHATSTATE_STORE=sqlite to run a single node with its own file", others[0])
+		}
+	}
 	path := filepath.Join(cfg.DataDir, "chatstate.db")
 	s, err := sqlitestore.Open(ctx, path, sqlitestore.Config{})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
+		return nil, fmt.Errorf("CHATSTATE_DATA_DIR=%q: sqlite store %s: %w", cfg.DataDir, path, err)
 	}
 	log.Info("store: embedded SQLite (set MONGODB_URI for MongoDB)", "path", path)
 	return s, nil

@@ -23,6 +23,10 @@ func token(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	if err := chatstate.ValidateID("user", *user); err != nil {
 		return err
 	}
+	if *ttl <= 0 {
+		// The server refuses tokens without exp, so every token gets one.
+		return fmt.Errorf("--ttl %s: want a positive duration", *ttl)
+	}
 	secret := getenv("CHATSTATE_JWT_SECRET")
 	if secret == "" {
 		fmt.Fprintln(stderr, "chatstate token: CHATSTATE_JWT_SECRET not set, signing with the development secret of the embedded mode")

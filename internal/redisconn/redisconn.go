@@ -1,4 +1,5 @@
-// Package redisconn turns the REDIS_* environment into a rueidis client.
+// Package redisconn turns the Redis settings (REDIS_*, read and validated
+// by cmd/chatstate) into a rueidis client.
 package redisconn
 
 import (
@@ -26,40 +27,10 @@ type Config struct {
 	KeyPrefix      string   // CHATSTATE_KEY_PREFIX
 }
 
-// Configured reports whether any REDIS_* variable was set. When none is,
-// the server runs its embedded single-node mode.
+// Configured reports whether a Redis address was set. When none is, the
+// server runs its embedded single-node mode.
 func (c Config) Configured() bool {
 	return c.URL != "" || c.Host != "" || c.Port != "" || len(c.ClusterAddrs) > 0 || len(c.SentinelAddrs) > 0
-}
-
-// FromEnv reads the configuration with getenv (os.Getenv in production).
-func FromEnv(getenv func(string) string) (Config, error) {
-	c := Config{
-		URL:            getenv("REDIS_URL"),
-		Host:           getenv("REDIS_HOST"),
-		Port:           getenv("REDIS_PORT"),
-		Password:       getenv("REDIS_PASSWORD"),
-		ClusterAddrs:   splitList(getenv("REDIS_CLUSTER_ADDRS")),
-		SentinelAddrs:  splitList(getenv("REDIS_SENTINEL_ADDRS")),
-		SentinelMaster: getenv("REDIS_SENTINEL_MASTER"),
-		KeyPrefix:      getenv("CHATSTATE_KEY_PREFIX"),
-	}
-	switch v := strings.ToLower(getenv("REDIS_TLS")); v {
-	case "", "0", "false", "no":
-	case "1", "true", "yes":
-		c.TLS = true
-	default:
-		return c, fmt.Errorf("REDIS_TLS=%q: want true or false", v)
-	}
-	if strings.ContainsAny(c.KeyPrefix, "{}") {
-		// Redis hashes the first {...} of a key: braces in the prefix would
-		// move keys off their user's or conversation's slot.
-		return c, fmt.Errorf("CHATSTATE_KEY_PREFIX=%q must not contain { or }", c.KeyPrefix)
-	}
-	if len(c.SentinelAddrs) > 0 && c.SentinelMaster == "" {
-		return c, fmt.Errorf("REDIS_SENTINEL_ADDRS is set but REDIS_SENTINEL_MASTER is empty")
-	}
-	return c, nil
 }
 
 // Option returns the rueidis options for c.
@@ -120,14 +91,4 @@ func Open(ctx context.Context, c Config, timeout time.Duration) (rueidis.Client,
 		return nil, fmt.Errorf("redis unreachable at %s: %w", strings.Join(opt.InitAddress, ","), err)
 	}
 	return client, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }

@@ -1,6 +1,6 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { env, connect, token, uid, closeAll, ack } from "./lib.mjs";
+import { env, connect, token, uid, closeAll, ack, waitFor } from "./lib.mjs";
 
 after(closeAll);
 
@@ -17,6 +17,7 @@ test("handshake without a valid JWT gets connect_error unauthorized", async () =
   await refused({ user, auth: { token: "not-a-jwt" } });
   await refused({ user, auth: { token: token(user, { secret: "wrong-secret" }) } });
   await refused({ user, auth: { token: token(user, { expSeconds: -60 }) } });
+  await refused({ user, auth: { token: token(user, { expSeconds: null }) } }); // no exp
   await refused({ user, auth: { token: token(user, { alg: "none" }) } });
   await refused({ user, auth: { token: token("has space") } });
 });
@@ -54,4 +55,24 @@ test("an invalid deviceId is refused with a clear code", async () => {
     assert.equal(err.data.code, "invalid");
     return true;
   });
+});
+
+test("a socket whose token expires gets token:expired, then an io server disconnect", async () => {
+  const user = uid("tess");
+  const exp = Math.floor(Date.now() / 1000) + 3; // at least 2 s to connect on a loaded machine
+  const s = await connect(env.a, { user, auth: { token: token(user, { extra: { exp } }), deviceId: "t" } });
+  const reason = new Promise((resolve) => s.once("disconnect", resolve));
+  const ev = await waitFor(s, "token:expired", () => true, 30000);
+  assert.equal(ev.reason, "token_expired");
+  assert.equal(ev.expiredAt, exp * 1000);
+  assert.equal(await reason, "io server disconnect");
+  assert.ok(Date.now() >= exp * 1000, "disconnected before exp");
+
+  // A new token reconnects the same socket object.
+  s.auth.token = token(user);
+  const back = new Promise((resolve) => s.once("connect", resolve));
+  s.connect();
+  await back;
+  const res = await ack(s, "presence:get", { userIds: [user] });
+  assert.equal(res.presence[user].online, true);
 });

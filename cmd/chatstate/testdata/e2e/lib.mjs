@@ -18,11 +18,13 @@ export const env = {
 
 const b64 = (v) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
 
-// token signs an HS256 JWT like any identity service would.
+// token signs an HS256 JWT like any identity service would; expSeconds
+// null leaves out exp.
 export function token(sub, { secret = env.secret, expSeconds = 3600, alg = "HS256", extra = {} } = {}) {
   const header = b64({ alg, typ: "JWT" });
   const now = Math.floor(Date.now() / 1000);
-  const payload = b64({ sub, iat: now, exp: now + expSeconds, ...extra });
+  const exp = expSeconds === null ? {} : { exp: now + expSeconds };
+  const payload = b64({ sub, iat: now, ...exp, ...extra });
   if (alg === "none") return `${header}.${payload}.`;
   const sig = createHmac("sha256", secret).update(`${header}.${payload}`).digest("base64url");
   return `${header}.${payload}.${sig}`;

@@ -1,0 +1,41 @@
+package gateway
+
+import "time"
+
+// EventTokenExpired is emitted to a socket whose token reached its exp,
+// right before the server disconnects it (the client sees the reason "io
+// server disconnect" and does not reconnect on its own): the client should
+// get a new token and connect again.
+const EventTokenExpired = "token:expired"
+
+// armExpiry disconnects cl when its token expires; a zero exp (a token
+// without one, when allowed) never expires. The timer is stopped by
+// onDisconnect.
+func (g *Gateway) armExpiry(cl *client, exp time.Time) {
+	if exp.IsZero() {
+		return
+	}
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if !cl.gone {
+		cl.expiry = time.AfterFunc(time.Until(exp), func() { g.expire(cl, exp) })
+	}
+}
+
+// expire tells the client why and disconnects it. Disconnect is a no-op
+// until the socket's CONNECT is sent, so a token that expired during the
+// handshake is retried briefly until onDisconnect has run.
+func (g *Gateway) expire(cl *client, exp time.Time) {
+	g.log.Info("token expired, disconnecting", "user", cl.userID, "device", cl.deviceID, "exp", exp)
+	cl.conn.Emit(EventTokenExpired, map[string]any{"reason": "token_expired", "expiredAt": exp.UnixMilli()})
+	for range 100 {
+		cl.conn.Disconnect()
+		time.Sleep(20 * time.Millisecond)
+		cl.mu.Lock()
+		gone := cl.gone
+		cl.mu.Unlock()
+		if gone {
+			return
+		}
+	}
+}
