@@ -101,6 +101,31 @@ func (k Keys) NotificationQueue(priority string) string {
 	return k.prefix + "notification_queue:" + priority
 }
 
+// Push queue keys share the hash tag {pushq}: every queue script is atomic
+// over all of them on one Cluster slot (as asynq keeps a queue in one slot).
+func (k Keys) pushq(name string) string { return k.prefix + "pushq:{pushq}:" + name }
+
+// PushJobs maps a push job id to its record "<priority>\n<enqueued ms>\n<payload>" (hash).
+func (k Keys) PushJobs() string { return k.pushq("jobs") }
+
+// PushPending is the FIFO list of job ids waiting at one priority ("high", "normal").
+func (k Keys) PushPending(priority string) string { return k.pushq("pending:" + priority) }
+
+// PushLeased holds claimed job ids, score = lease expiry (ms).
+func (k Keys) PushLeased() string { return k.pushq("leased") }
+
+// PushRetry holds job ids waiting for a retry, score = when due (ms).
+func (k Keys) PushRetry() string { return k.pushq("retry") }
+
+// PushAttempts counts the claims of each job (hash).
+func (k Keys) PushAttempts() string { return k.pushq("attempts") }
+
+// PushDone remembers finished job ids for the dedupe window, score = when done (ms).
+func (k Keys) PushDone() string { return k.pushq("done") }
+
+// PushDead is the dead-letter list, newest first.
+func (k Keys) PushDead() string { return k.pushq("dead") }
+
 // RateLimit is the sliding window of one user and action (sorted set of hits).
 func (k Keys) RateLimit(userID, action string) string {
 	return k.user("rate_limit", userID) + ":" + action

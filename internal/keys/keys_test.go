@@ -28,6 +28,13 @@ func TestKeys(t *testing.T) {
 		{k.RateLimit("alice", "message"), "app:rate_limit:{u:alice}:message"},
 		{k.SecurityLog("alice"), "app:security_log:{u:alice}"},
 		{k.Lock("sweep"), "app:lock:sweep"},
+		{k.PushJobs(), "app:pushq:{pushq}:jobs"},
+		{k.PushPending("high"), "app:pushq:{pushq}:pending:high"},
+		{k.PushLeased(), "app:pushq:{pushq}:leased"},
+		{k.PushRetry(), "app:pushq:{pushq}:retry"},
+		{k.PushAttempts(), "app:pushq:{pushq}:attempts"},
+		{k.PushDone(), "app:pushq:{pushq}:done"},
+		{k.PushDead(), "app:pushq:{pushq}:dead"},
 		{k.Members("c1"), "app:members:{c:c1}"},
 		{k.UserChannel("alice"), "app:user:{u:alice}"},
 		{New("").Presence("bob"), "presence:{u:bob}"},
@@ -45,6 +52,7 @@ func TestSameSlot(t *testing.T) {
 	groups := [][]string{
 		{k.Presence("alice"), k.Sessions("alice"), k.Friends("alice"),
 			k.Notifications("alice"), k.RateLimit("alice", "x"), k.SecurityLog("alice")},
+		{k.PushJobs(), k.PushPending("high"), k.PushPending("normal"), k.PushLeased(), k.PushRetry(), k.PushAttempts(), k.PushDone(), k.PushDead()},
 		{k.Typing("c9"), k.Messages("c9"), k.Seq("c9"), k.MessageIDs("c9"), k.MessageIDOrder("c9"), k.Pending("c9"), k.Ready("c9")},
 	}
 	for _, g := range groups {
