@@ -138,6 +138,29 @@ func (s *State) IsUserConnected(ctx context.Context, userID string) (bool, error
 	return live > 0, err
 }
 
+// Connected reports, for each distinct id, whether the user has a live
+// device whatever the status (invisible users included), in one pipelined
+// round trip: who must not be pushed for a message.
+func (s *State) Connected(ctx context.Context, userIDs []string) (map[string]bool, error) {
+	ids, err := chatstate.ValidateIDs("userIds", userIDs, s.cfg.MaxBulk)
+	if err != nil {
+		return nil, err
+	}
+	calls := make([]luascript.Call, len(ids))
+	for i, id := range ids {
+		calls[i] = s.userCall(scriptGet, id)
+	}
+	out := make(map[string]bool, len(ids))
+	for i, r := range s.pipeline(ctx, calls) {
+		_, live, err := parseView(ids[i], r)
+		if err != nil {
+			return nil, err
+		}
+		out[ids[i]] = live > 0
+	}
+	return out, nil
+}
+
 // Presence returns the public presence of up to MaxBulk distinct users in
 // one pipelined round trip. Duplicate ids are looked up once.
 func (s *State) Presence(ctx context.Context, userIDs ...string) (map[string]chatstate.Presence, error) {
