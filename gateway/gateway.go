@@ -49,8 +49,17 @@ type Config struct {
 	// bucket in process); zero means 20 per second with bursts of 60.
 	EventRate  float64
 	EventBurst int
-	Socket     socketio.Config
-	Logger     *slog.Logger
+	// DrainGrace is how long Drain waits after closing the last socket, so
+	// clients that reconnect elsewhere at once (socket.io-client's first
+	// attempt comes within 0.5-1.5 s) take their presence over before the
+	// caller marks this node dead; zero means 3s.
+	DrainGrace time.Duration
+	// HoldAckUntilDrain is a fault-injection hook for the drain test: the
+	// ack of a message:send with exactly this content waits until Drain has
+	// asked the sender's socket to close. Empty (the default) disables it.
+	HoldAckUntilDrain string
+	Socket            socketio.Config
+	Logger            *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -83,6 +92,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.EventBurst == 0 {
 		c.EventBurst = 60
+	}
+	if c.DrainGrace == 0 {
+		c.DrainGrace = 3 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -124,8 +136,11 @@ type Gateway struct {
 	hub  *hub
 	// msgPrefix + message JSON + msgSuffix is the message:new packet.
 	msgPrefix, msgSuffix string
+	drainFrame           *socketio.Frame
+	draining             atomic.Bool
 	stop                 context.CancelFunc // ends the background work of Start
-	wg                   sync.WaitGroup
+	wg                   sync.WaitGroup     // refreshActivity
+	tasks                tasks              // typing expiry, resync
 }
 
 // client is the state of one connected socket.
@@ -139,6 +154,9 @@ type client struct {
 	mu     sync.Mutex
 	typing map[string]*time.Timer // conversation -> expiry timer
 	gone   bool
+
+	drainReq  chan struct{} // closed when Drain asks this socket to close
+	drainOnce sync.Once
 }
 
 // New builds a gateway. Call Start before serving.
@@ -155,6 +173,9 @@ func New(cfg Config, deps Deps) *Gateway {
 		panic(err) // a constant event name cannot fail to encode
 	}
 	g.msgPrefix, g.msgSuffix = string(pre)+`{"message":`, "}"+string(suf)
+	if g.drainFrame, err = socketio.EncodeEvent(drainEvent, map[string]any{"reconnect": true, "reason": "shutdown"}); err != nil {
+		panic(err)
+	}
 	g.hub.onResub = g.requestResync
 	g.io.OnConnect(g.onConnect)
 	g.io.OnEvent(g.onEvent)
@@ -184,14 +205,17 @@ func (g *Gateway) Handler() http.Handler { return g.io }
 // Connections returns the number of sockets on this node.
 func (g *Gateway) Connections() int { return g.io.Count() }
 
-// Close disconnects every client (their presence is cleared as for any
-// disconnect) and closes the subscriber.
+// Close disconnects every client and closes the subscriber. After Drain
+// the remaining sockets are closed as drained ones; otherwise their
+// presence is cleared as for any disconnect. It returns once every
+// goroutine the gateway started has ended.
 func (g *Gateway) Close() error {
 	err := g.io.Close()
 	if g.stop != nil {
 		g.stop()
 	}
-	g.hub.close()
+	g.hub.close() // joins the subscriber loop, the only source of resyncs
+	g.tasks.closeAndWait()
 	g.wg.Wait()
 	return err
 }
@@ -215,7 +239,7 @@ func (g *Gateway) onConnect(c *socketio.Conn, raw json.RawMessage) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cl := &client{userID: userID, deviceID: deviceID, conn: c, typing: make(map[string]*time.Timer)}
+	cl := &client{userID: userID, deviceID: deviceID, conn: c, typing: make(map[string]*time.Timer), drainReq: make(chan struct{})}
 	if err := g.hub.add(ctx, userID, c); err != nil {
 		g.log.Error("subscribe failed", "user", userID, "err", err)
 		return &socketio.ConnectError{Message: "unavailable"}
@@ -286,12 +310,17 @@ func (g *Gateway) onDisconnect(c *socketio.Conn, reason string) {
 		}
 	}
 	g.hub.remove(ctx, cl.userID, c)
+	if err := g.deps.Redis.Do(ctx, g.deps.Redis.B().Del().Key(g.keys.Socket(c.ID())).Build()).Error(); err != nil {
+		g.log.Warn("socket record not removed; it expires", "socket", c.ID(), "err", err)
+	}
+	if g.drainedDisconnect(reason) {
+		// The device stays online for its reconnect elsewhere (see Drain).
+		g.log.Debug("drained", "user", cl.userID, "device", cl.deviceID)
+		return
+	}
 	change, err := g.deps.State.SetSocketOffline(ctx, cl.userID, cl.deviceID, c.ID())
 	if err != nil {
 		g.log.Error("presence offline failed; the device expires with its TTL", "user", cl.userID, "err", err)
-	}
-	if err := g.deps.Redis.Do(ctx, g.deps.Redis.B().Del().Key(g.keys.Socket(c.ID())).Build()).Error(); err != nil {
-		g.log.Warn("socket record not removed; it expires", "socket", c.ID(), "err", err)
 	}
 	if err == nil && change.Changed {
 		g.publishPresence(ctx, change.After)
@@ -359,7 +388,11 @@ func (g *Gateway) refreshAll(ctx context.Context) int {
 // clients catch up with messages:sync from their last seq, and re-registers
 // their presence in case Redis lost it.
 func (g *Gateway) requestResync(ctx context.Context) {
+	if !g.tasks.add() {
+		return
+	}
 	go func() {
+		defer g.tasks.done()
 		// Right after a reconnect the command connections may still be
 		// dialling: retry with backoff rather than wait for the next
 		// activity round.

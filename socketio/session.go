@@ -128,6 +128,12 @@ func (s *session) gotPong() {
 	s.mu.Unlock()
 }
 
+func (s *session) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
 // send queues f; on overflow the session is closed and ErrQueueFull returned.
 func (s *session) send(f *Frame) error {
 	s.mu.Lock()

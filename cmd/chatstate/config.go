@@ -24,6 +24,7 @@ type config struct {
 	RateWindow     time.Duration  // CHATSTATE_MESSAGE_RATE_WINDOW, default 60s
 	AllowedOrigins []string       // CHATSTATE_ALLOWED_ORIGINS, comma separated; empty = any
 	LogLevel       string         // CHATSTATE_LOG_LEVEL: debug, info, warn, error
+	DrainWindow    time.Duration  // CHATSTATE_DRAIN_WINDOW, default 10s: sockets are closed across it on SIGTERM
 
 	// Tuning, mostly for tests and demos; zero means the services' defaults.
 	DeviceTTL         time.Duration // CHATSTATE_DEVICE_TTL (5m)
@@ -41,6 +42,9 @@ type config struct {
 	// message with exactly this content kills the process (SIGKILL) right
 	// after it is persisted, before it is cached, fanned out or acked.
 	FailAfterPersist string // CHATSTATE_TEST_FAIL_AFTER_PERSIST
+	// HoldAckUntilDrain: the ack of a message with exactly this content
+	// waits until the drain closes its socket (gateway.Config).
+	HoldAckUntilDrain string // CHATSTATE_TEST_HOLD_ACK_UNTIL_DRAIN
 
 	Redis redisconn.Config
 }
@@ -48,7 +52,7 @@ type config struct {
 func loadConfig(getenv func(string) string) (config, error) {
 	c := config{Addr: getenv("CHATSTATE_ADDR"), NodeID: getenv("CHATSTATE_NODE_ID"), APIKey: getenv("CHATSTATE_API_KEY"), LogLevel: getenv("CHATSTATE_LOG_LEVEL"),
 		MongoURI: getenv("MONGODB_URI"), MongoDatabase: getenv("MONGODB_DATABASE"), DataDir: getenv("CHATSTATE_DATA_DIR"),
-		FailAfterPersist: getenv("CHATSTATE_TEST_FAIL_AFTER_PERSIST")}
+		FailAfterPersist: getenv("CHATSTATE_TEST_FAIL_AFTER_PERSIST"), HoldAckUntilDrain: getenv("CHATSTATE_TEST_HOLD_ACK_UNTIL_DRAIN")}
 	if c.DataDir == "" {
 		c.DataDir = "data"
 	}
@@ -89,6 +93,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return c, err
 		}
 	}
+	if c.DrainWindow, err = drainWindow(getenv); err != nil {
+		return c, err
+	}
 	for _, o := range strings.Split(getenv("CHATSTATE_ALLOWED_ORIGINS"), ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			c.AllowedOrigins = append(c.AllowedOrigins, o)
@@ -110,6 +117,24 @@ func envInt(getenv func(string) string, name string) (int, error) {
 		return 0, fmt.Errorf("%s=%q: want a non-negative integer", name, v)
 	}
 	return n, nil
+}
+
+// maxDrainWindow bounds CHATSTATE_DRAIN_WINDOW: orchestrators kill a node
+// that takes much longer to stop (Kubernetes' default grace is 30 s).
+const maxDrainWindow = 10 * time.Minute
+
+func drainWindow(getenv func(string) string) (time.Duration, error) {
+	const name = "CHATSTATE_DRAIN_WINDOW"
+	d, err := envDuration(getenv, name)
+	switch v := getenv(name); {
+	case err != nil:
+		return 0, err
+	case v == "":
+		return 10 * time.Second, nil
+	case d <= 0 || d > maxDrainWindow:
+		return 0, fmt.Errorf("%s=%q: want a duration above 0 and at most %v", name, v, maxDrainWindow)
+	}
+	return d, nil
 }
 
 // envDuration accepts Go durations ("60s", "1m30s") and plain seconds ("60").
