@@ -191,11 +191,15 @@ func (c *Conn) Disconnect() {
 // by itself (after Disconnect it would not). It first waits for the event
 // handler running on this socket, if any, to return, so that handler's ack
 // is written; then the queued frames and last are flushed and the
-// transport is closed. Events the client sends afterwards are not handled.
+// transport is closed. Events not yet handled when it is called are
+// dropped (unacked, so the client resends them after its reconnect).
 // OnDisconnect runs with ReasonServerShutdown. It must not be called from
 // a handler of the same socket (it would wait for itself).
 func (c *Conn) CloseTransport(last ...*Frame) {
 	s := c.s
+	s.mu.Lock()
+	s.closing = true // the read loop starts no handler meanwhile
+	s.mu.Unlock()
 	s.readMu.Lock()
 	defer s.readMu.Unlock()
 	s.mu.Lock()

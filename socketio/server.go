@@ -138,7 +138,7 @@ func (s *Server) dispatch(ss *session, pk *sioPacket, bins [][]byte) error {
 			}
 		}
 	case sioEvent, sioBinaryEvent:
-		if pk.nsp != "/" || c == nil || s.onEvent == nil || ss.isClosed() {
+		if pk.nsp != "/" || c == nil || s.onEvent == nil || ss.ending() {
 			// After a server-side close the ack could not be delivered:
 			// the client resends once it has reconnected.
 			return nil
