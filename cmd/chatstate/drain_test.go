@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chatstate/chatstate/internal/mongotest"
+	"github.com/chatstate/chatstate/internal/redistest"
+)
+
+// TestDrainE2E sends SIGTERM to gateway A while the official client is
+// connected through a load balancer (testdata/e2e/drain.test.mjs): readiness
+// fails, the in-flight ack arrives, the clients reconnect to B by
+// themselves without their friends seeing them offline, a user who does not
+// come back is announced offline, and A exits 0.
+func TestDrainE2E(t *testing.T) {
+	const window = 2 * time.Second
+	redis := redistest.StartServer(t)
+	env := map[string]string{
+		"REDIS_HOST":                          "127.0.0.1",
+		"REDIS_PORT":                          fmt.Sprint(redis.Port),
+		"CHATSTATE_KEY_PREFIX":                redistest.Prefix(t),
+		"CHATSTATE_JWT_SECRET":                "e2e-secret",
+		"CHATSTATE_API_KEY":                   "e2e-api-key",
+		"CHATSTATE_NODE_TIMEOUT":              "3s",
+		"CHATSTATE_HEARTBEAT_INTERVAL":        "500ms",
+		"CHATSTATE_PRESENCE_SWEEP_INTERVAL":   "1s",
+		"CHATSTATE_DRAIN_WINDOW":              window.String(),
+		"CHATSTATE_TEST_HOLD_ACK_UNTIL_DRAIN": holdContent,
+		"CHATSTATE_LOG_LEVEL":                 "info",
+		"MONGODB_URI":                         mongotest.Start(t),
+	}
+	var gws []*gatewayProc
+	for _, id := range []string{"a", "b"} {
+		e := map[string]string{"CHATSTATE_NODE_ID": "drain-" + id}
+		for k, v := range env {
+			e[k] = v
+		}
+		gws = append(gws, startGateway(t, e))
+	}
+	a := gws[0]
+	runNodeTests(t, []string{
+		"GATEWAY_A=" + a.URL, "GATEWAY_B=" + gws[1].URL, fmt.Sprintf("GATEWAY_A_PID=%d", a.cmd.Process.Pid),
+		"CHATSTATE_API_KEY=" + env["CHATSTATE_API_KEY"], "CHATSTATE_JWT_SECRET=" + env["CHATSTATE_JWT_SECRET"],
+		"HOLD_CONTENT=" + holdContent,
+	}, "drain.test.mjs")
+
+	// The node test sent SIGTERM; A exits on its own once drained.
+	exited := make(chan error, 1)
+	go func() { exited <- a.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("gateway A after SIGTERM: %v, want exit status 0", err)
+		}
+	case <-time.After(window + 30*time.Second):
+		t.Fatal("gateway A did not exit within the drain window + 30s")
+	}
+}
+
+// holdContent makes gateway A hold the ack of that message until its drain
+// closes the sender's socket.
+const holdContent = "ack me during the drain"
+
+func TestDrainWindowConfig(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  time.Duration
+		err   string
+	}{
+		{"", 10 * time.Second, ""},
+		{"2s", 2 * time.Second, ""},
+		{"30", 30 * time.Second, ""},
+		{"10m", 10 * time.Minute, ""},
+		{"0", 0, `CHATSTATE_DRAIN_WINDOW="0": want a duration above 0 and at most 10m0s`},
+		{"11m", 0, `CHATSTATE_DRAIN_WINDOW="11m": want a duration above 0 and at most 10m0s`},
+		{"-1s", 0, `CHATSTATE_DRAIN_WINDOW="-1s": want a duration such as 60s`},
+		{"soon", 0, `CHATSTATE_DRAIN_WINDOW="soon": want a duration such as 60s`},
+	} {
+		cfg, err := loadConfig(func(k string) string {
+			if k == "CHATSTATE_DRAIN_WINDOW" {
+				return tc.value
+			}
+			return ""
+		})
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%q: error %v, want %q", tc.value, err, tc.err)
+		case tc.err == "" && (err != nil || cfg.DrainWindow != tc.want):
+			t.Errorf("%q: %v %v, want %v", tc.value, cfg.DrainWindow, err, tc.want)
+		}
+	}
+}
