@@ -131,3 +131,28 @@ func TestStopAccepting(t *testing.T) {
 		t.Fatalf("connected socket: %q", got)
 	}
 }
+
+// Over long-polling, CloseTransport delivers the queued frames, then the
+// Engine.IO close packet in a poll of its own (socket.io-client: "transport
+// close"), never a socket.io DISCONNECT.
+func TestCloseTransportPolling(t *testing.T) {
+	h := newHarness(t, Config{})
+	sid := pollOpen(t, h)
+	post(t, h, sid, "40")
+	if st, b := poll(t, h, sid); st != 200 || !strings.HasPrefix(b, `40{"sid"`) {
+		t.Fatalf("poll %d %q", st, b)
+	}
+	c := h.waitConn(t)
+	last, err := EncodeEvent("bye")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.CloseTransport(last)
+	if st, b := poll(t, h, sid); st != 200 || b != `42["bye"]` {
+		t.Fatalf("first poll after CloseTransport: %d %q", st, b)
+	}
+	if st, b := poll(t, h, sid); st != 200 || b != "1" {
+		t.Fatalf("second poll: %d %q, want the engine.io close packet", st, b)
+	}
+	h.waitGone(t, ReasonServerShutdown)
+}
