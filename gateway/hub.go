@@ -92,6 +92,9 @@ func (h *hub) start(ctx context.Context) error {
 					if wait, err = h.connect(ctx); err == nil {
 						break
 					}
+					if errors.Is(err, errHubClosed) {
+						return
+					}
 					h.log.Warn("redis pub/sub reconnect failed", "err", err, "retry_in", backoff)
 					select {
 					case <-ctx.Done():
