@@ -315,7 +315,11 @@ func (g *Gateway) onDisconnect(c *socketio.Conn, reason string) {
 	}
 	if g.drainedDisconnect(reason) {
 		// The device stays online for its reconnect elsewhere (see Drain).
-		g.log.Debug("drained", "user", cl.userID, "device", cl.deviceID)
+		// Its activity becomes now, so if it does not come back its last
+		// seen is this moment rather than its last refresh.
+		if err := g.deps.State.TouchDevice(ctx, cl.userID, cl.deviceID); err != nil && chatstate.ErrorCode(err) != chatstate.ENOTFOUND {
+			g.log.Warn("drained device not touched", "user", cl.userID, "err", err)
+		}
 		return
 	}
 	change, err := g.deps.State.SetSocketOffline(ctx, cl.userID, cl.deviceID, c.ID())

@@ -126,6 +126,7 @@ test("SIGTERM drains a node: readiness fails, in-flight acks arrive, clients mov
   // carol never came back: once A is marked dead the sweep announces her.
   const off = await waitFor(bobB, "presence", (p) => p.userId === carol && !p.online, 30000);
   assert.equal(off.status, "offline");
+  assert.ok(off.lastSeen >= termAt, `carol's last seen ${off.lastSeen} is her drain, not her last refresh (SIGTERM at ${termAt})`);
   console.log(`carol offline for bob ${Date.now() - termAt} ms after SIGTERM`);
   assert.ok(carolA.disconnected);
   // By now A's devices have been swept: alice was never announced offline.
