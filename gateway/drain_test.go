@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/internal/leaktest"
 	"github.com/chatstate/chatstate/internal/redistest"
 	"github.com/chatstate/chatstate/presence"
 	"github.com/gorilla/websocket"
@@ -128,25 +128,9 @@ func TestDrainAcksInFlightAndKeepsPresence(t *testing.T) {
 	}
 }
 
-// leaked returns the stacks of goroutines running gateway or socketio code
-// (test helpers excepted).
-func leaked() []string {
-	buf := make([]byte, 4<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		lines := strings.Split(g, "\n")
-		for i := 1; i+1 < len(lines); i += 2 {
-			fn, file := lines[i], lines[i+1]
-			if (strings.HasPrefix(fn, "github.com/chatstate/chatstate/gateway.") || strings.HasPrefix(fn, "github.com/chatstate/chatstate/socketio.")) &&
-				!strings.Contains(file, "_test.go") {
-				out = append(out, g)
-				break
-			}
-		}
-	}
-	return out
-}
+// gatewayPkgs are the packages whose goroutines a closed gateway must not
+// leave behind.
+var gatewayPkgs = []string{"github.com/chatstate/chatstate/gateway", "github.com/chatstate/chatstate/socketio"}
 
 // Close joins every goroutine the gateway started: the subscriber loop
 // (here after a Pub/Sub reconnect, so a resync ran), the activity refresher,
@@ -178,7 +162,7 @@ func TestCloseJoinsGoroutines(t *testing.T) {
 			}
 			alice.waitEvent("resync", nil)
 			alice.emit("typing:start", map[string]any{"conversationId": "c1"})
-			if len(leaked()) == 0 {
+			if len(leaktest.Running(gatewayPkgs...)) == 0 {
 				t.Fatal("no gateway goroutine seen before Close: the leak check sees nothing")
 			}
 			if drain {
@@ -196,17 +180,7 @@ func TestCloseJoinsGoroutines(t *testing.T) {
 			waitClosed(t, alice)
 			waitClosed(t, bob)
 			// Socket goroutines end with their connections; poll for them.
-			deadline := time.Now().Add(10 * time.Second)
-			for {
-				l := leaked()
-				if len(l) == 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%d goroutines left after Close:\n%s", len(l), strings.Join(l, "\n\n"))
-				}
-				time.Sleep(20 * time.Millisecond) // polling with a deadline
-			}
+			leaktest.Wait(t, 10*time.Second, gatewayPkgs...)
 		})
 	}
 }
