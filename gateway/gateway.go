@@ -50,9 +50,10 @@ type Config struct {
 	EventRate  float64
 	EventBurst int
 	// DrainGrace is how long Drain waits after closing the last socket, so
-	// clients that reconnect elsewhere at once (socket.io-client's first
-	// attempt comes within 0.5-1.5 s) take their presence over before the
-	// caller marks this node dead; zero means 3s.
+	// clients that reconnect elsewhere take their presence over before the
+	// caller marks this node dead; zero means 5s, which covers
+	// socket.io-client's first two attempts (0.5-1.5 s, then 1-3 s later,
+	// in case a load balancer still sent the first one here).
 	DrainGrace time.Duration
 	// HoldAckUntilDrain is a fault-injection hook for the drain test: the
 	// ack of a message:send with exactly this content waits until Drain has
@@ -94,7 +95,7 @@ func (c *Config) setDefaults() {
 		c.EventBurst = 60
 	}
 	if c.DrainGrace == 0 {
-		c.DrainGrace = 3 * time.Second
+		c.DrainGrace = 5 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -68,7 +68,11 @@ function appClient(url, user, deviceId) {
   socket.disconnects = [];
   socket.connects = 0;
   socket.onAny((event, ...args) => socket.log.push({ event, args }));
-  socket.on("connect", () => socket.connects++);
+  socket.connectedAt = [];
+  socket.on("connect", () => {
+    socket.connects++;
+    socket.connectedAt.push(Date.now());
+  });
   socket.on("disconnect", (reason) => socket.disconnects.push({ reason, at: Date.now() }));
   return new Promise((resolve, reject) => {
     socket.once("connect", () => resolve(socket));
@@ -118,6 +122,8 @@ test("SIGTERM drains a node: readiness fails, in-flight acks arrive, clients mov
   for (const s of others) await poll(() => s.connects >= 2, 20000, "every drained client to reconnect");
   const times = [aliceApp, ...others].map((s) => s.disconnects[0].at - termAt).sort((x, y) => x - y);
   console.log(`disconnects after SIGTERM (ms): ${times.join(", ")}`);
+  const gaps = [aliceApp, ...others].map((s) => s.connectedAt[1] - s.disconnects[0].at);
+  console.log(`reconnected to B after (ms): ${gaps.join(", ")}`);
 
   // Alice works on B.
   const m = await send(aliceApp, conv, "after the move");
