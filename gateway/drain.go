@@ -35,7 +35,7 @@ const drainEvent = "server:draining"
 //     sweep of the other nodes prunes it and tells its friends.
 //
 // Drain returns DrainGrace after the last socket was closed, so the clients
-// that reconnect at once have taken their entries over before the caller
+// that reconnect promptly have taken their entries over before the caller
 // marks this instance dead; or when ctx ends. Call Close afterwards: it
 // closes what is left (sockets whose CONNECT was in progress) the same way.
 func (g *Gateway) Drain(ctx context.Context, window time.Duration) {
