@@ -27,6 +27,9 @@ type testClient struct {
 	notify chan struct{}
 	acks   map[int]chan json.RawMessage
 	next   int
+	done   chan struct{} // closed when the connection ends
+	// disconnects counts socket.io DISCONNECT packets from the server.
+	disconnects int
 }
 
 type event struct {
@@ -42,7 +45,7 @@ func dialClient(t *testing.T, baseURL string, auth map[string]string) (*testClie
 	if err != nil {
 		return nil, err
 	}
-	c := &testClient{t: t, ws: ws, notify: make(chan struct{}, 1), acks: map[int]chan json.RawMessage{}}
+	c := &testClient{t: t, ws: ws, notify: make(chan struct{}, 1), acks: map[int]chan json.RawMessage{}, done: make(chan struct{})}
 	t.Cleanup(func() { ws.Close() })
 	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, msg, err := ws.ReadMessage(); err != nil || msg[0] != '0' {
@@ -71,6 +74,7 @@ func (c *testClient) write(b []byte) error {
 }
 
 func (c *testClient) read() {
+	defer close(c.done)
 	for {
 		_, msg, err := c.ws.ReadMessage()
 		if err != nil {
@@ -98,8 +102,9 @@ func (c *testClient) read() {
 			default:
 			}
 		case string(msg) == "41":
-			// The server's DISCONNECT, recorded as a pseudo-event.
+			// The server's DISCONNECT, counted and recorded as a pseudo-event.
 			c.mu.Lock()
+			c.disconnects++
 			c.events = append(c.events, event{Name: serverDisconnect})
 			c.mu.Unlock()
 			select {

@@ -25,6 +25,7 @@ func (g *Gateway) onEvent(c *socketio.Conn, ev *socketio.Event) {
 	)
 	if ok, wait := cl.events.take(time.Now(), g.cfg.EventRate, g.cfg.EventBurst); ok {
 		reply, err = g.dispatch(ctx, cl, ev)
+		g.holdAck(ctx, cl, ev)
 	} else {
 		err = &chatstate.Error{Code: chatstate.ERATELIMITED, Message: "too many events on this connection, slow down", RetryAfter: wait}
 	}
@@ -233,6 +234,10 @@ func (g *Gateway) handleTyping(ctx context.Context, cl *client, ev *socketio.Eve
 // typingExpired sends `typing: false` when a start was not renewed within
 // the TTL, unless another device of the user keeps the entry alive.
 func (g *Gateway) typingExpired(cl *client, conv string) {
+	if !g.tasks.add() {
+		return // closed: the disconnect announced typing false
+	}
+	defer g.tasks.done()
 	cl.mu.Lock()
 	if cl.gone {
 		cl.mu.Unlock()

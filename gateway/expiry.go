@@ -18,7 +18,13 @@ func (g *Gateway) armExpiry(cl *client, exp time.Time) {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	if !cl.gone {
-		cl.expiry = time.AfterFunc(time.Until(exp), func() { g.expire(cl, exp) })
+		cl.expiry = time.AfterFunc(time.Until(exp), func() {
+			if !g.tasks.add() { // Close is waiting: the socket goes anyway
+				return
+			}
+			defer g.tasks.done()
+			g.expire(cl, exp)
+		})
 	}
 }
 

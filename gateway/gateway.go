@@ -50,8 +50,18 @@ type Config struct {
 	// bucket in process); zero means 20 per second with bursts of 60.
 	EventRate  float64
 	EventBurst int
-	Socket     socketio.Config
-	Logger     *slog.Logger
+	// DrainGrace is how long Drain waits after closing the last socket, so
+	// clients that reconnect elsewhere take their presence over before the
+	// caller marks this node dead; zero means 5s, which covers
+	// socket.io-client's first two attempts (0.5-1.5 s, then 1-3 s later,
+	// in case a load balancer still sent the first one here).
+	DrainGrace time.Duration
+	// HoldAckUntilDrain is a fault-injection hook for the drain test: the
+	// ack of a message:send with exactly this content waits until Drain has
+	// asked the sender's socket to close. Empty (the default) disables it.
+	HoldAckUntilDrain string
+	Socket            socketio.Config
+	Logger            *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -84,6 +94,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.EventBurst == 0 {
 		c.EventBurst = 60
+	}
+	if c.DrainGrace == 0 {
+		c.DrainGrace = 5 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -125,8 +138,11 @@ type Gateway struct {
 	hub  *hub
 	// msgPrefix + message JSON + msgSuffix is the message:new packet.
 	msgPrefix, msgSuffix string
+	drainFrame           *socketio.Frame
+	draining             atomic.Bool
 	stop                 context.CancelFunc // ends the background work of Start
-	wg                   sync.WaitGroup
+	wg                   sync.WaitGroup     // refreshActivity
+	tasks                tasks              // typing expiry, resync
 }
 
 // client is the state of one connected socket.
@@ -144,6 +160,9 @@ type client struct {
 	typing map[string]*time.Timer // conversation -> expiry timer
 	expiry *time.Timer            // fires at the token's exp (expiry.go)
 	gone   bool
+
+	drainReq  chan struct{} // closed when Drain asks this socket to close
+	drainOnce sync.Once
 }
 
 // New builds a gateway. Call Start before serving.
@@ -160,6 +179,9 @@ func New(cfg Config, deps Deps) *Gateway {
 		panic(err) // a constant event name cannot fail to encode
 	}
 	g.msgPrefix, g.msgSuffix = string(pre)+`{"message":`, "}"+string(suf)
+	if g.drainFrame, err = socketio.EncodeEvent(drainEvent, map[string]any{"reconnect": true, "reason": "shutdown"}); err != nil {
+		panic(err)
+	}
 	g.hub.onResub = g.requestResync
 	g.io.OnConnect(g.onConnect)
 	g.io.OnEvent(g.onEvent)
@@ -210,14 +232,17 @@ func (g *Gateway) Handler() http.Handler { return g.io }
 // Connections returns the number of sockets on this node.
 func (g *Gateway) Connections() int { return g.io.Count() }
 
-// Close disconnects every client (their presence is cleared as for any
-// disconnect) and closes the subscriber.
+// Close disconnects every client and closes the subscriber. After Drain
+// the remaining sockets are closed as drained ones; otherwise their
+// presence is cleared as for any disconnect. It returns once every
+// goroutine the gateway started has ended.
 func (g *Gateway) Close() error {
 	err := g.io.Close()
 	if g.stop != nil {
 		g.stop()
 	}
-	g.hub.close()
+	g.hub.close() // joins the subscriber loop, the only source of resyncs
+	g.tasks.closeAndWait()
 	g.wg.Wait()
 	return err
 }
@@ -242,7 +267,7 @@ func (g *Gateway) onConnect(c *socketio.Conn, raw json.RawMessage) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cl := &client{userID: userID, deviceID: deviceID, conn: c, typing: make(map[string]*time.Timer), echo: make(chan struct{}, 1)}
+	cl := &client{userID: userID, deviceID: deviceID, conn: c, typing: make(map[string]*time.Timer), echo: make(chan struct{}, 1), drainReq: make(chan struct{})}
 	if err := g.hub.add(ctx, userID, c); err != nil {
 		g.log.Error("subscribe failed", "user", userID, "err", err)
 		return &socketio.ConnectError{Message: "unavailable"}
@@ -317,12 +342,21 @@ func (g *Gateway) onDisconnect(c *socketio.Conn, reason string) {
 		}
 	}
 	g.hub.remove(ctx, cl.userID, c)
+	if err := g.deps.Redis.Do(ctx, g.deps.Redis.B().Del().Key(g.keys.Socket(c.ID())).Build()).Error(); err != nil {
+		g.log.Warn("socket record not removed; it expires", "socket", c.ID(), "err", err)
+	}
+	if g.drainedDisconnect(reason) {
+		// The device stays online for its reconnect elsewhere (see Drain).
+		// Its activity becomes now, so if it does not come back its last
+		// seen is this moment rather than its last refresh.
+		if err := g.deps.State.TouchDevice(ctx, cl.userID, cl.deviceID); err != nil && chatstate.ErrorCode(err) != chatstate.ENOTFOUND {
+			g.log.Warn("drained device not touched", "user", cl.userID, "err", err)
+		}
+		return
+	}
 	change, err := g.deps.State.SetSocketOffline(ctx, cl.userID, cl.deviceID, c.ID())
 	if err != nil {
 		g.log.Error("presence offline failed; the device expires with its TTL", "user", cl.userID, "err", err)
-	}
-	if err := g.deps.Redis.Do(ctx, g.deps.Redis.B().Del().Key(g.keys.Socket(c.ID())).Build()).Error(); err != nil {
-		g.log.Warn("socket record not removed; it expires", "socket", c.ID(), "err", err)
 	}
 	if err == nil && change.Changed {
 		g.publishPresence(ctx, change.After)
@@ -390,7 +424,11 @@ func (g *Gateway) refreshAll(ctx context.Context) int {
 // clients catch up with messages:sync from their last seq, and re-registers
 // their presence in case Redis lost it.
 func (g *Gateway) requestResync(ctx context.Context) {
+	if !g.tasks.add() {
+		return
+	}
 	go func() {
+		defer g.tasks.done()
 		// Right after a reconnect the command connections may still be
 		// dialling: retry with backoff rather than wait for the next
 		// activity round.

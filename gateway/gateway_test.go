@@ -42,7 +42,8 @@ func openStore(t *testing.T) *sqlitestore.Store {
 	return store
 }
 
-func startNode(t *testing.T, client rueidis.Client, store *sqlitestore.Store, prefix, id string) *node {
+// startNode starts a gateway; opts adjust its Config.
+func startNode(t *testing.T, client rueidis.Client, store *sqlitestore.Store, prefix, id string, opts ...func(*Config)) *node {
 	t.Helper()
 	v, _ := NewVerifier(testSecret, nil)
 	state := presence.New(client, presence.Config{KeyPrefix: prefix, NodeID: id})
@@ -54,7 +55,11 @@ func startNode(t *testing.T, client rueidis.Client, store *sqlitestore.Store, pr
 	dir := directory.New(client, store, c, directory.Config{KeyPrefix: prefix})
 	msgs := messaging.New(c, store, messaging.Config{})
 	go msgs.Run(ctx)
-	gw := New(Config{NodeID: id, KeyPrefix: prefix}, Deps{
+	cfg := Config{NodeID: id, KeyPrefix: prefix}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	gw := New(cfg, Deps{
 		Redis: client, State: state, Cache: c, Messages: msgs, LastSeen: store,
 		Directory: dir, Verifier: v,
 	})

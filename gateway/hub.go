@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -31,6 +32,7 @@ type hub struct {
 	sub     rueidis.DedicatedClient
 	cancel  func()
 	closed  bool
+	done    chan struct{}         // closed when the loop of start ends
 	onResub func(context.Context) // called after subscriptions were restored
 }
 
@@ -66,7 +68,12 @@ func (h *hub) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	done := make(chan struct{})
+	h.subMu.Lock()
+	h.done = done
+	h.subMu.Unlock()
 	go func() {
+		defer close(done)
 		for {
 			select {
 			case <-ctx.Done():
@@ -84,6 +91,9 @@ func (h *hub) start(ctx context.Context) error {
 				for {
 					if wait, err = h.connect(ctx); err == nil {
 						break
+					}
+					if errors.Is(err, errHubClosed) {
+						return
 					}
 					h.log.Warn("redis pub/sub reconnect failed", "err", err, "retry_in", backoff)
 					select {
@@ -109,6 +119,12 @@ func (h *hub) connect(ctx context.Context) (<-chan error, error) {
 	sub, cancel := h.client.Dedicate()
 	wait := sub.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: h.onMessage})
 	h.subMu.Lock()
+	if h.closed {
+		// close ran meanwhile: nothing would cancel this connection.
+		h.subMu.Unlock()
+		cancel()
+		return nil, errHubClosed
+	}
 	if h.cancel != nil {
 		h.cancel()
 	}
@@ -135,14 +151,22 @@ func (h *hub) connect(ctx context.Context) (<-chan error, error) {
 	return wait, nil
 }
 
+// close closes the subscriber and waits for the loop of start to end (its
+// context should be cancelled first, or the loop may be in a backoff).
 func (h *hub) close() {
 	h.subMu.Lock()
 	h.closed = true
 	if h.cancel != nil {
 		h.cancel()
 	}
+	done := h.done
 	h.subMu.Unlock()
+	if done != nil {
+		<-done
+	}
 }
+
+var errHubClosed = errors.New("gateway: subscriber closed")
 
 func (h *hub) subscriber() rueidis.DedicatedClient {
 	h.subMu.Lock()

@@ -36,6 +36,10 @@ type Deps struct {
 	Messages  Messages
 	// Ping checks Redis (PING); used by /redis/health and /readyz.
 	Ping func(ctx context.Context) error
+	// Draining reports that the node is shutting down (gateway.Draining):
+	// /readyz then fails so load balancers stop sending clients. Nil means
+	// never.
+	Draining func() bool
 	// Stats returns Redis and service statistics for /redis/stats.
 	Stats func(ctx context.Context) (any, error)
 	// Cleanup runs the manual cleanup for POST /redis/cleanup.
@@ -69,7 +73,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	s.mux.HandleFunc("GET /readyz", s.redisHealth)
+	s.mux.HandleFunc("GET /readyz", s.ready)
 	s.mux.HandleFunc("GET /redis/health", s.redisHealth)
 	s.mux.HandleFunc("GET /redis/stats", s.auth(s.redisStats))
 	s.mux.HandleFunc("GET /redis/online-users", s.auth(s.onlineUsers))
@@ -94,6 +98,16 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 		}
 		next(w, r)
 	}
+}
+
+// ready fails while the node drains, before anything else stops, so a load
+// balancer moves new connections away first.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Draining != nil && s.deps.Draining() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "draining"})
+		return
+	}
+	s.redisHealth(w, r)
 }
 
 func (s *Server) redisHealth(w http.ResponseWriter, r *http.Request) {

@@ -186,6 +186,36 @@ func (c *Conn) Disconnect() {
 	s.close(ReasonServerDisconnect, closeServer)
 }
 
+// CloseTransport ends the socket from the server side without a socket.io
+// DISCONNECT, so socket.io-client reports "transport close" and reconnects
+// by itself (after Disconnect it would not). It first waits for the event
+// handler running on this socket, if any, to return, so that handler's ack
+// is written; then the queued frames and last are flushed and the
+// transport is closed. Events not yet handled when it is called are
+// dropped (unacked, so the client resends them after its reconnect).
+// OnDisconnect runs with ReasonServerShutdown. It must not be called from
+// a handler of the same socket (it would wait for itself).
+func (c *Conn) CloseTransport(last ...*Frame) {
+	s := c.s
+	s.mu.Lock()
+	s.closing = true // the read loop starts no handler meanwhile
+	s.mu.Unlock()
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	s.mu.Lock()
+	if c.state != stateConnected {
+		s.mu.Unlock()
+		return
+	}
+	for _, f := range last {
+		if f != nil && s.sendLocked(f) != nil {
+			break // on a full queue the close still happens
+		}
+	}
+	s.mu.Unlock()
+	s.close(ReasonServerShutdown, closeServer)
+}
+
 // Event is one EVENT or BINARY_EVENT from a client.
 type Event struct {
 	Name string

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gorilla/websocket"
 )
@@ -52,6 +53,9 @@ type engine struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	closed   bool
+	// refusing: new sessions get 503 (StopAccepting); unlike closed, the
+	// existing ones keep running.
+	refusing atomic.Bool
 
 	// dispatch tracks the goroutines that deliver onClose, so Close can
 	// wait for every OnDisconnect to have run.
@@ -260,7 +264,21 @@ func (e *engine) handshakeFrame(sid string, upgrades bool) *Frame {
 	return newFrame(b)
 }
 
+// refuse answers a handshake with 503 while the server stops accepting, so
+// the client (or a load balancer) retries elsewhere.
+func (e *engine) refuse(w http.ResponseWriter) bool {
+	if !e.refusing.Load() {
+		return false
+	}
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, "shutting down", http.StatusServiceUnavailable)
+	return true
+}
+
 func (e *engine) openPolling(w http.ResponseWriter, r *http.Request) {
+	if e.refuse(w) {
+		return
+	}
 	s := newSession(e, newID(), detachRequest(r), transportPolling)
 	if !e.register(s) {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
@@ -273,6 +291,9 @@ func (e *engine) openPolling(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *engine) openWebsocket(w http.ResponseWriter, r *http.Request) {
+	if e.refuse(w) {
+		return
+	}
 	req := detachRequest(r)
 	conn, err := e.upgrader.Upgrade(w, r, nil)
 	if err != nil {

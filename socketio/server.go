@@ -64,6 +64,13 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// StopAccepting makes the server refuse new clients ahead of a shutdown:
+// Engine.IO handshakes get HTTP 503 and a session that asks to connect the
+// socket.io namespace has its transport closed. Either way socket.io-client
+// retries by itself (a CONNECT_ERROR would stop it). Connected sockets are
+// not affected.
+func (s *Server) StopAccepting() { s.e.refusing.Store(true) }
+
 func (s *Server) onOpen(ss *session) {
 	ss.connT = time.AfterFunc(s.e.cfg.ConnectTimeout, func() { s.connectTimeout(ss) })
 }
@@ -131,7 +138,9 @@ func (s *Server) dispatch(ss *session, pk *sioPacket, bins [][]byte) error {
 			}
 		}
 	case sioEvent, sioBinaryEvent:
-		if pk.nsp != "/" || c == nil || s.onEvent == nil {
+		if pk.nsp != "/" || c == nil || s.onEvent == nil || ss.ending() {
+			// After a server-side close the ack could not be delivered:
+			// the client resends once it has reconnected.
 			return nil
 		}
 		s.onEvent(c, &Event{Name: pk.event, Args: pk.argsJSON, Attachments: bins, conn: c, id: pk.id})
@@ -144,6 +153,10 @@ func (s *Server) dispatch(ss *session, pk *sioPacket, bins [][]byte) error {
 }
 
 func (s *Server) connect(ss *session, auth json.RawMessage) error {
+	if s.e.refusing.Load() {
+		ss.close(ReasonServerShutdown, closeServer)
+		return nil
+	}
 	c := &Conn{s: ss, srv: s, id: newID(), state: stateConnecting}
 	ss.mu.Lock()
 	ss.sock = c

@@ -50,6 +50,7 @@ type session struct {
 	mu           sync.Mutex
 	transport    uint8
 	closed       bool
+	closing      bool // CloseTransport waits for the running handler
 	upgrading    bool
 	writing      bool          // a websocket writer goroutine is running
 	polling      bool          // a GET is pending
@@ -126,6 +127,14 @@ func (s *session) gotPong() {
 		s.hb.Reset(s.e.cfg.PingInterval)
 	}
 	s.mu.Unlock()
+}
+
+// ending reports whether the server closed the session or is about to
+// (CloseTransport): events are not handled any more.
+func (s *session) ending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed || s.closing
 }
 
 // send queues f; on overflow the session is closed and ErrQueueFull returned.

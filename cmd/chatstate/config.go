@@ -37,6 +37,7 @@ type config struct {
 	RateWindow     time.Duration  // CHATSTATE_MESSAGE_RATE_WINDOW, default 60s
 	AllowedOrigins []string       // CHATSTATE_ALLOWED_ORIGINS, comma separated; empty = any
 	LogLevel       string         // CHATSTATE_LOG_LEVEL: debug, info (default), warn, error
+	DrainWindow    time.Duration  // CHATSTATE_DRAIN_WINDOW, default 10s: sockets are closed across it on SIGTERM
 
 	// Tuning, mostly for tests and demos; zero means the services' defaults.
 	DeviceTTL         time.Duration // CHATSTATE_DEVICE_TTL (5m)
@@ -67,6 +68,9 @@ type config struct {
 	// SettleTimeout is how long a reserved seq may stay unsettled before
 	// another send skips it (docs/delivery.md); zero means 5s.
 	SettleTimeout time.Duration // CHATSTATE_SETTLE_TIMEOUT
+	// HoldAckUntilDrain: the ack of a message with exactly this content
+	// waits until the drain closes its socket (gateway.Config).
+	HoldAckUntilDrain string // CHATSTATE_TEST_HOLD_ACK_UNTIL_DRAIN
 
 	Redis redisconn.Config
 
@@ -112,7 +116,9 @@ const (
 	minSweep, maxSweep             = 100 * time.Millisecond, time.Hour
 	minPing, maxPing               = 100 * time.Millisecond, 10 * time.Minute
 	minSettle, maxSettle           = 100 * time.Millisecond, 5 * time.Minute
-	maxClaimLen                    = 1024
+	// Orchestrators kill a node that takes longer than their grace period.
+	minDrain, maxDrain = time.Millisecond, 10 * time.Minute
+	maxClaimLen        = 1024
 	// maxFailContent: longer content is refused at send, so it could
 	// never trigger the crash hook.
 	maxFailContent = 16 << 10
@@ -287,6 +293,14 @@ var settings = []setting{
 		c.FailAfterPersist = v
 		return nil
 	}},
+	{name: "CHATSTATE_DRAIN_WINDOW", set: durationSetting(func(c *config) *time.Duration { return &c.DrainWindow }, minDrain, maxDrain)},
+	{name: "CHATSTATE_TEST_HOLD_ACK_UNTIL_DRAIN", set: func(c *config, v string) error {
+		if len(v) > maxFailContent {
+			return fmt.Errorf("want message content of at most %d bytes", maxFailContent)
+		}
+		c.HoldAckUntilDrain = v
+		return nil
+	}},
 	{name: "CHATSTATE_SETTLE_TIMEOUT", set: durationSetting(func(c *config) *time.Duration { return &c.SettleTimeout }, minSettle, maxSettle)},
 	{name: "CHATSTATE_TEST_HOLD_PERSIST", set: func(c *config, v string) error {
 		if len(v) > maxFailContent {
@@ -307,7 +321,7 @@ var settings = []setting{
 // loadConfig reads and validates every setting. The error is one line
 // naming the variable, its value and what is allowed.
 func loadConfig(getenv func(string) string) (config, error) {
-	c := config{JWTRequireExp: true, DataDir: "data"}
+	c := config{JWTRequireExp: true, DataDir: "data", DrainWindow: 10 * time.Second}
 	for _, s := range settings {
 		v := getenv(s.name)
 		if v == "" {

@@ -156,6 +156,10 @@ func configCases(t *testing.T) []configCase {
 
 		{variable: "CHATSTATE_TEST_FAIL_AFTER_PERSIST", value: "crash", ok: func(c config) bool { return c.FailAfterPersist == "crash" }},
 		{variable: "CHATSTATE_TEST_FAIL_AFTER_PERSIST", value: long, want: `CHATSTATE_TEST_FAIL_AFTER_PERSIST="` + long + `": want message content of at most 16384 bytes`},
+		{variable: "CHATSTATE_DRAIN_WINDOW", value: "30", ok: func(c config) bool { return c.DrainWindow == 30*time.Second }},
+		{variable: "CHATSTATE_DRAIN_WINDOW", value: "11m", want: `CHATSTATE_DRAIN_WINDOW="11m"` + durWant + `1ms to 10m, such as 60s or 1m30s`},
+		{variable: "CHATSTATE_TEST_HOLD_ACK_UNTIL_DRAIN", value: "hold", ok: func(c config) bool { return c.HoldAckUntilDrain == "hold" }},
+		{variable: "CHATSTATE_TEST_HOLD_ACK_UNTIL_DRAIN", value: long, want: `CHATSTATE_TEST_HOLD_ACK_UNTIL_DRAIN="` + long + `": want message content of at most 16384 bytes`},
 		{variable: "CHATSTATE_SETTLE_TIMEOUT", value: "2s", ok: func(c config) bool { return c.SettleTimeout == 2*time.Second }},
 		{variable: "CHATSTATE_SETTLE_TIMEOUT", value: "1h", want: `CHATSTATE_SETTLE_TIMEOUT="1h"` + durWant + `100ms to 5m, such as 60s or 1m30s`},
 		{variable: "CHATSTATE_TEST_HOLD_PERSIST", value: "hold", ok: func(c config) bool { return c.HoldPersist == "hold" }},
@@ -220,7 +224,7 @@ func truncate(s string) string {
 // brings no secrets of its own.
 func TestConfigDefaults(t *testing.T) {
 	c, err := loadConfig(func(string) string { return "" })
-	if err != nil || !c.Dev || c.Addr != "127.0.0.1:8080" || string(c.JWTSecret) != devJWTSecret || c.APIKey != devAPIKey || !c.JWTRequireExp {
+	if err != nil || !c.Dev || c.Addr != "127.0.0.1:8080" || string(c.JWTSecret) != devJWTSecret || c.APIKey != devAPIKey || !c.JWTRequireExp || c.DrainWindow != 10*time.Second {
 		t.Fatalf("development defaults: %+v, %v", c, err)
 	}
 	env := map[string]string{"REDIS_HOST": "r", "CHATSTATE_JWT_SECRET": "s3cret"}

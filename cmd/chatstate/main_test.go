@@ -45,7 +45,8 @@ type gatewayProc struct {
 func startGateway(t *testing.T, env map[string]string) *gatewayProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "serve")
-	cmd.Env = append(os.Environ(), "CHATSTATE_TEST_MAIN=1", "CHATSTATE_ADDR=127.0.0.1:0")
+	// A short drain keeps the SIGTERM of the cleanup quick; env may override it.
+	cmd.Env = append(os.Environ(), "CHATSTATE_TEST_MAIN=1", "CHATSTATE_ADDR=127.0.0.1:0", "CHATSTATE_DRAIN_WINDOW=1s")
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

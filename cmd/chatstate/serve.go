@@ -78,9 +78,10 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		NodeID: state.Instance(), KeyPrefix: prefix,
 		MessageRateLimit: cfg.RateLimit, MessageRateWindow: cfg.RateWindow, TypingTTL: cfg.TypingTTL,
 		// Refresh connected devices three times per TTL (zero: the default).
-		ActivityInterval: cfg.DeviceTTL / 3,
-		Socket:           socketio.Config{AllowedOrigins: cfg.AllowedOrigins, PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout},
-		Logger:           log,
+		ActivityInterval:  cfg.DeviceTTL / 3,
+		HoldAckUntilDrain: cfg.HoldAckUntilDrain,
+		Socket:            socketio.Config{AllowedOrigins: cfg.AllowedOrigins, PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout},
+		Logger:            log,
 	}, gateway.Deps{Redis: client, State: state, Cache: cch, Messages: msgs, LastSeen: store, Directory: dir, Verifier: verifier, Registerer: reg})
 
 	runCtx, stopRun := context.WithCancel(context.Background())
@@ -97,7 +98,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 
 	api := httpapi.New(httpapi.Config{APIKey: cfg.APIKey, Logger: log}, httpapi.Deps{
 		Directory: dir, State: state, Messages: msgs,
-		Ping: func(ctx context.Context) error { return client.Do(ctx, client.B().Ping().Build()).Error() },
+		Ping:     func(ctx context.Context) error { return client.Do(ctx, client.B().Ping().Build()).Error() },
+		Draining: gw.Draining,
 		Stats: func(ctx context.Context) (any, error) {
 			st, err := cch.Stats(ctx)
 			if err != nil {
@@ -122,23 +124,34 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	log.Info("chatstate serving", "addr", ln.Addr().String(), "node", state.Instance())
 	fmt.Fprintf(stdout, "listening on %s\n", ln.Addr())
 
+	var serveFailed error
 	select {
 	case <-ctx.Done():
-	case err := <-serveErr:
-		return err
+	case serveFailed = <-serveErr:
+	}
+	if serveFailed == nil && cfg.Redis.Configured() {
+		// Other nodes can take the clients over (the embedded mode has none,
+		// and its state dies with the process): readiness fails, then the
+		// sockets move across the window with their presence kept.
+		gw.Drain(context.Background(), cfg.DrainWindow)
 	}
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	// Disconnect sockets first so their presence is cleared, then stop the
-	// heartbeat, which marks this node dead for everyone else.
+	// Sockets go first (without a drain their presence is cleared), then
+	// the heartbeat stops, which marks this node dead for everyone else:
+	// the presence sweep of the other nodes then announces the drained
+	// devices that did not reconnect.
 	gw.Close()
 	srv.Shutdown(shutdownCtx)
+	if serveFailed == nil {
+		<-serveErr // http.ErrServerClosed
+	}
 	stopRun()
 	for range cap(background) {
 		<-background
 	}
-	return nil
+	return serveFailed
 }
 
 // openRedis connects to the configured Redis or, when no Redis address is
