@@ -95,7 +95,9 @@ type Cache interface {
 	FriendList(ctx context.Context, userID string) (friends []string, found bool, err error)
 	InvalidateFriendList(ctx context.Context, userID string) error
 
-	QueuePushNotification(ctx context.Context, n Notification) (Notification, error)
+	// AddNotification adds n to the user's in-app list; the pushes of the
+	// design's queuePushNotification go through the push queue.
+	AddNotification(ctx context.Context, n Notification) (Notification, error)
 	Notifications(ctx context.Context, userID string, limit int) ([]Notification, error)
 
 	CheckRateLimit(ctx context.Context, userID, action string, limit int, window time.Duration) (RateLimitResult, error)

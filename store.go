@@ -47,7 +47,7 @@ type ConversationStore interface {
 // DeviceToken is a push token of one device of a user.
 type DeviceToken struct {
 	DeviceID  string `json:"deviceId"`
-	Platform  string `json:"platform"` // "fcm" or "apns"
+	Platform  string `json:"platform"` // PlatformIOS (APNs), PlatformAndroid or PlatformWeb (FCM)
 	Token     string `json:"token"`
 	UpdatedAt int64  `json:"updatedAt"` // epoch ms
 }

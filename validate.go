@@ -134,25 +134,21 @@ func (c *Conversation) Normalize(maxMembers int, now time.Time) error {
 }
 
 // Validate checks a push token before it is stored: a valid device id, the
-// platform fcm or apns, and a token of printable ASCII without spaces (FCM
-// and APNs tokens are) of at most maxTokenBytes; updatedAt 0 means now.
+// platform (ios, android or web), and a token of printable ASCII without
+// spaces (FCM and APNs tokens are) of at most maxTokenBytes; updatedAt 0
+// means now.
 func (t *DeviceToken) Validate(maxTokenBytes int) error {
 	if err := ValidateID("deviceId", t.DeviceID); err != nil {
 		return err
 	}
-	if t.Platform != "fcm" && t.Platform != "apns" {
-		return Errorf(EINVALID, "platform must be fcm or apns, not %q", t.Platform)
-	}
-	if t.Token == "" {
-		return Errorf(EINVALID, "token is required")
+	if err := ValidatePlatform(t.Platform); err != nil {
+		return err
 	}
 	if len(t.Token) > maxTokenBytes {
 		return Errorf(ETOOLARGE, "token is %d bytes, the limit is %d", len(t.Token), maxTokenBytes)
 	}
-	for i := 0; i < len(t.Token); i++ {
-		if c := t.Token[i]; c <= ' ' || c >= 0x7f {
-			return Errorf(EINVALID, "token must be printable ASCII without spaces")
-		}
+	if err := ValidatePushToken(t.Token); err != nil {
+		return err
 	}
 	if t.UpdatedAt < 0 || t.UpdatedAt >= MaxSeq {
 		return Errorf(EINVALID, "updatedAt %d out of range", t.UpdatedAt)

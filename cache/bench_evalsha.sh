@@ -54,6 +54,6 @@ bench session_read 1 'sessions:{u:user__rand_int__}' ''
 bench session_sweep 1 'sessions:{u:user__rand_int__}'
 bench friends_set 1 'friends:{u:user__rand_int__}' 7200000 '~cached' "${FRIENDS[@]}"
 bench notification_add 1 'notifications:{u:user__rand_int__}' "$NOTE" 100 604800000
-bench notification_enqueue 1 'notification_queue:normal' "$NOTE" 10000
+
 bench ratelimit_check 1 'rate_limit:{u:user__rand_int__}:send_message' 30 60000000 'n__rand_int__'
 bench securitylog_add 1 'security_log:{u:user__rand_int__}' "$EVENT" 0 100 7776000000

@@ -169,14 +169,14 @@ func BenchmarkIsFriend(b *testing.B) {
 	})
 }
 
-func BenchmarkQueuePushNotification(b *testing.B) {
-	c, ctx := benchCache(b, Config{MaxQueueLength: 10000})
+func BenchmarkAddNotification(b *testing.B) {
+	c, ctx := benchCache(b, Config{})
 	runParallel(b, func(i int64) error {
 		p := chatstate.PriorityNormal
 		if i%10 == 0 {
 			p = chatstate.PriorityHigh
 		}
-		_, err := c.QueuePushNotification(ctx, chatstate.Notification{UserID: user(i), Priority: p, Title: "New message", Body: "alice: hello there", Data: map[string]string{"conversationId": "conv1"}})
+		_, err := c.AddNotification(ctx, chatstate.Notification{UserID: user(i), Priority: p, Title: "New message", Body: "alice: hello there", Data: map[string]string{"conversationId": "conv1"}})
 		return err
 	})
 }
@@ -185,25 +185,13 @@ func BenchmarkNotifications(b *testing.B) {
 	c, ctx := benchCache(b, Config{})
 	for u := int64(0); u < 100; u++ {
 		for k := 0; k < 20; k++ {
-			if _, err := c.QueuePushNotification(ctx, chatstate.Notification{UserID: user(u), Title: "New message", Body: "alice: hello"}); err != nil {
+			if _, err := c.AddNotification(ctx, chatstate.Notification{UserID: user(u), Title: "New message", Body: "alice: hello"}); err != nil {
 				b.Fatal(err)
 			}
 		}
 	}
 	runParallel(b, func(i int64) error {
 		_, err := c.Notifications(ctx, user(i%100), 20)
-		return err
-	})
-}
-
-func BenchmarkPopNotifications(b *testing.B) {
-	c, ctx := benchCache(b, Config{})
-	runParallel(b, func(i int64) error {
-		// Pop what was just pushed, so the queue never runs dry.
-		if _, err := c.QueuePushNotification(ctx, chatstate.Notification{UserID: user(i), Title: "t"}); err != nil {
-			return err
-		}
-		_, err := c.PopNotifications(ctx, chatstate.PriorityNormal, 1)
 		return err
 	})
 }

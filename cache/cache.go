@@ -12,7 +12,6 @@ package cache
 import (
 	"embed"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/chatstate/chatstate"
@@ -43,7 +42,6 @@ type Config struct {
 
 	NotificationLimit int           // notifications kept per user; zero means 100
 	NotificationTTL   time.Duration // idle lifetime of a user's notification list; zero means 7 days
-	MaxQueueLength    int           // entries per priority queue, the oldest are trimmed beyond it; zero means 100000
 
 	SecurityLogLimit int           // security events kept per user; zero means 100
 	SecurityLogTTL   time.Duration // idle lifetime of a security log; zero means 90 days
@@ -73,7 +71,6 @@ func (c Config) withDefaults() Config {
 	setInt(&c.MaxFriends, 5000)
 	setInt(&c.NotificationLimit, 100)
 	setDur(&c.NotificationTTL, 7*24*time.Hour)
-	setInt(&c.MaxQueueLength, 100000)
 	setInt(&c.SecurityLogLimit, 100)
 	setDur(&c.SecurityLogTTL, 90*24*time.Hour)
 	setInt(&c.MaxValueBytes, 4<<10)
@@ -86,8 +83,6 @@ type Cache struct {
 	cfg    Config
 	keys   keys.Keys
 
-	// droppedNotifications counts queue entries trimmed by MaxQueueLength.
-	droppedNotifications atomic.Int64
 }
 
 var _ chatstate.Cache = (*Cache)(nil)
@@ -134,7 +129,6 @@ var (
 	scriptFriendsSet          = load("friends_set")
 	scriptFriendsInvalidate   = load("friends_invalidate")
 	scriptNotificationAdd     = load("notification_add")
-	scriptNotificationEnqueue = load("notification_enqueue")
 	scriptRateLimitCheck      = load("ratelimit_check")
 	scriptSecurityLogAdd      = load("securitylog_add")
 )
@@ -142,7 +136,7 @@ var (
 var allScripts = []*luascript.Script{
 	scriptMessageAdd, scriptMessageCommit, scriptMessageSettle, scriptMessageSeqFloor, scriptMessageReserve, scriptSessionCreate, scriptSessionTouch,
 	scriptSessionRead, scriptSessionSweep, scriptFriendsSet, scriptFriendsInvalidate, scriptNotificationAdd,
-	scriptNotificationEnqueue, scriptRateLimitCheck, scriptSecurityLogAdd,
+	scriptRateLimitCheck, scriptSecurityLogAdd,
 }
 
 // Scripts returns the Lua source of every script by name (file name without

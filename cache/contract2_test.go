@@ -77,7 +77,7 @@ func testNotifications(t *testing.T, nc newClientFunc) {
 		if i == 1 {
 			p = "" // empty means normal
 		}
-		n, err := e.c.QueuePushNotification(e.ctx, chatstate.Notification{UserID: "u", Priority: p, Title: fmt.Sprintf("t%d", i), Data: map[string]string{"i": fmt.Sprint(i)}})
+		n, err := e.c.AddNotification(e.ctx, chatstate.Notification{UserID: "u", Priority: p, Title: fmt.Sprintf("t%d", i), Data: map[string]string{"i": fmt.Sprint(i)}})
 		must(t, err)
 		if n.ID == "" || n.CreatedAt == 0 || n.UserID != "u" || (p == "" && n.Priority != chatstate.PriorityNormal) {
 			t.Fatalf("%+v", n)
@@ -98,49 +98,10 @@ func testNotifications(t *testing.T, nc newClientFunc) {
 	if p := e.pttl(e.c.keys.Notifications("u")); p <= 0 || p > (7*24*time.Hour).Milliseconds() {
 		t.Fatalf("pttl %d", p)
 	}
-	high, err := e.c.PopNotifications(e.ctx, chatstate.PriorityHigh, 10)
-	must(t, err)
-	if len(high) != 3 || high[0].ID != sent[0].ID || high[1].ID != sent[2].ID || high[2].ID != sent[4].ID {
-		t.Fatalf("high queue, oldest first: %+v", high)
-	}
-	normal, err := e.c.PopNotifications(e.ctx, chatstate.PriorityNormal, 1)
-	must(t, err)
-	if len(normal) != 1 || normal[0].ID != sent[1].ID || normal[0].Priority != chatstate.PriorityNormal {
-		t.Fatalf("normal queue: %+v", normal)
-	}
-	normal, err = e.c.PopNotifications(e.ctx, chatstate.PriorityNormal, 5)
-	must(t, err)
-	if len(normal) != 1 || normal[0].ID != sent[3].ID {
-		t.Fatalf("normal queue rest: %+v", normal)
-	}
-	empty, err := e.c.PopNotifications(e.ctx, chatstate.PriorityNormal, 5)
-	if err != nil || len(empty) != 0 {
-		t.Fatalf("empty queue: %+v %v", empty, err)
-	}
-	_, err = e.c.QueuePushNotification(e.ctx, chatstate.Notification{UserID: "u", Priority: "urgent"})
+	_, err = e.c.AddNotification(e.ctx, chatstate.Notification{UserID: "u", Priority: "urgent"})
 	wantCode(t, err, chatstate.EINVALID)
-	_, err = e.c.QueuePushNotification(e.ctx, chatstate.Notification{UserID: "u", Body: strings.Repeat("x", 5000)})
+	_, err = e.c.AddNotification(e.ctx, chatstate.Notification{UserID: "u", Body: strings.Repeat("x", 5000)})
 	wantCode(t, err, chatstate.ETOOLARGE)
-	_, err = e.c.PopNotifications(e.ctx, "urgent", 1)
-	wantCode(t, err, chatstate.EINVALID)
-}
-
-func testNotificationQueueCap(t *testing.T, nc newClientFunc) {
-	e := newEnv(t, nc, Config{MaxQueueLength: 3})
-	var ids []string
-	for i := 0; i < 5; i++ {
-		n, err := e.c.QueuePushNotification(e.ctx, chatstate.Notification{UserID: fmt.Sprintf("u%d", i), Priority: chatstate.PriorityHigh})
-		must(t, err)
-		ids = append(ids, n.ID)
-	}
-	if d := e.c.DroppedNotifications(); d != 2 {
-		t.Fatalf("dropped %d, want 2", d)
-	}
-	got, err := e.c.PopNotifications(e.ctx, chatstate.PriorityHigh, 0)
-	must(t, err)
-	if len(got) != 3 || got[0].ID != ids[2] || got[2].ID != ids[4] {
-		t.Fatalf("queue keeps the newest 3: %+v", got)
-	}
 }
 
 func testRateLimitExact(t *testing.T, nc newClientFunc) {
@@ -289,12 +250,10 @@ func testBadInput(t *testing.T, nc newClientFunc) {
 		{"friend list bad user", third(c.FriendList(ctx, "a:b{")), chatstate.EINVALID},
 		{"is friend bad other", third(c.IsFriend(ctx, "u", "")), chatstate.EINVALID},
 		{"invalidate bad user", c.InvalidateFriendList(ctx, " "), chatstate.EINVALID},
-		{"notification bad user", second(c.QueuePushNotification(ctx, chatstate.Notification{UserID: "a b"})), chatstate.EINVALID},
-		{"notification bad id", second(c.QueuePushNotification(ctx, chatstate.Notification{UserID: "u", ID: "x y"})), chatstate.EINVALID},
-		{"notification data too large", second(c.QueuePushNotification(ctx, chatstate.Notification{UserID: "u", Data: big})), chatstate.ETOOLARGE},
+		{"notification bad user", second(c.AddNotification(ctx, chatstate.Notification{UserID: "a b"})), chatstate.EINVALID},
+		{"notification bad id", second(c.AddNotification(ctx, chatstate.Notification{UserID: "u", ID: "x y"})), chatstate.EINVALID},
+		{"notification data too large", second(c.AddNotification(ctx, chatstate.Notification{UserID: "u", Data: big})), chatstate.ETOOLARGE},
 		{"notifications negative limit", second(c.Notifications(ctx, "u", -1)), chatstate.EINVALID},
-		{"pop empty priority", second(c.PopNotifications(ctx, "", 1)), chatstate.EINVALID},
-		{"pop negative n", second(c.PopNotifications(ctx, chatstate.PriorityHigh, -1)), chatstate.EINVALID},
 		{"rate limit zero", second(c.CheckRateLimit(ctx, "u", "a", 0, time.Second)), chatstate.EINVALID},
 		{"rate limit huge", second(c.CheckRateLimit(ctx, "u", "a", MaxRateLimit+1, time.Second)), chatstate.EINVALID},
 		{"rate window zero", second(c.CheckRateLimit(ctx, "u", "a", 1, 0)), chatstate.EINVALID},
@@ -332,7 +291,7 @@ func testScriptFlush(t *testing.T, nc newClientFunc) {
 		must(t, err)
 		_, err = e.c.CreateSession(e.ctx, chatstate.Session{UserID: "u", DeviceID: "d"})
 		must(t, err)
-		_, err = e.c.QueuePushNotification(e.ctx, chatstate.Notification{UserID: "u"})
+		_, err = e.c.AddNotification(e.ctx, chatstate.Notification{UserID: "u"})
 		must(t, err)
 		_, err = e.c.CheckRateLimit(e.ctx, "u", "a", 10, time.Minute)
 		must(t, err)
@@ -345,9 +304,6 @@ func testScriptFlush(t *testing.T, nc newClientFunc) {
 	}
 	if got, _ := e.c.Notifications(e.ctx, "u", 0); len(got) != 2 {
 		t.Fatalf("notifications %d", len(got))
-	}
-	if got, _ := e.c.PopNotifications(e.ctx, chatstate.PriorityNormal, 10); len(got) != 2 {
-		t.Fatalf("queued %d", len(got))
 	}
 }
 

@@ -35,7 +35,6 @@ func testCache(t *testing.T, newClient newClientFunc) {
 		{"SessionsEviction", testSessionsEviction},
 		{"Friends", testFriends},
 		{"Notifications", testNotifications},
-		{"NotificationQueueCap", testNotificationQueueCap},
 		{"RateLimitExact", testRateLimitExact},
 		{"RateLimitConcurrent", testRateLimitConcurrent},
 		{"SecurityLog", testSecurityLog},

@@ -29,11 +29,7 @@ type Config struct {
 	// presence defaults a crashed node's users are announced offline
 	// within a minute.
 	PresenceInterval time.Duration
-	// NotificationInterval: push queue processing; zero means 30 seconds.
-	NotificationInterval time.Duration
-	// NotificationBatch: notifications taken per queue and round; zero means 500.
-	NotificationBatch int
-	Logger            *slog.Logger
+	Logger           *slog.Logger
 }
 
 // SessionStore is the part of the Cache the session sweep needs.
@@ -47,17 +43,6 @@ type PresenceSweeper interface {
 	Sweep(ctx context.Context) ([]chatstate.PresenceChange, error)
 }
 
-// NotificationQueue is the part of the Cache the push processing needs.
-type NotificationQueue interface {
-	PopNotifications(ctx context.Context, p chatstate.Priority, n int) ([]chatstate.Notification, error)
-}
-
-// Pusher delivers a notification to a device that has no live connection
-// (FCM, APNs).
-type Pusher interface {
-	Push(ctx context.Context, n chatstate.Notification) error
-}
-
 // Deps are the services the jobs use. A nil dependency disables its job.
 type Deps struct {
 	Redis    rueidis.Client
@@ -66,11 +51,6 @@ type Deps struct {
 	// OnPresenceChange announces a change found by the presence sweep
 	// (gateway.BroadcastPresence).
 	OnPresenceChange func(ctx context.Context, p chatstate.Presence) error
-	Queue            NotificationQueue
-	State            chatstate.RealTimeState
-	// Deliver hands a notification to a connected user in-app.
-	Deliver func(ctx context.Context, n chatstate.Notification) error
-	Pusher  Pusher
 }
 
 // Cleaner runs the jobs.
@@ -83,11 +63,8 @@ type Cleaner struct {
 
 // Result is what one cleanup round did.
 type Result struct {
-	SessionsRemoved     int `json:"sessionsRemoved"`
-	UsersWentOffline    int `json:"usersWentOffline"`
-	NotificationsPushed int `json:"notificationsPushed"`
-	NotificationsInApp  int `json:"notificationsInApp"`
-	NotificationsFailed int `json:"notificationsFailed"`
+	SessionsRemoved  int `json:"sessionsRemoved"`
+	UsersWentOffline int `json:"usersWentOffline"`
 }
 
 // New returns a Cleaner; it does no I/O.
@@ -100,12 +77,6 @@ func New(cfg Config, deps Deps) *Cleaner {
 	}
 	if cfg.PresenceInterval <= 0 {
 		cfg.PresenceInterval = 15 * time.Second
-	}
-	if cfg.NotificationInterval <= 0 {
-		cfg.NotificationInterval = 30 * time.Second
-	}
-	if cfg.NotificationBatch <= 0 {
-		cfg.NotificationBatch = 500
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -129,9 +100,6 @@ func (c *Cleaner) Run(ctx context.Context) {
 	if c.deps.Presence != nil {
 		start("presence", c.cfg.PresenceInterval, c.sweepPresence)
 	}
-	if c.deps.Queue != nil && c.deps.Pusher != nil {
-		start("notifications", c.cfg.NotificationInterval, c.processNotifications)
-	}
 	wg.Wait()
 }
 
@@ -145,11 +113,6 @@ func (c *Cleaner) RunOnce(ctx context.Context) (Result, error) {
 	}
 	if c.deps.Presence != nil {
 		if err := c.sweepPresence(ctx, &r); err != nil {
-			return r, err
-		}
-	}
-	if c.deps.Queue != nil && c.deps.Pusher != nil {
-		if err := c.processNotifications(ctx, &r); err != nil {
 			return r, err
 		}
 	}

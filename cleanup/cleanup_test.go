@@ -3,7 +3,6 @@ package cleanup
 import (
 	"context"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,20 +13,6 @@ import (
 )
 
 func TestMain(m *testing.M) { os.Exit(redistest.Run(m)) }
-
-// recorder stands in for FCM/APNs and the in-app channel.
-type recorder struct {
-	mu     sync.Mutex
-	pushed []string
-	inApp  []string
-}
-
-func (r *recorder) Push(_ context.Context, n chatstate.Notification) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.pushed = append(r.pushed, n.UserID+":"+n.Title)
-	return nil
-}
 
 func TestRunOnce(t *testing.T) {
 	client, prefix := redistest.Start(t)
@@ -60,26 +45,11 @@ func TestRunOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, n := range []chatstate.Notification{
-		{UserID: "here", Title: "hi", Priority: chatstate.PriorityNormal},
-		{UserID: "away", Title: "urgent", Priority: chatstate.PriorityHigh},
-		{UserID: "hidden", Title: "psst", Priority: chatstate.PriorityNormal},
-	} {
-		if _, err := c.QueuePushNotification(ctx, n); err != nil {
-			t.Fatal(err)
-		}
-	}
-
 	var announced []chatstate.Presence
-	rec := &recorder{}
 	cl := New(Config{KeyPrefix: prefix}, Deps{
-		Redis: client, Sessions: c, Presence: alive, Queue: c, State: alive, Pusher: rec,
+		Redis: client, Sessions: c, Presence: alive,
 		OnPresenceChange: func(_ context.Context, p chatstate.Presence) error {
 			announced = append(announced, p)
-			return nil
-		},
-		Deliver: func(_ context.Context, n chatstate.Notification) error {
-			rec.inApp = append(rec.inApp, n.UserID+":"+n.Title)
 			return nil
 		},
 	})
@@ -103,18 +73,10 @@ func TestRunOnce(t *testing.T) {
 		}
 		res.UsersWentOffline += r.UsersWentOffline
 		res.SessionsRemoved += r.SessionsRemoved
-		res.NotificationsPushed += r.NotificationsPushed
-		res.NotificationsInApp += r.NotificationsInApp
 		time.Sleep(20 * time.Millisecond) // polling with a deadline
 	}
 	if len(announced) != 1 || announced[0].UserID != "ghost" || announced[0].Online {
 		t.Fatalf("announced %+v, want ghost offline once", announced)
-	}
-	if res.NotificationsPushed != 1 || len(rec.pushed) != 1 || rec.pushed[0] != "away:urgent" {
-		t.Fatalf("pushed %v (%+v): only the user without a connection is pushed", rec.pushed, res)
-	}
-	if res.NotificationsInApp != 2 || rec.inApp[0] != "here:hi" || rec.inApp[1] != "hidden:psst" {
-		t.Fatalf("in-app %v: the connected user gets it in the app", rec.inApp)
 	}
 	if s, err := c.Sessions(ctx, "old1"); err != nil || len(s) != 1 || s[0].DeviceID != "active" {
 		t.Fatalf("sessions after the sweep: %v %v", s, err)

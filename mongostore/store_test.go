@@ -143,7 +143,7 @@ func TestLimits(t *testing.T) {
 		t.Fatalf("MaxMembers members: %v", err)
 	}
 	wantCode(t, "friends over MaxFriends", s.SetFriends(c, "u", []string{"a", "b", "c"}), chatstate.ETOOLARGE)
-	wantCode(t, "token over MaxTokenBytes", s.SetDeviceToken(c, "u", chatstate.DeviceToken{DeviceID: "d", Platform: "fcm", Token: "123456789"}), chatstate.ETOOLARGE)
+	wantCode(t, "token over MaxTokenBytes", s.SetDeviceToken(c, "u", chatstate.DeviceToken{DeviceID: "d", Platform: "android", Token: "123456789"}), chatstate.ETOOLARGE)
 }
 
 // A new device beyond MaxDeviceTokens evicts the least recently updated one;
@@ -153,7 +153,7 @@ func TestDeviceTokenCapEvictsOldest(t *testing.T) {
 	c := ctx(t)
 	set := func(dev string, at int64) {
 		t.Helper()
-		if err := s.SetDeviceToken(c, "u", chatstate.DeviceToken{DeviceID: dev, Platform: "fcm", Token: "t" + dev, UpdatedAt: at}); err != nil {
+		if err := s.SetDeviceToken(c, "u", chatstate.DeviceToken{DeviceID: dev, Platform: "android", Token: "t" + dev, UpdatedAt: at}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -187,11 +187,11 @@ func TestDeviceTokenCapEvictsOldest(t *testing.T) {
 func TestDeviceIDWithDots(t *testing.T) {
 	s := open(t, mongostore.Config{})
 	c := ctx(t)
-	tok := chatstate.DeviceToken{DeviceID: "ios.phone.1", Platform: "apns", Token: "abc", UpdatedAt: 7}
+	tok := chatstate.DeviceToken{DeviceID: "ios.phone.1", Platform: "ios", Token: "abc", UpdatedAt: 7}
 	if err := s.SetDeviceToken(c, "u", tok); err != nil {
 		t.Fatal(err)
 	}
-	other := chatstate.DeviceToken{DeviceID: "ios", Platform: "apns", Token: "def", UpdatedAt: 8}
+	other := chatstate.DeviceToken{DeviceID: "ios", Platform: "ios", Token: "def", UpdatedAt: 8}
 	if err := s.SetDeviceToken(c, "u", other); err != nil {
 		t.Fatal(err)
 	}

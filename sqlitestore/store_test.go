@@ -54,7 +54,7 @@ func TestReopenKeepsData(t *testing.T) {
 	if _, err := s.CreateConversation(ctx(t), chatstate.Conversation{ID: "c1", Members: []string{"bob", "alice"}, CreatedAt: 5}); err != nil {
 		t.Fatal(err)
 	}
-	tok := chatstate.DeviceToken{DeviceID: "d1", Platform: "fcm", Token: "tok", UpdatedAt: 7}
+	tok := chatstate.DeviceToken{DeviceID: "d1", Platform: "android", Token: "tok", UpdatedAt: 7}
 	for _, err := range []error{
 		s.SetFriends(ctx(t), "alice", []string{"bob"}),
 		s.SetLastSeen(ctx(t), "alice", 1234),
@@ -132,17 +132,17 @@ func TestLimits(t *testing.T) {
 		t.Fatalf("members at the limit: %v", err)
 	}
 	wantCode(t, "friends over MaxFriends", s.SetFriends(c, "u", []string{"a", "b", "c"}), chatstate.ETOOLARGE)
-	wantCode(t, "token over MaxTokenBytes", s.SetDeviceToken(c, "u", chatstate.DeviceToken{DeviceID: "d", Platform: "fcm", Token: "123456789"}), chatstate.ETOOLARGE)
+	wantCode(t, "token over MaxTokenBytes", s.SetDeviceToken(c, "u", chatstate.DeviceToken{DeviceID: "d", Platform: "android", Token: "123456789"}), chatstate.ETOOLARGE)
 	for _, d := range []string{"d1", "d2", "d2", "d1"} { // replacing does not count as a new device
-		if err := s.SetDeviceToken(c, "u", chatstate.DeviceToken{DeviceID: d, Platform: "fcm", Token: "t"}); err != nil {
+		if err := s.SetDeviceToken(c, "u", chatstate.DeviceToken{DeviceID: d, Platform: "android", Token: "t"}); err != nil {
 			t.Fatalf("SetDeviceToken(%s): %v", d, err)
 		}
 	}
-	wantCode(t, "device over MaxDevices", s.SetDeviceToken(c, "u", chatstate.DeviceToken{DeviceID: "d3", Platform: "fcm", Token: "t"}), chatstate.ETOOLARGE)
+	wantCode(t, "device over MaxDevices", s.SetDeviceToken(c, "u", chatstate.DeviceToken{DeviceID: "d3", Platform: "android", Token: "t"}), chatstate.ETOOLARGE)
 	if err := s.RemoveDeviceToken(c, "u", "d1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetDeviceToken(c, "u", chatstate.DeviceToken{DeviceID: "d3", Platform: "fcm", Token: "t"}); err != nil {
+	if err := s.SetDeviceToken(c, "u", chatstate.DeviceToken{DeviceID: "d3", Platform: "android", Token: "t"}); err != nil {
 		t.Fatalf("d3 after removing d1: %v", err)
 	}
 }

@@ -96,11 +96,6 @@ func (k Keys) Friends(userID string) string { return k.user("friends", userID) }
 // Notifications is a user's notification list, newest first.
 func (k Keys) Notifications(userID string) string { return k.user("notifications", userID) }
 
-// NotificationQueue is the global push queue of one priority ("high", "normal").
-func (k Keys) NotificationQueue(priority string) string {
-	return k.prefix + "notification_queue:" + priority
-}
-
 // Push queue keys share the hash tag {pushq}: every queue script is atomic
 // over all of them on one Cluster slot (as asynq keeps a queue in one slot).
 func (k Keys) pushq(name string) string { return k.prefix + "pushq:{pushq}:" + name }

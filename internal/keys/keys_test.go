@@ -23,8 +23,6 @@ func TestKeys(t *testing.T) {
 		{k.Sessions("alice"), "app:sessions:{u:alice}"},
 		{k.Friends("alice"), "app:friends:{u:alice}"},
 		{k.Notifications("alice"), "app:notifications:{u:alice}"},
-		{k.NotificationQueue("high"), "app:notification_queue:high"},
-		{k.NotificationQueue("normal"), "app:notification_queue:normal"},
 		{k.RateLimit("alice", "message"), "app:rate_limit:{u:alice}:message"},
 		{k.SecurityLog("alice"), "app:security_log:{u:alice}"},
 		{k.Lock("sweep"), "app:lock:sweep"},

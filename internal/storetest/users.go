@@ -222,23 +222,23 @@ func testDeviceTokens(t *testing.T, e *env) {
 	if got := list(u); len(got) != 0 {
 		t.Fatalf("tokens of an unknown user = %v", got)
 	}
-	d1 := chatstate.DeviceToken{DeviceID: "d1", Platform: "fcm", Token: "fcm:APA91b-x_Y.z", UpdatedAt: 1000}
-	d2 := chatstate.DeviceToken{DeviceID: "d2", Platform: "apns", Token: strings.Repeat("ab12", 16), UpdatedAt: 2000}
+	d1 := chatstate.DeviceToken{DeviceID: "d1", Platform: "android", Token: "fcm:APA91b-x_Y.z", UpdatedAt: 1000}
+	d2 := chatstate.DeviceToken{DeviceID: "d2", Platform: "ios", Token: strings.Repeat("ab12", 16), UpdatedAt: 2000}
 	set(u, d1)
 	set(u, d2)
-	set(other, chatstate.DeviceToken{DeviceID: "d1", Platform: "apns", Token: "other", UpdatedAt: 3})
+	set(other, chatstate.DeviceToken{DeviceID: "d1", Platform: "ios", Token: "other", UpdatedAt: 3})
 	if got := list(u); !slices.Equal(got, []chatstate.DeviceToken{d1, d2}) {
 		t.Fatalf("DeviceTokens = %+v, want %+v", got, []chatstate.DeviceToken{d1, d2})
 	}
 
-	d1b := chatstate.DeviceToken{DeviceID: "d1", Platform: "apns", Token: "rotated", UpdatedAt: 5000}
+	d1b := chatstate.DeviceToken{DeviceID: "d1", Platform: "ios", Token: "rotated", UpdatedAt: 5000}
 	set(u, d1b)
 	if got := list(u); !slices.Equal(got, []chatstate.DeviceToken{d1b, d2}) {
 		t.Fatalf("after replacing d1 = %+v, want %+v", got, []chatstate.DeviceToken{d1b, d2})
 	}
 
 	start := time.Now().Add(-time.Minute).UnixMilli()
-	set(u, chatstate.DeviceToken{DeviceID: "d3", Platform: "fcm", Token: "t3"})
+	set(u, chatstate.DeviceToken{DeviceID: "d3", Platform: "android", Token: "t3"})
 	got := list(u)
 	if len(got) != 3 || got[2].DeviceID != "d3" || got[2].UpdatedAt < start {
 		t.Fatalf("d3 with UpdatedAt 0: %+v, want UpdatedAt filled with about now", got)
@@ -257,14 +257,14 @@ func testDeviceTokens(t *testing.T, e *env) {
 	}
 
 	for name, tok := range map[string]chatstate.DeviceToken{
-		"no device":          {Platform: "fcm", Token: "t"},
-		"bad device":         {DeviceID: "d 1", Platform: "fcm", Token: "t"},
+		"no device":          {Platform: "android", Token: "t"},
+		"bad device":         {DeviceID: "d 1", Platform: "android", Token: "t"},
 		"unknown platform":   {DeviceID: "d9", Platform: "sms", Token: "t"},
 		"no platform":        {DeviceID: "d9", Token: "t"},
-		"no token":           {DeviceID: "d9", Platform: "fcm"},
-		"token with space":   {DeviceID: "d9", Platform: "fcm", Token: "a b"},
-		"token with newline": {DeviceID: "d9", Platform: "apns", Token: "ab\n"},
-		"negative updatedAt": {DeviceID: "d9", Platform: "apns", Token: "ab", UpdatedAt: -1},
+		"no token":           {DeviceID: "d9", Platform: "android"},
+		"token with space":   {DeviceID: "d9", Platform: "android", Token: "a b"},
+		"token with newline": {DeviceID: "d9", Platform: "ios", Token: "ab\n"},
+		"negative updatedAt": {DeviceID: "d9", Platform: "ios", Token: "ab", UpdatedAt: -1},
 	} {
 		wantCode(t, name, e.s.SetDeviceToken(ctx(t), u, tok), chatstate.EINVALID)
 	}
@@ -282,7 +282,7 @@ func testInvalidUsers(t *testing.T, e *env) {
 		wantCode(t, "SetLastSeen", s.SetLastSeen(c, user, 1), chatstate.EINVALID)
 		_, err = s.LastSeen(c, user)
 		wantCode(t, "LastSeen", err, chatstate.EINVALID)
-		wantCode(t, "SetDeviceToken", s.SetDeviceToken(c, user, chatstate.DeviceToken{DeviceID: "d", Platform: "fcm", Token: "t"}), chatstate.EINVALID)
+		wantCode(t, "SetDeviceToken", s.SetDeviceToken(c, user, chatstate.DeviceToken{DeviceID: "d", Platform: "android", Token: "t"}), chatstate.EINVALID)
 		_, err = s.DeviceTokens(c, user)
 		wantCode(t, "DeviceTokens", err, chatstate.EINVALID)
 		wantCode(t, "RemoveDeviceToken", s.RemoveDeviceToken(c, user, "d"), chatstate.EINVALID)
