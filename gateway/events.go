@@ -67,6 +67,10 @@ func (g *Gateway) dispatch(ctx context.Context, cl *client, ev *socketio.Event) 
 		return g.handlePresenceGet(ctx, cl, ev)
 	case "messages:sync":
 		return g.handleSync(ctx, cl, ev)
+	case "device:register":
+		return g.handleDeviceRegister(ctx, cl, ev)
+	case "notifications:list":
+		return g.handleNotificationsList(ctx, cl, ev)
 	}
 	err := chatstate.Errorf(chatstate.EINVALID, "unknown event %q", truncate(ev.Name, 64))
 	ev.Name = "unknown"
@@ -139,6 +143,11 @@ func (g *Gateway) handleSend(ctx context.Context, cl *client, ev *socketio.Event
 	}
 	if !sent.Duplicate {
 		g.m.messages.Inc()
+	}
+	if sent.Published && g.deps.Notifier != nil {
+		// Published by this call: new, or a resend of one whose node died
+		// before publishing it (and so before notifying).
+		g.deps.Notifier.MessageSent(sent.Message, members)
 	}
 	if sent.Published {
 		// Messages settled before this one were published before it, on

@@ -125,6 +125,8 @@ type Deps struct {
 	Directory  chatstate.Directory
 	Verifier   *Verifier
 	Registerer prometheus.Registerer // nil: metrics are not registered
+	Devices    Devices               // nil: device:register answers unavailable
+	Notifier   Notifier              // nil: sent messages notify nobody offline
 }
 
 // Gateway is one node of the Socket.IO gateway.

@@ -46,6 +46,10 @@ type Deps struct {
 	Cleanup func(ctx context.Context) (any, error)
 	// Metrics serves GET /metrics when set.
 	Metrics http.Handler
+	// Devices and Notifications serve the push routes (push.go); nil
+	// leaves them out.
+	Devices       Devices
+	Notifications Notifications
 }
 
 // Messages reads history: cache first, then the store (messaging.Service).
@@ -81,6 +85,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.mux.HandleFunc("POST /v1/conversations", s.auth(s.createConversation))
 	s.mux.HandleFunc("PUT /v1/users/{id}/friends", s.auth(s.setFriends))
 	s.mux.HandleFunc("GET /v1/conversations/{id}/messages", s.auth(s.messages))
+	s.pushRoutes()
 	if deps.Metrics != nil {
 		s.mux.Handle("GET /metrics", deps.Metrics)
 	}

@@ -54,7 +54,7 @@ func (c *Config) setDefaults() {
 
 // Job is one push job.
 type Job struct {
-	// ID is the idempotency key: notification id and device id.
+	// ID is the idempotency key (JobID): one notification to one device.
 	ID       string
 	Priority chatstate.Priority
 	Payload  []byte
@@ -63,8 +63,10 @@ type Job struct {
 	EnqueuedAt int64 // epoch ms
 }
 
-// JobID is the id of a notification's job for one device.
-func JobID(notificationID, deviceID string) string { return notificationID + ":" + deviceID }
+// JobID is the id of a notification's job for one device of a user.
+func JobID(notificationID, userID, deviceID string) string {
+	return notificationID + ":" + userID + ":" + deviceID
+}
 
 // Queue is the push queue.
 type Queue struct {

@@ -91,7 +91,7 @@ func testPriorityOrder(t *testing.T, q *Queue, ctx context.Context) {
 }
 
 func testDedupe(t *testing.T, q *Queue, ctx context.Context) {
-	id := JobID("notif1", "phone")
+	id := JobID("notif1", "alice", "phone")
 	if n, _ := q.Enqueue(ctx, job(id, chatstate.PriorityHigh)); n != 1 {
 		t.Fatal("first enqueue")
 	}
