@@ -37,9 +37,9 @@ type APNs struct {
 // Apple asks.
 func NewAPNs(c Config) (*APNs, error) {
 	c = c.withDefaults()
-	key, err := token.AuthKeyFromFile(c.APNsKeyFile)
+	key, err := loadAPNsKey(c.APNsKeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("CHATSTATE_APNS_KEY_FILE=%q: want a readable .p8 file with an ECDSA P-256 key in PKCS#8 PEM (%v)", c.APNsKeyFile, err)
+		return nil, fmt.Errorf("CHATSTATE_APNS_KEY_FILE=%q: %w", c.APNsKeyFile, err)
 	}
 	client := apns2.NewTokenClient(&token.Token{AuthKey: key, KeyID: c.APNsKeyID, TeamID: c.APNsTeamID})
 	client.Host = c.APNsHost

@@ -2,6 +2,8 @@ package push
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -181,8 +183,8 @@ var settings = []setting{
 		return err
 	}},
 	{name: "CHATSTATE_APNS_KEY_FILE", set: func(c *Config, v string) error {
-		if _, err := token.AuthKeyFromFile(v); err != nil {
-			return fmt.Errorf("want a readable .p8 file with an ECDSA P-256 key in PKCS#8 PEM (%v)", err)
+		if _, err := loadAPNsKey(v); err != nil {
+			return err
 		}
 		c.APNsKeyFile = v
 		return nil
@@ -302,6 +304,18 @@ func (c Config) check() error {
 	return nil
 }
 
+// loadAPNsKey reads a .p8 token-auth key: ES256 needs P-256.
+func loadAPNsKey(path string) (*ecdsa.PrivateKey, error) {
+	key, err := token.AuthKeyFromFile(path)
+	if err == nil && key.Curve != elliptic.P256() {
+		err = fmt.Errorf("the key is on %s", key.Curve.Params().Name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("want a readable .p8 file with an ECDSA P-256 key in PKCS#8 PEM (%v)", err)
+	}
+	return key, nil
+}
+
 // readFCMCredentials reads and checks a service-account key file; project
 // is its project_id, possibly empty.
 func readFCMCredentials(path string) (data []byte, project string, err error) {
@@ -351,7 +365,7 @@ func endpointURL(v string, schemes ...string) (string, error) {
 		}
 	}
 	if !ok {
-		return "", fmt.Errorf("want a %s:// URL with a host and no query", strings.Join(schemes, ":// or "))
+		return "", fmt.Errorf("want an %s:// URL with a host and no query", strings.Join(schemes, ":// or "))
 	}
 	return strings.TrimSuffix(v, "/"), nil
 }

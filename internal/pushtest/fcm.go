@@ -142,6 +142,13 @@ func (f *FCM) Wait(t testing.TB, n int, timeout time.Duration) []FCMRequest {
 	return f.log.wait(t, n, timeout)
 }
 
+// TokensIssued is how many access tokens the token endpoint handed out.
+func (f *FCM) TokensIssued() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.tokens)
+}
+
 // token is the OAuth 2.0 JWT-bearer grant (RFC 7523) of a service account.
 func (f *FCM) token(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
