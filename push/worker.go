@@ -145,36 +145,47 @@ func (w *Worker) Run(ctx context.Context) error {
 func (w *Worker) handle(ctx context.Context, j pushqueue.Job) {
 	var p chatstate.Push
 	if err := json.Unmarshal(j.Payload, &p); err != nil {
-		w.finish(ctx, j, w.queue.Kill(ctx, j.ID, "malformed job: "+err.Error()), "dead")
+		w.finish(ctx, w.provider.Name(), j, w.queue.Kill(ctx, j.ID, "malformed job: "+err.Error()), "dead")
 		return
 	}
+	name := w.providerName(p)
 	sendCtx, cancel := context.WithTimeout(ctx, w.cfg.SendTimeout)
 	start := time.Now()
 	err := w.provider.Send(sendCtx, p)
 	cancel()
-	w.m.observeSend(w.provider.Name(), time.Since(start))
+	w.m.observeSend(name, time.Since(start))
 	switch {
 	case err == nil:
-		w.finish(ctx, j, w.queue.Done(ctx, j.ID), "sent")
+		w.finish(ctx, name, j, w.queue.Done(ctx, j.ID), "sent")
 	case errors.Is(err, chatstate.ErrTokenGone):
 		if rerr := w.tokens.RemoveDeviceToken(ctx, p.UserID, p.DeviceID); rerr != nil {
 			w.cfg.Logger.Warn("push token gone but not removed", "user", p.UserID, "device", p.DeviceID, "err", rerr)
 		}
-		w.finish(ctx, j, w.queue.Done(ctx, j.ID), "token_gone")
+		w.finish(ctx, name, j, w.queue.Done(ctx, j.ID), "token_gone")
 	case chatstate.Retryable(err) && j.Attempt < w.cfg.MaxAttempts:
-		w.finish(ctx, j, w.queue.Retry(ctx, j.ID, w.backoff(j.Attempt, err)), "retried")
+		w.finish(ctx, name, j, w.queue.Retry(ctx, j.ID, w.backoff(j.Attempt, err)), "retried")
 	default:
 		w.cfg.Logger.Warn("push dead-lettered", "job", j.ID, "attempt", j.Attempt, "err", err)
-		w.finish(ctx, j, w.queue.Kill(ctx, j.ID, err.Error()), "dead")
+		w.finish(ctx, name, j, w.queue.Kill(ctx, j.ID, err.Error()), "dead")
 	}
 }
 
-func (w *Worker) finish(ctx context.Context, j pushqueue.Job, qerr error, outcome string) {
-	w.m.count(w.provider.Name(), outcome)
+func (w *Worker) finish(ctx context.Context, provider string, j pushqueue.Job, qerr error, outcome string) {
+	w.m.count(provider, outcome)
 	if qerr != nil {
 		// The job keeps its lease and returns to the queue when it ends.
 		w.cfg.Logger.Warn("push queue update failed", "job", j.ID, "outcome", outcome, "err", qerr)
 	}
+}
+
+// providerName names the provider that delivers p, for metrics.
+func (w *Worker) providerName(p chatstate.Push) string {
+	if r, ok := w.provider.(*Router); ok {
+		if prov, err := r.For(p); err == nil {
+			return prov.Name()
+		}
+	}
+	return w.provider.Name()
 }
 
 // backoff doubles per attempt from BaseBackoff up to MaxBackoff, with

@@ -15,6 +15,7 @@ import (
 	"github.com/chatstate/chatstate/cache"
 	"github.com/chatstate/chatstate/internal/redisconn"
 	"github.com/chatstate/chatstate/presence"
+	"github.com/chatstate/chatstate/push"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/redis/rueidis"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
@@ -73,6 +74,13 @@ type config struct {
 	HoldAckUntilDrain string // CHATSTATE_TEST_HOLD_ACK_UNTIL_DRAIN
 
 	Redis redisconn.Config
+	// Push is every push provider setting (push.FromEnv validates them).
+	Push push.Config
+	// PushMaxAttempts and PushLease tune the push queue: sends per job
+	// before it is dead-lettered (zero means 8), and how long a claimed job
+	// stays with its worker before another node takes it (zero means 30s).
+	PushMaxAttempts int           // CHATSTATE_PUSH_MAX_ATTEMPTS
+	PushLease       time.Duration // CHATSTATE_PUSH_LEASE
 
 	// Dev is the embedded single-node development mode (no REDIS_* address
 	// set). DevJWTSecret and DevAPIKey say which development secrets it
@@ -301,6 +309,11 @@ var settings = []setting{
 		c.HoldAckUntilDrain = v
 		return nil
 	}},
+	{name: "CHATSTATE_PUSH_MAX_ATTEMPTS", set: func(c *config, v string) (err error) {
+		c.PushMaxAttempts, err = parseInt(v, 1, 100)
+		return err
+	}},
+	{name: "CHATSTATE_PUSH_LEASE", set: durationSetting(func(c *config) *time.Duration { return &c.PushLease }, time.Second, time.Hour)},
 	{name: "CHATSTATE_SETTLE_TIMEOUT", set: durationSetting(func(c *config) *time.Duration { return &c.SettleTimeout }, minSettle, maxSettle)},
 	{name: "CHATSTATE_TEST_HOLD_PERSIST", set: func(c *config, v string) error {
 		if len(v) > maxFailContent {
@@ -333,6 +346,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if err := c.check(getenv); err != nil {
 		return c, err
+	}
+	var err error
+	if c.Push, err = push.FromEnv(getenv); err != nil {
+		return c, err
+	}
+	timeout := c.Push.Timeout
+	if timeout == 0 {
+		timeout = push.DefaultTimeout
+	}
+	if c.PushLease > 0 && c.PushLease <= timeout {
+		return c, fmt.Errorf("CHATSTATE_PUSH_LEASE=%s: want more than CHATSTATE_PUSH_TIMEOUT (%s), or a slow send loses its lease", c.PushLease, timeout)
 	}
 	if c.NodeID == "" {
 		host, _ := os.Hostname()

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"github.com/chatstate/chatstate/push"
 	"io"
 	"os"
 	"os/exec"
@@ -160,6 +161,10 @@ func configCases(t *testing.T) []configCase {
 		{variable: "CHATSTATE_DRAIN_WINDOW", value: "11m", want: `CHATSTATE_DRAIN_WINDOW="11m"` + durWant + `1ms to 10m, such as 60s or 1m30s`},
 		{variable: "CHATSTATE_TEST_HOLD_ACK_UNTIL_DRAIN", value: "hold", ok: func(c config) bool { return c.HoldAckUntilDrain == "hold" }},
 		{variable: "CHATSTATE_TEST_HOLD_ACK_UNTIL_DRAIN", value: long, want: `CHATSTATE_TEST_HOLD_ACK_UNTIL_DRAIN="` + long + `": want message content of at most 16384 bytes`},
+		{variable: "CHATSTATE_PUSH_MAX_ATTEMPTS", value: "3", ok: func(c config) bool { return c.PushMaxAttempts == 3 }},
+		{variable: "CHATSTATE_PUSH_MAX_ATTEMPTS", value: "0", want: `CHATSTATE_PUSH_MAX_ATTEMPTS="0": want an integer from 1 to 100`},
+		{variable: "CHATSTATE_PUSH_LEASE", value: "10s", ok: func(c config) bool { return c.PushLease == 10*time.Second }},
+		{variable: "CHATSTATE_PUSH_LEASE", value: "2h", want: `CHATSTATE_PUSH_LEASE="2h"` + durWant + `1s to 1h, such as 60s or 1m30s`},
 		{variable: "CHATSTATE_SETTLE_TIMEOUT", value: "2s", ok: func(c config) bool { return c.SettleTimeout == 2*time.Second }},
 		{variable: "CHATSTATE_SETTLE_TIMEOUT", value: "1h", want: `CHATSTATE_SETTLE_TIMEOUT="1h"` + durWant + `100ms to 5m, such as 60s or 1m30s`},
 		{variable: "CHATSTATE_TEST_HOLD_PERSIST", value: "hold", ok: func(c config) bool { return c.HoldPersist == "hold" }},
@@ -251,7 +256,7 @@ func TestConfigTableInREADME(t *testing.T) {
 			}
 		}
 	}
-	var names []string
+	names := push.Names()
 	for _, s := range settings {
 		names = append(names, s.name)
 	}

@@ -74,6 +74,10 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	pushes, err := newPushing(ctx, cfg, client, state, store, cch, reg, func(ctx context.Context, n chatstate.Notification) { gw.NotifyLive(ctx, n) }, log)
+	if err != nil {
+		return err
+	}
 	gw = gateway.New(gateway.Config{
 		NodeID: state.Instance(), KeyPrefix: prefix,
 		MessageRateLimit: cfg.RateLimit, MessageRateWindow: cfg.RateWindow, TypingTTL: cfg.TypingTTL,
@@ -82,7 +86,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		HoldAckUntilDrain: cfg.HoldAckUntilDrain,
 		Socket:            socketio.Config{AllowedOrigins: cfg.AllowedOrigins, PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout},
 		Logger:            log,
-	}, gateway.Deps{Redis: client, State: state, Cache: cch, Messages: msgs, LastSeen: store, Directory: dir, Verifier: verifier, Registerer: reg})
+	}, gateway.Deps{Redis: client, State: state, Cache: cch, Messages: msgs, LastSeen: store, Directory: dir, Verifier: verifier, Registerer: reg,
+		Devices: store, Notifier: pushes.notifier})
 
 	runCtx, stopRun := context.WithCancel(context.Background())
 	defer stopRun()
@@ -91,8 +96,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	}
 	cleaner := cleanup.New(cleanup.Config{KeyPrefix: prefix, Owner: state.Instance(), PresenceInterval: cfg.PresenceSweep, Logger: log},
 		cleanup.Deps{Redis: client, Sessions: cch, Presence: state, OnPresenceChange: gw.BroadcastPresence})
-	background := make(chan struct{}, 3)
+	background := make(chan struct{}, 4)
 	go func() { state.Run(runCtx); background <- struct{}{} }()
+	go func() { pushes.run(runCtx); background <- struct{}{} }()
 	go func() { cleaner.Run(runCtx); background <- struct{}{} }()
 	go func() { msgs.Run(runCtx); background <- struct{}{} }()
 
@@ -107,8 +113,10 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 			}
 			return map[string]any{"redis": st, "node": state.Instance(), "connections": gw.Connections()}, nil
 		},
-		Cleanup: func(ctx context.Context) (any, error) { return cleaner.RunOnce(ctx) },
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Cleanup:       func(ctx context.Context) (any, error) { return cleaner.RunOnce(ctx) },
+		Metrics:       promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Devices:       store,
+		Notifications: pushes.notifier,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", gw.Handler())
