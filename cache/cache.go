@@ -148,7 +148,8 @@ func limitArg(kind string, limit, max int) (int, error) {
 	return limit, nil
 }
 
-// mapErr turns a script's coded error reply into *chatstate.Error.
+// mapErr maps a Redis error for clients: coded script replies, outages as
+// unavailable (luascript.Err).
 func mapErr(err error) error { return luascript.Err(err) }
 
 func isNil(err error) bool { return rueidis.IsRedisNil(err) }

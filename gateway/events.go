@@ -18,7 +18,7 @@ func (g *Gateway) onEvent(c *socketio.Conn, ev *socketio.Event) {
 	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.EventTimeout)
 	defer cancel()
 	var (
 		reply map[string]any
@@ -29,9 +29,16 @@ func (g *Gateway) onEvent(c *socketio.Conn, ev *socketio.Event) {
 	} else {
 		err = &chatstate.Error{Code: chatstate.ERATELIMITED, Message: "too many events on this connection, slow down", RetryAfter: wait}
 	}
+	// Whatever a handler returns that is an outage (a backend error no
+	// state package mapped, or EventTimeout passing) is unavailable, so a
+	// client never sees internal for a transient failure.
+	err = chatstate.Classify(err)
 	code := chatstate.ErrorCode(err)
-	if code == chatstate.EINTERNAL {
+	switch code {
+	case chatstate.EINTERNAL:
 		g.log.Error("event failed", "event", ev.Name, "user", cl.userID, "err", err)
+	case chatstate.EUNAVAILABLE:
+		g.log.Debug("event refused: backend unavailable", "event", ev.Name, "user", cl.userID, "err", err)
 	}
 	if code == "" {
 		code = "ok"

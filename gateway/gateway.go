@@ -49,8 +49,14 @@ type Config struct {
 	// bucket in process); zero means 20 per second with bursts of 60.
 	EventRate  float64
 	EventBurst int
-	Socket     socketio.Config
-	Logger     *slog.Logger
+	// EventTimeout bounds the work of one client event (and of a
+	// connect's registration): when Redis or the store does not answer
+	// within it, the ack says unavailable with retryAfterMs instead of
+	// arriving late or never. Zero means 5s; clients should allow at least
+	// twice that for an ack before they resend (same clientMessageId).
+	EventTimeout time.Duration
+	Socket       socketio.Config
+	Logger       *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -83,6 +89,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.EventBurst == 0 {
 		c.EventBurst = 60
+	}
+	if c.EventTimeout == 0 {
+		c.EventTimeout = 5 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -213,18 +222,18 @@ func (g *Gateway) onConnect(c *socketio.Conn, raw json.RawMessage) error {
 	if err := chatstate.ValidateID("deviceId", deviceID); err != nil {
 		return &socketio.ConnectError{Message: "invalid", Data: chatstate.Payload(err)}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.EventTimeout)
 	defer cancel()
 	cl := &client{userID: userID, deviceID: deviceID, conn: c, typing: make(map[string]*time.Timer)}
 	if err := g.hub.add(ctx, userID, c); err != nil {
-		g.log.Error("subscribe failed", "user", userID, "err", err)
-		return &socketio.ConnectError{Message: "unavailable"}
+		g.log.Warn("subscribe failed", "user", userID, "err", err)
+		return &socketio.ConnectError{Message: "unavailable", Data: chatstate.Payload(chatstate.Unavailable("redis", err))}
 	}
 	change, err := g.register(ctx, cl)
 	if err != nil {
 		g.hub.remove(ctx, userID, c)
-		g.log.Error("register socket failed", "user", userID, "err", err)
-		return &socketio.ConnectError{Message: "unavailable"}
+		g.log.Warn("register socket failed", "user", userID, "err", err)
+		return &socketio.ConnectError{Message: "unavailable", Data: chatstate.Payload(chatstate.Unavailable("redis", err))}
 	}
 	c.SetData(cl)
 	g.m.connections.Inc()

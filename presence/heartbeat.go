@@ -30,7 +30,7 @@ func (s *State) heartbeat(ctx context.Context, markDead bool) error {
 		s.instance, ms(s.cfg.NodeTimeout), ms(s.purgeAge()), mark, strconv.Itoa(maxDead)}})
 	dead, err := r.AsStrSlice()
 	if err != nil {
-		return err
+		return luascript.Err(err)
 	}
 	joined := strings.Join(dead, " ")
 	s.dead.Store(&joined)
