@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"time"
 
@@ -137,15 +138,28 @@ func (g *Gateway) handleSend(ctx context.Context, cl *client, ev *socketio.Event
 	for i, u := range members {
 		channels[i] = g.keys.UserChannel(u)
 	}
+	losses, up := g.hub.live()
+	if !up {
+		return nil, errLiveDown
+	}
 	msg, dup, err := g.deps.Messages.Send(ctx, msg, cache.Publish{Channels: channels, Prefix: cl.conn.ID() + "\x00" + g.msgPrefix, Suffix: g.msgSuffix})
 	if err != nil {
 		return nil, err
+	}
+	if l, up := g.hub.live(); !up || l != losses {
+		// Stored, but this node's live delivery broke meanwhile: the
+		// retry (same clientMessageId) is acked once it is restored.
+		return nil, errLiveDown
 	}
 	if !dup {
 		g.m.messages.Inc()
 	}
 	return map[string]any{"message": msg}, nil
 }
+
+// errLiveDown refuses a send while this node's Pub/Sub subscriber is being
+// restored (hub.live).
+var errLiveDown = chatstate.Unavailable("live delivery", errors.New("redis pub/sub subscriber reconnecting"))
 
 type convRequest struct {
 	ConversationID string `json:"conversationId"`

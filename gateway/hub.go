@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -32,6 +33,11 @@ type hub struct {
 	cancel  func()
 	closed  bool
 	onResub func(context.Context) // called after subscriptions were restored
+
+	// up is false while the subscriber is lost and not yet restored;
+	// losses counts the losses. See live.
+	up     atomic.Bool
+	losses atomic.Uint64
 }
 
 type userConns struct {
@@ -66,6 +72,7 @@ func (h *hub) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	h.up.Store(true)
 	go func() {
 		for {
 			select {
@@ -78,6 +85,8 @@ func (h *hub) start(ctx context.Context) error {
 				if closed || ctx.Err() != nil {
 					return
 				}
+				h.up.Store(false)
+				h.losses.Add(1)
 				h.m.pubsubReconnects.Inc()
 				h.log.Warn("redis pub/sub connection lost; messages published until it is restored are not delivered live (clients resync by seq)", "err", err)
 				backoff := 100 * time.Millisecond
@@ -91,8 +100,11 @@ func (h *hub) start(ctx context.Context) error {
 						return
 					case <-time.After(backoff):
 					}
-					backoff = min(backoff*2, 5*time.Second)
+					// Sends are refused until the subscriber is back
+					// (see live): retry often.
+					backoff = min(backoff*2, time.Second)
 				}
+				h.up.Store(true)
 				h.log.Info("redis pub/sub restored", "users", h.count())
 				if h.onResub != nil {
 					h.onResub(ctx)
@@ -133,6 +145,16 @@ func (h *hub) connect(ctx context.Context) (<-chan error, error) {
 		channels = channels[n:]
 	}
 	return wait, nil
+}
+
+// live reports whether the subscriber is connected, and a count of its
+// losses: a send acknowledged while live delivery to this node is broken
+// would let the sender's device advance its highest seq past messages it
+// never got, and the sync after `resync` (from that seq) would skip them.
+// The gateway refuses sends (unavailable) unless live held, unchanged,
+// across the whole send.
+func (h *hub) live() (losses uint64, up bool) {
+	return h.losses.Load(), h.up.Load()
 }
 
 func (h *hub) close() {

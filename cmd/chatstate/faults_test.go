@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chatstate/chatstate/internal/mongotest"
+	"github.com/chatstate/chatstate/internal/redistest"
+)
+
+// faultEnv is the environment of the gateways of the fault scenarios: one
+// redis-server, one MongoDB-wire store, short node timeouts so a dead node's
+// users go offline in seconds, and a message rate limit the load stays under.
+func faultEnv(t *testing.T, redis *redistest.Server) map[string]string {
+	return map[string]string{
+		"REDIS_HOST":                        "127.0.0.1",
+		"REDIS_PORT":                        fmt.Sprint(redis.Port),
+		"CHATSTATE_KEY_PREFIX":              redistest.Prefix(t),
+		"CHATSTATE_JWT_SECRET":              "e2e-secret",
+		"CHATSTATE_API_KEY":                 "e2e-api-key",
+		"CHATSTATE_MESSAGE_RATE_LIMIT":      "100000",
+		"CHATSTATE_MESSAGE_RATE_WINDOW":     "60s",
+		"CHATSTATE_NODE_TIMEOUT":            "3s",
+		"CHATSTATE_HEARTBEAT_INTERVAL":      "500ms",
+		"CHATSTATE_PRESENCE_SWEEP_INTERVAL": "1s",
+		"CHATSTATE_LOG_LEVEL":               "warn",
+		"MONGODB_URI":                       mongotest.Start(t),
+	}
+}
+
+func startGateways(t *testing.T, env map[string]string, ids ...string) []*gatewayProc {
+	var gws []*gatewayProc
+	for _, id := range ids {
+		e := map[string]string{"CHATSTATE_NODE_ID": "node-" + id}
+		for k, v := range env {
+			e[k] = v
+		}
+		gws = append(gws, startGateway(t, e))
+	}
+	return gws
+}
+
+// runScenario runs `node file` from testdata/e2e with env. The script says
+// "@@<name>" on a line of its own when the Go side must act (stop Redis,
+// say); act runs it and returns the line to write back to the script's
+// stdin ("" for none). It fails t if the script fails.
+func runScenario(t *testing.T, env []string, file string, act func(name string) string) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal("node is required for the end-to-end tests (Node 20+)")
+	}
+	dir := filepath.Join("testdata", "e2e")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "socket.io-client")); err != nil {
+		t.Fatal("testdata/e2e/node_modules is missing: run bash scripts/setup.sh")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "--test-reporter=spec", file)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	var mu sync.Mutex
+	cmd.Stderr = writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return out.Write(p) })
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		mu.Lock()
+		out.WriteString(line + "\n")
+		mu.Unlock()
+		if name, ok := strings.CutPrefix(line, "@@"); ok {
+			if reply := act(name); reply != "" {
+				io.WriteString(stdin, reply+"\n")
+			}
+		}
+	}
+	err = cmd.Wait()
+	stdin.Close()
+	t.Logf("node %s output:\n%s", file, out.String())
+	if err != nil {
+		t.Fatalf("%s failed: %v", file, err)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// get returns the status of GET url, or 0 when the request failed.
+func get(url string) int {
+	c := http.Client{Timeout: 5 * time.Second}
+	res, err := c.Get(url)
+	if err != nil {
+		return 0
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// TestRedisOutageUnderLoad stops redis-server for 10 s while 20 devices
+// send through two gateways, then starts it again empty (no persistence).
+// outage.mjs asserts what clients see: only unavailable refusals with
+// retryAfterMs, every ack within its deadline, sends acked again without a
+// restart, resync and presence restored, seqs continued from the store,
+// nothing acked lost. This side asserts what operators see: /redis/health
+// fails during the outage, the processes survive and /healthz stays ok.
+func TestRedisOutageUnderLoad(t *testing.T) {
+	redis := redistest.StartServer(t)
+	env := faultEnv(t, redis)
+	gws := startGateways(t, env, "a", "b")
+	const outage = 10 * time.Second
+	runScenario(t, []string{
+		"GATEWAY_A=" + gws[0].URL, "GATEWAY_B=" + gws[1].URL,
+		"CHATSTATE_API_KEY=" + env["CHATSTATE_API_KEY"], "CHATSTATE_JWT_SECRET=" + env["CHATSTATE_JWT_SECRET"],
+	}, "outage.mjs", func(name string) string {
+		if name != "stop-redis" {
+			t.Errorf("unexpected request %q from the script", name)
+			return ""
+		}
+		redis.Stop()
+		stopped := time.Now()
+		for _, g := range gws {
+			deadline := time.Now().Add(outage)
+			for get(g.URL+"/redis/health") != http.StatusServiceUnavailable {
+				if time.Now().After(deadline) {
+					t.Errorf("%s/redis/health did not report the outage", g.URL)
+					break
+				}
+				time.Sleep(50 * time.Millisecond) // polling with a deadline
+			}
+			if s := get(g.URL + "/healthz"); s != http.StatusOK {
+				t.Errorf("%s/healthz during the outage: %d", g.URL, s)
+			}
+		}
+		// The outage lasts its full length: the fault, not a wait for an
+		// event.
+		time.Sleep(time.Until(stopped.Add(outage)))
+		redis.Restart(t)
+		return "redis-restarted"
+	})
+	// No panic: both processes still answer.
+	for _, g := range gws {
+		if s := get(g.URL + "/healthz"); s != http.StatusOK {
+			t.Errorf("%s/healthz after the outage: %d", g.URL, s)
+		}
+		if s := get(g.URL + "/redis/health"); s != http.StatusOK {
+			t.Errorf("%s/redis/health after the outage: %d", g.URL, s)
+		}
+	}
+}
