@@ -169,3 +169,34 @@ func TestRedisOutageUnderLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestNodeKillUnderLoad kills one of three gateways (SIGKILL, by its
+// fault-injection hook mid-send) while 24 devices send; nodekill.mjs
+// asserts what clients see. This side checks C died and A and B did not.
+func TestNodeKillUnderLoad(t *testing.T) {
+	redis := redistest.StartServer(t)
+	env := faultEnv(t, redis)
+	gws := startGateways(t, env, "a", "b")
+	c := map[string]string{"CHATSTATE_TEST_FAIL_AFTER_PERSIST": crashContent}
+	for k, v := range env {
+		c[k] = v
+	}
+	gws = append(gws, startGateways(t, c, "c")...)
+	runScenario(t, []string{
+		"GATEWAY_A=" + gws[0].URL, "GATEWAY_B=" + gws[1].URL, "GATEWAY_C=" + gws[2].URL,
+		"CHATSTATE_API_KEY=" + env["CHATSTATE_API_KEY"], "CHATSTATE_JWT_SECRET=" + env["CHATSTATE_JWT_SECRET"],
+		"CRASH_CONTENT=" + crashContent,
+	}, "nodekill.mjs", func(name string) string {
+		t.Errorf("unexpected request %q from the script", name)
+		return ""
+	})
+	// C was killed on purpose: reap it rather than stop it.
+	if err := gws[2].cmd.Wait(); err == nil {
+		t.Error("gateway C exited cleanly: it was to be killed")
+	}
+	for _, g := range gws[:2] {
+		if s := get(g.URL + "/healthz"); s != http.StatusOK {
+			t.Errorf("%s/healthz after the kill: %d", g.URL, s)
+		}
+	}
+}

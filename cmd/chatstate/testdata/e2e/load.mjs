@@ -24,8 +24,10 @@ export class Device {
     this.codes = {}; // refusal code -> count (sends and syncs)
     this.refusals = []; // refused acks, as received
     this.timeouts = 0; // acks that did not arrive within ACK_TIMEOUT_MS while connected
+    this.lostAcks = 0; // acks lost with the socket (its node died)
     this.resyncs = 0;
-    this.reconnects = 0;
+    this.presence = []; // presence events received
+    this.syncing = false; // sends wait while a catch-up after a reconnect runs
     this.socket = null;
     this.url = null;
     this.stopped = false;
@@ -48,6 +50,7 @@ export class Device {
       timeout: ACK_TIMEOUT_MS,
     });
     socket.on("message:new", (e) => this.note(e.message));
+    socket.on("presence", (p) => this.presence.push(p));
     socket.on("resync", () => {
       this.resyncs++;
       this.catchUp().catch(() => {});
@@ -87,6 +90,7 @@ export class Device {
       // An ack lost because the socket went away is the client's to retry;
       // one that did not come on a live socket breaks the ack deadline.
       if (s.connected) this.timeouts++;
+      else this.lostAcks++;
       return { err };
     }
   }
@@ -104,6 +108,19 @@ export class Device {
     while (!this.stopped && !this.socket?.connected) await sleep(50);
   }
 
+  // reconnect follows the client rule after losing its node: connect to
+  // another, sync every conversation from the highest seq seen, and only
+  // then let the send loop resend its unacknowledged send.
+  async reconnect(pick, deadlineMs = 60000) {
+    this.syncing = true;
+    try {
+      await this.connectUntil(pick, deadlineMs);
+      await this.catchUp({ deadlineMs });
+    } finally {
+      this.syncing = false;
+    }
+  }
+
   // send delivers one message reliably: the same clientMessageId is resent
   // after a refusal (waiting retryAfterMs) or a lost ack until it is acked.
   async send(conv, content, deadlineMs = 60000) {
@@ -112,6 +129,8 @@ export class Device {
     for (;;) {
       if (Date.now() > deadline) throw new Error(`${this.user}: send ${payload.clientMessageId} not acked within ${deadlineMs}ms`);
       await this.waitConnected();
+      while (this.syncing) await sleep(20);
+      if (this.stopped) throw new Error(`${this.user}/${this.deviceId} stopped`);
       const { res } = await this.request("message:send", payload);
       if (res?.ok) {
         this.note(res.message);
@@ -169,10 +188,15 @@ export function load(devices, intervalMs) {
   let running = true;
   const loops = devices.map(async (d, i) => {
     await sleep((intervalMs * i) / devices.length); // spread the sends
-    for (let n = 0; running; n++) {
+    for (let n = 0; running && !d.stopped; n++) {
       const conv = d.convs[n % d.convs.length];
       const started = Date.now();
-      await d.send(conv, `${d.user}/${d.deviceId} #${n}`);
+      try {
+        await d.send(conv, `${d.user}/${d.deviceId} #${n}`);
+      } catch (err) {
+        if (d.stopped) return; // a device that left for good abandons its send
+        throw err;
+      }
       await sleep(Math.max(0, intervalMs - (Date.now() - started)));
     }
   });
