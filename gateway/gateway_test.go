@@ -44,6 +44,14 @@ func openStore(t *testing.T) *sqlitestore.Store {
 
 func startNode(t *testing.T, client rueidis.Client, store *sqlitestore.Store, prefix, id string) *node {
 	t.Helper()
+	return startNodeWith(t, client, store, prefix, Config{NodeID: id})
+}
+
+// startNodeWith is startNode with cfg (KeyPrefix is set from prefix).
+func startNodeWith(t *testing.T, client rueidis.Client, store *sqlitestore.Store, prefix string, cfg Config) *node {
+	t.Helper()
+	id := cfg.NodeID
+	cfg.KeyPrefix = prefix
 	v, _ := NewVerifier(testSecret, nil)
 	state := presence.New(client, presence.Config{KeyPrefix: prefix, NodeID: id})
 	ctx := redistest.Ctx(t)
@@ -54,7 +62,7 @@ func startNode(t *testing.T, client rueidis.Client, store *sqlitestore.Store, pr
 	dir := directory.New(client, store, c, directory.Config{KeyPrefix: prefix})
 	msgs := messaging.New(c, store, messaging.Config{})
 	go msgs.Run(ctx)
-	gw := New(Config{NodeID: id, KeyPrefix: prefix}, Deps{
+	gw := New(cfg, Deps{
 		Redis: client, State: state, Cache: c, Messages: msgs, LastSeen: store,
 		Directory: dir, Verifier: v,
 	})
