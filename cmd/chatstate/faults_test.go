@@ -52,9 +52,9 @@ func startGateways(t *testing.T, env map[string]string, ids ...string) []*gatewa
 
 // runScenario runs `node file` from testdata/e2e with env. The script says
 // "@@<name>" on a line of its own when the Go side must act (stop Redis,
-// say); act runs it and returns the line to write back to the script's
-// stdin ("" for none). It fails t if the script fails.
-func runScenario(t *testing.T, env []string, file string, act func(name string) string) {
+// say); act runs it and answers with say(line), which the script reads on
+// its stdin. It fails t if the script fails.
+func runScenario(t *testing.T, env []string, file string, act func(name string, say func(string))) {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -90,9 +90,7 @@ func runScenario(t *testing.T, env []string, file string, act func(name string) 
 		out.WriteString(line + "\n")
 		mu.Unlock()
 		if name, ok := strings.CutPrefix(line, "@@"); ok {
-			if reply := act(name); reply != "" {
-				io.WriteString(stdin, reply+"\n")
-			}
+			act(name, func(reply string) { io.WriteString(stdin, reply+"\n") })
 		}
 	}
 	err = cmd.Wait()
@@ -133,10 +131,10 @@ func TestRedisOutageUnderLoad(t *testing.T) {
 	runScenario(t, []string{
 		"GATEWAY_A=" + gws[0].URL, "GATEWAY_B=" + gws[1].URL,
 		"CHATSTATE_API_KEY=" + env["CHATSTATE_API_KEY"], "CHATSTATE_JWT_SECRET=" + env["CHATSTATE_JWT_SECRET"],
-	}, "outage.mjs", func(name string) string {
+	}, "outage.mjs", func(name string, say func(string)) {
 		if name != "stop-redis" {
 			t.Errorf("unexpected request %q from the script", name)
-			return ""
+			return
 		}
 		redis.Stop()
 		stopped := time.Now()
@@ -153,11 +151,12 @@ func TestRedisOutageUnderLoad(t *testing.T) {
 				t.Errorf("%s/healthz during the outage: %d", g.URL, s)
 			}
 		}
+		say("redis-stopped")
 		// The outage lasts its full length: the fault, not a wait for an
 		// event.
 		time.Sleep(time.Until(stopped.Add(outage)))
 		redis.Restart(t)
-		return "redis-restarted"
+		say("redis-restarted")
 	})
 	// No panic: both processes still answer.
 	for _, g := range gws {
@@ -186,9 +185,8 @@ func TestNodeKillUnderLoad(t *testing.T) {
 		"GATEWAY_A=" + gws[0].URL, "GATEWAY_B=" + gws[1].URL, "GATEWAY_C=" + gws[2].URL,
 		"CHATSTATE_API_KEY=" + env["CHATSTATE_API_KEY"], "CHATSTATE_JWT_SECRET=" + env["CHATSTATE_JWT_SECRET"],
 		"CRASH_CONTENT=" + crashContent,
-	}, "nodekill.mjs", func(name string) string {
+	}, "nodekill.mjs", func(name string, _ func(string)) {
 		t.Errorf("unexpected request %q from the script", name)
-		return ""
 	})
 	// C was killed on purpose: reap it rather than stop it.
 	if err := gws[2].cmd.Wait(); err == nil {

@@ -3,7 +3,7 @@
 // empty. Run by the Go test with `node outage.mjs`, not by `node --test`.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { env, api, conversation, uid } from "./lib.mjs";
+import { env, conversation, uid } from "./lib.mjs";
 import { Device, load, checkStored, missing, tell, heard, releaseStdin } from "./load.mjs";
 
 const devices = [];
@@ -26,6 +26,17 @@ test("a 10 s Redis outage under load: sends are refused unavailable, nothing ack
   const run = load(devices, 120);
   await poll(() => devices.every((d) => d.acked.length >= 15), "every device acked before the outage");
   tell("stop-redis");
+  await heard("redis-stopped");
+  // A connect during the outage is refused unavailable, with a retry hint.
+  const late = new Device(uid("late"), "d", []);
+  const refused = await late.connect(env.a).then(
+    () => null,
+    (err) => err,
+  );
+  late.close();
+  assert.ok(refused, "a connect during the outage must be refused");
+  assert.equal(refused.message, "unavailable");
+  assert.ok(refused.data?.code === "unavailable" && refused.data.retryAfterMs > 0, `connect_error data ${JSON.stringify(refused.data)}`);
   await heard("redis-restarted");
   const ackedBefore = devices.map((d) => d.acked.length);
   const lastSeqBefore = new Map(convs.map((c) => [c, Math.max(0, ...devices.flatMap((d) => d.acked.filter((m) => m.conversationId === c).map((m) => m.seq)))]));
@@ -36,7 +47,9 @@ test("a 10 s Redis outage under load: sends are refused unavailable, nothing ack
   // Every refusal during the outage was unavailable with a retry hint.
   const codes = {};
   for (const d of devices) for (const [c, n] of Object.entries(d.codes)) codes[c] = (codes[c] ?? 0) + n;
-  console.log("refusals by code:", JSON.stringify(codes), "acked:", devices.reduce((n, d) => n + d.acked.length, 0));
+  const messages = {};
+  for (const d of devices) for (const e of d.refusals) messages[e.message] = (messages[e.message] ?? 0) + 1;
+  console.log("refusals by code:", JSON.stringify(codes), "by message:", JSON.stringify(messages), "acked:", devices.reduce((n, d) => n + d.acked.length, 0));
   assert.ok(codes.unavailable > 0, `no send was refused during the outage: ${JSON.stringify(codes)}`);
   assert.deepEqual(Object.keys(codes), ["unavailable"], `refusal codes ${JSON.stringify(codes)}: only unavailable is allowed`);
   for (const d of devices) for (const e of d.refusals) assert.ok(e.retryAfterMs > 0, `refusal without retryAfterMs: ${JSON.stringify(e)}`);
