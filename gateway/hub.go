@@ -116,8 +116,11 @@ func (h *hub) start(ctx context.Context) error {
 }
 
 // connect dedicates a connection, installs the message hook and subscribes
-// to every user currently held here.
+// to every user currently held here, within subscribeTimeout so a hung
+// Redis fails the attempt and the reconnect loop tries again.
 func (h *hub) connect(ctx context.Context) (<-chan error, error) {
+	ctx, cancel := context.WithTimeout(ctx, subscribeTimeout)
+	defer cancel()
 	sub, cancel := h.client.Dedicate()
 	wait := sub.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: h.onMessage})
 	h.subMu.Lock()
@@ -156,6 +159,9 @@ func (h *hub) connect(ctx context.Context) (<-chan error, error) {
 func (h *hub) live() (losses uint64, up bool) {
 	return h.losses.Load(), h.up.Load()
 }
+
+// subscribeTimeout bounds one (re)subscription of every local user.
+const subscribeTimeout = 10 * time.Second
 
 func (h *hub) close() {
 	h.subMu.Lock()
