@@ -104,11 +104,14 @@ func (h *hub) start(ctx context.Context) error {
 					// (see live): retry often.
 					backoff = min(backoff*2, time.Second)
 				}
-				h.up.Store(true)
 				h.log.Info("redis pub/sub restored", "users", h.count())
 				if h.onResub != nil {
 					h.onResub(ctx)
 				}
+				// Only now: each socket gets its resync before the ack of
+				// any send accepted from here on, so the sync it triggers
+				// starts below that send's seq.
+				h.up.Store(true)
 			}
 		}
 	}()
@@ -119,8 +122,8 @@ func (h *hub) start(ctx context.Context) error {
 // to every user currently held here, within subscribeTimeout so a hung
 // Redis fails the attempt and the reconnect loop tries again.
 func (h *hub) connect(ctx context.Context) (<-chan error, error) {
-	ctx, cancel := context.WithTimeout(ctx, subscribeTimeout)
-	defer cancel()
+	ctx, stop := context.WithTimeout(ctx, subscribeTimeout)
+	defer stop()
 	sub, cancel := h.client.Dedicate()
 	wait := sub.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: h.onMessage})
 	h.subMu.Lock()

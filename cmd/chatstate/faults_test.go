@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatstate/chatstate"
 	"github.com/chatstate/chatstate/internal/mongotest"
 	"github.com/chatstate/chatstate/internal/redistest"
+	"github.com/chatstate/chatstate/mongostore"
 )
 
 // faultEnv is the environment of the gateways of the fault scenarios: one
@@ -105,6 +108,63 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
+// checkStore reads the scenario's result (RESULT_FILE: its conversations
+// and every acked message) and checks it against the store itself, not
+// through the API: each (sender, clientMessageId) and each seq is stored
+// once per conversation, and every acked message is stored under the id and
+// seq of its ack.
+func checkStore(t *testing.T, mongoURI, resultFile string) {
+	t.Helper()
+	b, err := os.ReadFile(resultFile)
+	if err != nil {
+		t.Fatalf("the scenario wrote no result: %v", err)
+	}
+	var res struct {
+		Convs []string
+		Acked []chatstate.Message
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	ctx := redistest.Ctx(t)
+	store, err := mongostore.Open(ctx, mongoURI, "", mongostore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close(ctx)
+	byID := map[string]chatstate.Message{}
+	for _, conv := range res.Convs {
+		seqs, cmids := map[int64]bool{}, map[string]bool{}
+		for after := int64(0); ; {
+			page, err := store.MessagesAfter(ctx, conv, after, 500)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range page {
+				key := m.SenderID + ":" + m.ClientMessageID
+				if seqs[m.Seq] || cmids[key] {
+					t.Errorf("%s: seq %d or clientMessageId %s stored twice", conv, m.Seq, key)
+				}
+				seqs[m.Seq], cmids[key] = true, true
+				byID[m.ID] = m
+			}
+			if len(page) < 500 {
+				break
+			}
+			after = page[len(page)-1].Seq
+		}
+	}
+	for _, a := range res.Acked {
+		if s, ok := byID[a.ID]; !ok || s.Seq != a.Seq || s.ClientMessageID != a.ClientMessageID || s.ConversationID != a.ConversationID {
+			t.Errorf("acked %+v, stored %+v (found %v)", a, s, ok)
+		}
+	}
+	if len(res.Acked) == 0 {
+		t.Error("the scenario acked nothing")
+	}
+	t.Logf("store: %d messages, %d acked, all stored once under their ack", len(byID), len(res.Acked))
+}
+
 // get returns the status of GET url, or 0 when the request failed.
 func get(url string) int {
 	c := http.Client{Timeout: 5 * time.Second}
@@ -128,8 +188,9 @@ func TestRedisOutageUnderLoad(t *testing.T) {
 	env := faultEnv(t, redis)
 	gws := startGateways(t, env, "a", "b")
 	const outage = 10 * time.Second
+	result := filepath.Join(t.TempDir(), "result.json")
 	runScenario(t, []string{
-		"GATEWAY_A=" + gws[0].URL, "GATEWAY_B=" + gws[1].URL,
+		"GATEWAY_A=" + gws[0].URL, "GATEWAY_B=" + gws[1].URL, "RESULT_FILE=" + result,
 		"CHATSTATE_API_KEY=" + env["CHATSTATE_API_KEY"], "CHATSTATE_JWT_SECRET=" + env["CHATSTATE_JWT_SECRET"],
 	}, "outage.mjs", func(name string, say func(string)) {
 		if name != "stop-redis" {
@@ -158,6 +219,7 @@ func TestRedisOutageUnderLoad(t *testing.T) {
 		redis.Restart(t)
 		say("redis-restarted")
 	})
+	checkStore(t, env["MONGODB_URI"], result)
 	// No panic: both processes still answer.
 	for _, g := range gws {
 		if s := get(g.URL + "/healthz"); s != http.StatusOK {
@@ -181,13 +243,15 @@ func TestNodeKillUnderLoad(t *testing.T) {
 		c[k] = v
 	}
 	gws = append(gws, startGateways(t, c, "c")...)
+	result := filepath.Join(t.TempDir(), "result.json")
 	runScenario(t, []string{
-		"GATEWAY_A=" + gws[0].URL, "GATEWAY_B=" + gws[1].URL, "GATEWAY_C=" + gws[2].URL,
+		"GATEWAY_A=" + gws[0].URL, "GATEWAY_B=" + gws[1].URL, "GATEWAY_C=" + gws[2].URL, "RESULT_FILE=" + result,
 		"CHATSTATE_API_KEY=" + env["CHATSTATE_API_KEY"], "CHATSTATE_JWT_SECRET=" + env["CHATSTATE_JWT_SECRET"],
 		"CRASH_CONTENT=" + crashContent,
 	}, "nodekill.mjs", func(name string, _ func(string)) {
 		t.Errorf("unexpected request %q from the script", name)
 	})
+	checkStore(t, env["MONGODB_URI"], result)
 	// C was killed on purpose: reap it rather than stop it.
 	if err := gws[2].cmd.Wait(); err == nil {
 		t.Error("gateway C exited cleanly: it was to be killed")
