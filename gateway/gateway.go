@@ -16,6 +16,7 @@ import (
 	"github.com/chatstate/chatstate"
 	"github.com/chatstate/chatstate/cache"
 	"github.com/chatstate/chatstate/internal/keys"
+	"github.com/chatstate/chatstate/internal/luascript"
 	"github.com/chatstate/chatstate/socketio"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/rueidis"
@@ -227,13 +228,13 @@ func (g *Gateway) onConnect(c *socketio.Conn, raw json.RawMessage) error {
 	cl := &client{userID: userID, deviceID: deviceID, conn: c, typing: make(map[string]*time.Timer)}
 	if err := g.hub.add(ctx, userID, c); err != nil {
 		g.log.Warn("subscribe failed", "user", userID, "err", err)
-		return &socketio.ConnectError{Message: "unavailable", Data: chatstate.Payload(chatstate.Unavailable("redis", err))}
+		return connectRefused(err)
 	}
 	change, err := g.register(ctx, cl)
 	if err != nil {
 		g.hub.remove(ctx, userID, c)
 		g.log.Warn("register socket failed", "user", userID, "err", err)
-		return &socketio.ConnectError{Message: "unavailable", Data: chatstate.Payload(chatstate.Unavailable("redis", err))}
+		return connectRefused(err)
 	}
 	c.SetData(cl)
 	g.m.connections.Inc()
@@ -246,6 +247,14 @@ func (g *Gateway) onConnect(c *socketio.Conn, raw json.RawMessage) error {
 		g.publishPresenceTo(ctx, friends, change.After)
 	}
 	return nil
+}
+
+// connectRefused is the connect_error of a registration that failed: its
+// message is the error code (unavailable during an outage) and its data the
+// error payload, with retryAfterMs when the client should retry.
+func connectRefused(err error) *socketio.ConnectError {
+	p := chatstate.Payload(chatstate.Classify(luascript.Err(err)))
+	return &socketio.ConnectError{Message: p.Code, Data: p}
 }
 
 // register records the socket, the device's presence and its session.
