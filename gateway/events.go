@@ -9,6 +9,7 @@ import (
 
 	"github.com/chatstate/chatstate"
 	"github.com/chatstate/chatstate/cache"
+	"github.com/chatstate/chatstate/internal/luascript"
 	"github.com/chatstate/chatstate/socketio"
 )
 
@@ -33,7 +34,7 @@ func (g *Gateway) onEvent(c *socketio.Conn, ev *socketio.Event) {
 	// Whatever a handler returns that is an outage (a backend error no
 	// state package mapped, or EventTimeout passing) is unavailable, so a
 	// client never sees internal for a transient failure.
-	err = chatstate.Classify(err)
+	err = chatstate.Classify(luascript.Err(err))
 	code := chatstate.ErrorCode(err)
 	switch code {
 	case chatstate.EINTERNAL:

@@ -109,9 +109,11 @@ var codes = map[string]bool{
 // during a failover, TRYAGAIN, CLUSTERDOWN, no node for a slot) becomes
 // chatstate.Unavailable; anything else (a Lua runtime error, NOSCRIPT after
 // the fallback) stays as it is and so is internal.
+// An error that already has a code is returned as it is.
 func Err(err error) error {
-	if err == nil {
-		return nil
+	var ce *chatstate.Error
+	if err == nil || errors.As(err, &ce) {
+		return err
 	}
 	var re *rueidis.RedisError
 	if !errors.As(err, &re) {

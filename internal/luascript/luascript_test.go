@@ -1,6 +1,7 @@
 package luascript
 
 import (
+	"context"
 	"os"
 	"testing"
 
@@ -71,6 +72,11 @@ func TestErrMapsOutages(t *testing.T) {
 		if p := chatstate.Payload(err); p.Code != chatstate.EUNAVAILABLE || p.RetryAfterMs <= 0 {
 			t.Errorf("%s: %+v", reply, p)
 		}
+	}
+	// Already coded (a store outage passing through): kept as it is.
+	store := chatstate.Unavailable("the message store", context.DeadlineExceeded)
+	if got := Err(store); got != store {
+		t.Errorf("coded error changed: %v", got)
 	}
 	srv.Stop()
 	s := New("set", `return redis.call("SET", KEYS[1], "v")`)
