@@ -31,7 +31,8 @@ type Config struct {
 	// SettleTimeout is how long a reserved seq may stay unsettled (its send
 	// not yet stored and committed) before another sender may skip it, so a
 	// failed send or a dead node stalls its conversation at most this long;
-	// zero means 5s. docs/delivery.md.
+	// zero means 3s, so a send waiting behind such a seq still acks within
+	// the gateway's 5 s event deadline. docs/delivery.md.
 	SettleTimeout time.Duration
 
 	SessionTTL  time.Duration // session lifetime, extended on activity; zero means 1h
@@ -64,7 +65,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.MessageTTL, 24*time.Hour)
 	setInt(&c.MaxContentBytes, 16<<10)
 	setInt(&c.DedupeLimit, 10000)
-	setDur(&c.SettleTimeout, 5*time.Second)
+	setDur(&c.SettleTimeout, 3*time.Second)
 	setDur(&c.SessionTTL, time.Hour)
 	setInt(&c.MaxSessions, 50)
 	setDur(&c.FriendsTTL, 2*time.Hour)
@@ -158,7 +159,8 @@ func limitArg(kind string, limit, max int) (int, error) {
 	return limit, nil
 }
 
-// mapErr turns a script's coded error reply into *chatstate.Error.
+// mapErr maps a Redis error for clients: coded script replies, outages as
+// unavailable (luascript.Err).
 func mapErr(err error) error { return luascript.Err(err) }
 
 func isNil(err error) bool { return rueidis.IsRedisNil(err) }

@@ -92,7 +92,7 @@ func (d *Directory) CreateConversation(ctx context.Context, c chatstate.Conversa
 		return c, err
 	}
 	// Drop a cached "not found" from reads before the conversation existed.
-	return c, d.client.Do(ctx, d.client.B().Del().Key(d.keys.Members(c.ID)).Build()).Error()
+	return c, luascript.Err(d.client.Do(ctx, d.client.B().Del().Key(d.keys.Members(c.ID)).Build()).Error())
 }
 
 // IsMember reports whether userID belongs to the conversation.
@@ -127,7 +127,7 @@ func (d *Directory) Members(ctx context.Context, convID string) ([]string, error
 	key := d.keys.Members(convID)
 	members, err := d.client.Do(ctx, d.client.B().Smembers().Key(key).Build()).AsStrSlice()
 	if err != nil {
-		return nil, err
+		return nil, luascript.Err(err)
 	}
 	if len(members) == 1 && members[0] == notFound {
 		return nil, chatstate.Errorf(chatstate.ENOTFOUND, "conversation not found")

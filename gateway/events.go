@@ -3,10 +3,12 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"time"
 
 	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/internal/luascript"
 	"github.com/chatstate/chatstate/socketio"
 )
 
@@ -17,7 +19,7 @@ func (g *Gateway) onEvent(c *socketio.Conn, ev *socketio.Event) {
 	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.EventTimeout)
 	defer cancel()
 	var (
 		reply map[string]any
@@ -29,9 +31,16 @@ func (g *Gateway) onEvent(c *socketio.Conn, ev *socketio.Event) {
 	} else {
 		err = &chatstate.Error{Code: chatstate.ERATELIMITED, Message: "too many events on this connection, slow down", RetryAfter: wait}
 	}
+	// Whatever a handler returns that is an outage (a backend error no
+	// state package mapped, or EventTimeout passing) is unavailable, so a
+	// client never sees internal for a transient failure.
+	err = chatstate.Classify(luascript.Err(err))
 	code := chatstate.ErrorCode(err)
-	if code == chatstate.EINTERNAL {
+	switch code {
+	case chatstate.EINTERNAL:
 		g.log.Error("event failed", "event", ev.Name, "user", cl.userID, "err", err)
+	case chatstate.EUNAVAILABLE:
+		g.log.Debug("event refused: backend unavailable", "event", ev.Name, "user", cl.userID, "err", err)
 	}
 	if code == "" {
 		code = "ok"
@@ -137,6 +146,10 @@ func (g *Gateway) handleSend(ctx context.Context, cl *client, ev *socketio.Event
 	case <-cl.echo: // a late echo of an earlier send
 	default:
 	}
+	losses, up := g.hub.live()
+	if !up {
+		return nil, errLiveDown
+	}
 	sent, err := g.deps.Messages.Send(ctx, msg, g.messagePublish(members, cl.conn.ID()))
 	if err != nil {
 		return nil, err
@@ -163,12 +176,21 @@ func (g *Gateway) handleSend(ctx context.Context, cl *client, ev *socketio.Event
 		}
 		t.Stop()
 	}
+	if l, up := g.hub.live(); !up || l != losses {
+		// Stored, but this node's live delivery broke meanwhile: the
+		// retry (same clientMessageId) is acked once it is restored.
+		return nil, errLiveDown
+	}
 	return map[string]any{"message": sent.Message}, nil
 }
 
 // echoTimeout bounds the ack's wait for its message's publication, which
 // only a lost Pub/Sub connection delays (clients then resync anyway).
 const echoTimeout = 2 * time.Second
+
+// errLiveDown refuses a send while this node's Pub/Sub subscriber is being
+// restored (hub.live).
+var errLiveDown = chatstate.Unavailable("live delivery", errors.New("redis pub/sub subscriber reconnecting"))
 
 type convRequest struct {
 	ConversationID string `json:"conversationId"`

@@ -16,6 +16,7 @@ import (
 	"github.com/chatstate/chatstate"
 	"github.com/chatstate/chatstate/cache"
 	"github.com/chatstate/chatstate/internal/keys"
+	"github.com/chatstate/chatstate/internal/luascript"
 	"github.com/chatstate/chatstate/messaging"
 	"github.com/chatstate/chatstate/socketio"
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,8 +61,14 @@ type Config struct {
 	// ack of a message:send with exactly this content waits until Drain has
 	// asked the sender's socket to close. Empty (the default) disables it.
 	HoldAckUntilDrain string
-	Socket            socketio.Config
-	Logger            *slog.Logger
+	// EventTimeout bounds the work of one client event (and of a
+	// connect's registration): when Redis or the store does not answer
+	// within it, the ack says unavailable with retryAfterMs instead of
+	// arriving late or never. Zero means 5s; clients should allow at least
+	// twice that for an ack before they resend (same clientMessageId).
+	EventTimeout time.Duration
+	Socket       socketio.Config
+	Logger       *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -97,6 +104,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.DrainGrace == 0 {
 		c.DrainGrace = 5 * time.Second
+	}
+	if c.EventTimeout == 0 {
+		c.EventTimeout = 5 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -267,18 +277,18 @@ func (g *Gateway) onConnect(c *socketio.Conn, raw json.RawMessage) error {
 	if err := chatstate.ValidateID("deviceId", deviceID); err != nil {
 		return &socketio.ConnectError{Message: "invalid", Data: chatstate.Payload(err)}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.EventTimeout)
 	defer cancel()
 	cl := &client{userID: userID, deviceID: deviceID, conn: c, typing: make(map[string]*time.Timer), echo: make(chan struct{}, 1), drainReq: make(chan struct{})}
 	if err := g.hub.add(ctx, userID, c); err != nil {
-		g.log.Error("subscribe failed", "user", userID, "err", err)
-		return &socketio.ConnectError{Message: "unavailable"}
+		g.log.Warn("subscribe failed", "user", userID, "err", err)
+		return connectRefused(err)
 	}
 	change, err := g.register(ctx, cl)
 	if err != nil {
 		g.hub.remove(ctx, userID, c)
-		g.log.Error("register socket failed", "user", userID, "err", err)
-		return &socketio.ConnectError{Message: "unavailable"}
+		g.log.Warn("register socket failed", "user", userID, "err", err)
+		return connectRefused(err)
 	}
 	c.SetData(cl)
 	g.m.connections.Inc()
@@ -292,6 +302,14 @@ func (g *Gateway) onConnect(c *socketio.Conn, raw json.RawMessage) error {
 	}
 	g.armExpiry(cl, id.ExpiresAt)
 	return nil
+}
+
+// connectRefused is the connect_error of a registration that failed: its
+// message is the error code (unavailable during an outage) and its data the
+// error payload, with retryAfterMs when the client should retry.
+func connectRefused(err error) *socketio.ConnectError {
+	p := chatstate.Payload(chatstate.Classify(luascript.Err(err)))
+	return &socketio.ConnectError{Message: p.Code, Data: p}
 }
 
 // register records the socket, the device's presence and its session.

@@ -45,6 +45,18 @@ func openStore(t *testing.T) *sqlitestore.Store {
 // startNode starts a gateway; opts adjust its Config.
 func startNode(t *testing.T, client rueidis.Client, store *sqlitestore.Store, prefix, id string, opts ...func(*Config)) *node {
 	t.Helper()
+	cfg := Config{NodeID: id}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return startNodeWith(t, client, store, prefix, cfg)
+}
+
+// startNodeWith is startNode with cfg (KeyPrefix is set from prefix).
+func startNodeWith(t *testing.T, client rueidis.Client, store *sqlitestore.Store, prefix string, cfg Config) *node {
+	t.Helper()
+	id := cfg.NodeID
+	cfg.KeyPrefix = prefix
 	v, _ := NewVerifier(testSecret, nil)
 	state := presence.New(client, presence.Config{KeyPrefix: prefix, NodeID: id})
 	ctx := redistest.Ctx(t)
@@ -55,10 +67,6 @@ func startNode(t *testing.T, client rueidis.Client, store *sqlitestore.Store, pr
 	dir := directory.New(client, store, c, directory.Config{KeyPrefix: prefix})
 	msgs := messaging.New(c, store, messaging.Config{})
 	go msgs.Run(ctx)
-	cfg := Config{NodeID: id, KeyPrefix: prefix}
-	for _, o := range opts {
-		o(&cfg)
-	}
 	gw := New(cfg, Deps{
 		Redis: client, State: state, Cache: c, Messages: msgs, LastSeen: store,
 		Directory: dir, Verifier: v,

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -34,6 +35,11 @@ type hub struct {
 	closed  bool
 	done    chan struct{}         // closed when the loop of start ends
 	onResub func(context.Context) // called after subscriptions were restored
+
+	// up is false while the subscriber is lost and not yet restored;
+	// losses counts the losses. See live.
+	up     atomic.Bool
+	losses atomic.Uint64
 }
 
 type userConns struct {
@@ -72,6 +78,7 @@ func (h *hub) start(ctx context.Context) error {
 	h.subMu.Lock()
 	h.done = done
 	h.subMu.Unlock()
+	h.up.Store(true)
 	go func() {
 		defer close(done)
 		for {
@@ -85,6 +92,8 @@ func (h *hub) start(ctx context.Context) error {
 				if closed || ctx.Err() != nil {
 					return
 				}
+				h.up.Store(false)
+				h.losses.Add(1)
 				h.m.pubsubReconnects.Inc()
 				h.log.Warn("redis pub/sub connection lost; messages published until it is restored are not delivered live (clients resync by seq)", "err", err)
 				backoff := 100 * time.Millisecond
@@ -101,12 +110,18 @@ func (h *hub) start(ctx context.Context) error {
 						return
 					case <-time.After(backoff):
 					}
-					backoff = min(backoff*2, 5*time.Second)
+					// Sends are refused until the subscriber is back
+					// (see live): retry often.
+					backoff = min(backoff*2, time.Second)
 				}
 				h.log.Info("redis pub/sub restored", "users", h.count())
 				if h.onResub != nil {
 					h.onResub(ctx)
 				}
+				// Only now: each socket gets its resync before the ack of
+				// any send accepted from here on, so the sync it triggers
+				// starts below that send's seq.
+				h.up.Store(true)
 			}
 		}
 	}()
@@ -114,8 +129,11 @@ func (h *hub) start(ctx context.Context) error {
 }
 
 // connect dedicates a connection, installs the message hook and subscribes
-// to every user currently held here.
+// to every user currently held here, within subscribeTimeout so a hung
+// Redis fails the attempt and the reconnect loop tries again.
 func (h *hub) connect(ctx context.Context) (<-chan error, error) {
+	ctx, stop := context.WithTimeout(ctx, subscribeTimeout)
+	defer stop()
 	sub, cancel := h.client.Dedicate()
 	wait := sub.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: h.onMessage})
 	h.subMu.Lock()
@@ -150,6 +168,19 @@ func (h *hub) connect(ctx context.Context) (<-chan error, error) {
 	}
 	return wait, nil
 }
+
+// live reports whether the subscriber is connected, and a count of its
+// losses: a send acknowledged while live delivery to this node is broken
+// would let the sender's device advance its highest seq past messages it
+// never got, and the sync after `resync` (from that seq) would skip them.
+// The gateway refuses sends (unavailable) unless live held, unchanged,
+// across the whole send.
+func (h *hub) live() (losses uint64, up bool) {
+	return h.losses.Load(), h.up.Load()
+}
+
+// subscribeTimeout bounds one (re)subscription of every local user.
+const subscribeTimeout = 10 * time.Second
 
 // close closes the subscriber and waits for the loop of start to end (its
 // context should be cancelled first, or the loop may be in a backoff).

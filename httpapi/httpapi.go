@@ -26,7 +26,14 @@ type Config struct {
 	APIKey string
 	// MaxBodyBytes caps request bodies; zero means 1 MiB.
 	MaxBodyBytes int64
-	Logger       *slog.Logger
+	// RequestTimeout bounds a request's work: when Redis or the store does
+	// not answer within it, the reply is 503 unavailable with Retry-After
+	// rather than a hang. Zero means 5s.
+	RequestTimeout time.Duration
+	// HealthTimeout bounds the PING of /redis/health and /readyz, so a hung
+	// Redis fails the probe instead of stalling it; zero means 2s.
+	HealthTimeout time.Duration
+	Logger        *slog.Logger
 }
 
 // Deps are the services behind the API. Nil optional funcs answer 501.
@@ -70,6 +77,12 @@ func New(cfg Config, deps Deps) *Server {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 5 * time.Second
+	}
+	if cfg.HealthTimeout == 0 {
+		cfg.HealthTimeout = 2 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -92,7 +105,11 @@ func New(cfg Config, deps Deps) *Server {
 	return s
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	s.mux.ServeHTTP(w, r.WithContext(ctx))
+}
 
 func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -117,7 +134,9 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) redisHealth(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	if err := s.deps.Ping(r.Context()); err != nil {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.HealthTimeout)
+	defer cancel()
+	if err := s.deps.Ping(ctx); err != nil {
 		s.cfg.Logger.Warn("redis health check failed", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "error", "error": "redis unreachable"})
 		return
@@ -312,7 +331,11 @@ var statusOf = map[string]int{
 	chatstate.EINTERNAL:     http.StatusInternalServerError,
 }
 
+// error writes err as the JSON error body with its HTTP status. An outage
+// that no package mapped (chatstate.Classify) is 503 like the mapped ones,
+// and every retryable error carries Retry-After (whole seconds, rounded up).
 func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
+	err = chatstate.Classify(err)
 	code := chatstate.ErrorCode(err)
 	if code == chatstate.EINTERNAL {
 		s.cfg.Logger.Error("http request failed", "method", r.Method, "path", r.URL.Path, "err", err)

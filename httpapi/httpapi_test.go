@@ -9,15 +9,19 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chatstate/chatstate/cache"
 	"github.com/chatstate/chatstate/directory"
+	"github.com/chatstate/chatstate/internal/redisconn"
 	"github.com/chatstate/chatstate/internal/redistest"
 	"github.com/chatstate/chatstate/messaging"
 	"github.com/chatstate/chatstate/presence"
 	"github.com/chatstate/chatstate/sqlitestore"
+	"github.com/redis/rueidis"
 )
 
 func TestMain(m *testing.M) { os.Exit(redistest.Run(m)) }
@@ -25,6 +29,11 @@ func TestMain(m *testing.M) { os.Exit(redistest.Run(m)) }
 func newServer(t *testing.T, ping func(context.Context) error) *httptest.Server {
 	t.Helper()
 	client, prefix := redistest.Start(t)
+	return newServerOn(t, client, prefix, ping)
+}
+
+func newServerOn(t *testing.T, client rueidis.Client, prefix string, ping func(context.Context) error) *httptest.Server {
+	t.Helper()
 	ctx := redistest.Ctx(t)
 	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"), sqlitestore.Config{})
 	if err != nil {
@@ -119,4 +128,53 @@ func TestHealthWhenRedisIsDown(t *testing.T) {
 			t.Errorf("%s leaks the address: %v", path, body)
 		}
 	}
+}
+
+// With Redis down every API route that needs it answers 503 unavailable
+// with Retry-After and retryAfterMs, never 500, and within the request
+// timeout; the same routes work again once Redis is back, with no restart.
+func TestAPIWhenRedisStops(t *testing.T) {
+	redis := redistest.StartServer(t)
+	// The server's own client options (bounded retries), as serve uses them.
+	client, err := redisconn.Open(redistest.Ctx(t), redisconn.Config{Host: "127.0.0.1", Port: strconv.Itoa(redis.Port)}, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	srv := newServerOn(t, client, redistest.Prefix(t), nil)
+	if status, body := call(t, srv, "POST", "/v1/conversations", "k", `{"id":"c1","members":["a","b"]}`); status != 201 {
+		t.Fatalf("create: %d %v", status, body)
+	}
+	redis.Stop()
+	for _, tc := range []struct{ method, path, body string }{
+		{"GET", "/v1/conversations/c1/messages?afterSeq=0", ""},
+		{"GET", "/redis/online-users", ""},
+		{"PUT", "/v1/users/a/friends", `{"friends":["b"]}`},
+		{"POST", "/v1/conversations", `{"id":"c2","members":["a"]}`},
+	} {
+		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
+		req.Header.Set("Authorization", "Bearer k")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Error chatstateErr }
+		json.NewDecoder(res.Body).Decode(&body)
+		res.Body.Close()
+		if res.StatusCode != 503 || body.Error.Code != "unavailable" || body.Error.RetryAfterMs <= 0 || res.Header.Get("Retry-After") == "" {
+			t.Errorf("%s %s with Redis down: %d %+v Retry-After %q", tc.method, tc.path, res.StatusCode, body, res.Header.Get("Retry-After"))
+		}
+	}
+	if status, _ := call(t, srv, "GET", "/redis/health", "", ""); status != 503 {
+		t.Errorf("/redis/health with Redis down: %d", status)
+	}
+	redis.Restart(t)
+	if status, body := call(t, srv, "GET", "/v1/conversations/c1/messages?afterSeq=0", "k", ""); status != 200 {
+		t.Errorf("after Redis returned: %d %v", status, body)
+	}
+}
+
+type chatstateErr struct {
+	Code         string `json:"code"`
+	RetryAfterMs int64  `json:"retryAfterMs"`
 }

@@ -223,34 +223,18 @@ func (s *Store) Close(ctx context.Context) error {
 // Database is the underlying database, for operational tooling and tests.
 func (s *Store) Database() *mongo.Database { return s.db }
 
-// dbError keeps the driver error for logs while carrying a chatstate code
-// for clients: errors.As finds the *chatstate.Error, errors.Is the cause.
-type dbError struct {
-	op    string
-	code  *chatstate.Error
-	cause error
-}
-
-func (e *dbError) Error() string   { return "mongostore: " + e.op + ": " + e.cause.Error() }
-func (e *dbError) Unwrap() []error { return []error{e.code, e.cause} }
-
-var errUnavailable = &chatstate.Error{Code: chatstate.EUNAVAILABLE, Message: "the message store is unavailable"}
-
-// dbErr wraps a driver error. Network trouble and server-selection
-// failures become EUNAVAILABLE so callers can retry or degrade; a cancelled
-// or expired ctx stays as it is, anything else is internal.
+// dbErr wraps a driver error. The store being unreachable (no server
+// selectable, network trouble, a timeout or an expired ctx while waiting
+// for it, the client disconnected) becomes chatstate.Unavailable so clients
+// retry; anything else is internal and keeps its text for logs.
 func dbErr(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.As(err, &topology.ServerSelectionError{}) || errors.Is(err, mongo.ErrClientDisconnected) {
-		return &dbError{op: op, code: errUnavailable, cause: err}
+	cause := fmt.Errorf("mongostore: %s: %w", op, err)
+	if errors.As(err, &topology.ServerSelectionError{}) || errors.Is(err, mongo.ErrClientDisconnected) ||
+		mongo.IsNetworkError(err) || mongo.IsTimeout(err) || chatstate.IsOutage(err) {
+		return chatstate.Unavailable("the message store", cause)
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("mongostore: %s: %w", op, err)
-	}
-	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) {
-		return &dbError{op: op, code: errUnavailable, cause: err}
-	}
-	return fmt.Errorf("mongostore: %s: %w", op, err)
+	return cause
 }

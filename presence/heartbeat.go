@@ -30,7 +30,7 @@ func (s *State) heartbeat(ctx context.Context, markDead bool) error {
 		s.instance, ms(s.cfg.NodeTimeout), ms(s.purgeAge()), mark, strconv.Itoa(maxDead)}})
 	dead, err := r.AsStrSlice()
 	if err != nil {
-		return err
+		return luascript.Err(err)
 	}
 	joined := strings.Join(dead, " ")
 	s.dead.Store(&joined)
@@ -46,9 +46,13 @@ func (s *State) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.HeartbeatInterval)
 	defer t.Stop()
 	for {
-		if err := s.Heartbeat(ctx); err != nil && ctx.Err() == nil {
+		// A beat that cannot land within NodeTimeout is worthless, and a
+		// hung Redis must not stall the loop past the next ones.
+		beatCtx, cancel := context.WithTimeout(ctx, s.cfg.NodeTimeout)
+		if err := s.Heartbeat(beatCtx); err != nil && ctx.Err() == nil {
 			s.cfg.Logger.Warn("presence: heartbeat failed", "instance", s.instance, "err", err)
 		}
+		cancel()
 		select {
 		case <-ctx.Done():
 			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

@@ -32,7 +32,7 @@ func (s *State) OnlineUsers(ctx context.Context, cursor uint64, limit int) (chat
 	}
 	entry, err := s.c.Do(ctx, s.c.B().Zscan().Key(s.k.OnlineUsers()).Cursor(cursor).Count(int64(limit)).Build()).AsScanEntry()
 	if err != nil {
-		return chatstate.OnlineUsersPage{}, err
+		return chatstate.OnlineUsersPage{}, luascript.Err(err)
 	}
 	page := chatstate.OnlineUsersPage{Cursor: entry.Cursor, UserIDs: []string{}}
 	ids := make([]string, 0, len(entry.Elements)/2)
@@ -94,7 +94,7 @@ func (s *State) Sweep(ctx context.Context) ([]chatstate.PresenceChange, error) {
 	for {
 		entry, err := s.c.Do(ctx, s.c.B().Zscan().Key(s.k.OnlineUsers()).Cursor(cursor).Count(sweepBatch).Build()).AsScanEntry()
 		if err != nil {
-			return changes, err
+			return changes, luascript.Err(err)
 		}
 		ch, err := s.sweepUsers(ctx, entry.Elements)
 		changes = append(changes, ch...)
@@ -154,7 +154,7 @@ func (s *State) sweepUsers(ctx context.Context, flat []string) ([]chatstate.Pres
 	if len(rescore) > 0 {
 		for _, r := range s.c.DoMulti(ctx, rescore...) {
 			if err := r.Error(); err != nil {
-				return changes, err
+				return changes, luascript.Err(err)
 			}
 		}
 	}

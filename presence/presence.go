@@ -50,7 +50,7 @@ func (s *State) SetUserOnline(ctx context.Context, userID, deviceID, socketID st
 	if err != nil {
 		return ch, err
 	}
-	return ch, res[1].Error()
+	return ch, luascript.Err(res[1].Error())
 }
 
 // SetUserOffline removes deviceID of userID. Removing an unknown device is
@@ -101,7 +101,7 @@ func (s *State) TouchDevice(ctx context.Context, userID, deviceID string) error 
 	if err := res[0].Error(); err != nil {
 		return luascript.Err(err)
 	}
-	return res[1].Error()
+	return luascript.Err(res[1].Error())
 }
 
 // UpdateUserStatus sets the status the user chose. It persists across
@@ -281,5 +281,5 @@ func (s *State) unindex(ctx context.Context, maxScore map[string]float64) error 
 	for id, sc := range maxScore {
 		args = append(args, id, strconv.FormatFloat(sc, 'f', -1, 64))
 	}
-	return s.exec(ctx, luascript.Call{Script: scriptRemove, Keys: []string{s.k.OnlineUsers()}, Args: args}).Error()
+	return luascript.Err(s.exec(ctx, luascript.Call{Script: scriptRemove, Keys: []string{s.k.OnlineUsers()}, Args: args}).Error())
 }

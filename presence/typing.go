@@ -20,7 +20,7 @@ func (s *State) StopUserTyping(ctx context.Context, userID, conversationID strin
 	if err := validate("userId", userID, "conversationId", conversationID); err != nil {
 		return err
 	}
-	return s.c.Do(ctx, s.c.B().Zrem().Key(s.k.Typing(conversationID)).Member(userID).Build()).Error()
+	return luascript.Err(s.c.Do(ctx, s.c.B().Zrem().Key(s.k.Typing(conversationID)).Member(userID).Build()).Error())
 }
 
 // TypingUsers lists the users typing in conversationID (at most MaxTypers).

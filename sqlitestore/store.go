@@ -259,7 +259,8 @@ func (s *Store) Close(ctx context.Context) error {
 	return s.closeErr
 }
 
-var errClosed = &chatstate.Error{Code: chatstate.EUNAVAILABLE, Message: "the store is closed"}
+// errClosed answers calls during shutdown: retryable, on another node.
+var errClosed = &chatstate.Error{Code: chatstate.EUNAVAILABLE, Message: "the store is closed", RetryAfter: chatstate.OutageRetryAfter}
 
 func (s *Store) check() error {
 	if s.closed.Load() {
@@ -268,14 +269,16 @@ func (s *Store) check() error {
 	return nil
 }
 
-// dbErr maps driver errors: lock timeouts are retryable (unavailable), the
-// rest are internal and keep their text for logs only.
+// dbErr maps driver errors: lock timeouts are retryable (unavailable, with
+// a short hint: another writer holds the lock for milliseconds), so is a
+// ctx that ended while waiting (chatstate.Classify); the rest are internal
+// and keep their text for logs only.
 func dbErr(op string, err error) error {
 	if err == nil {
 		return nil
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
+		return chatstate.Classify(err)
 	}
 	var ce *chatstate.Error
 	if errors.As(err, &ce) {

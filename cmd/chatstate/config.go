@@ -67,7 +67,7 @@ type config struct {
 	HoldPersist string // CHATSTATE_TEST_HOLD_PERSIST
 	TestDir     string // CHATSTATE_TEST_DIR
 	// SettleTimeout is how long a reserved seq may stay unsettled before
-	// another send skips it (docs/delivery.md); zero means 5s.
+	// another send skips it (docs/delivery.md); zero means 3s.
 	SettleTimeout time.Duration // CHATSTATE_SETTLE_TIMEOUT
 	// HoldAckUntilDrain: the ack of a message with exactly this content
 	// waits until the drain closes its socket (gateway.Config).

@@ -101,14 +101,26 @@ var codes = map[string]bool{
 	chatstate.ERATELIMITED: true, chatstate.ECONFLICT: true, chatstate.ETOOLARGE: true,
 }
 
-// Err maps a script's error reply to *chatstate.Error and leaves every other
-// error (network, NOSCRIPT after fallback, Lua runtime) as it is.
+// Err maps any error of a Redis call for clients, so every state package
+// (cache, presence, directory, the gateway's own Redis writes) reports Redis
+// the same way: a script's coded error reply becomes that *chatstate.Error;
+// Redis being unreachable or not serving (connection refused or lost, the
+// client closing, a deadline while waiting, LOADING, MASTERDOWN, READONLY
+// during a failover, TRYAGAIN, CLUSTERDOWN, no node for a slot) becomes
+// chatstate.Unavailable; anything else (a Lua runtime error, NOSCRIPT after
+// the fallback) stays as it is and so is internal.
+// An error that already has a code is returned as it is.
 func Err(err error) error {
-	if err == nil {
-		return nil
+	var ce *chatstate.Error
+	if err == nil || errors.As(err, &ce) {
+		return err
 	}
 	var re *rueidis.RedisError
 	if !errors.As(err, &re) {
+		if errors.Is(err, rueidis.ErrClosing) || errors.Is(err, rueidis.ErrNoSlot) ||
+			errors.Is(err, rueidis.ErrDoCacheAborted) || chatstate.IsOutage(err) {
+			return chatstate.Unavailable("redis", err)
+		}
 		return err
 	}
 	msg := re.Error()
@@ -116,5 +128,15 @@ func Err(err error) error {
 	if codes[code] {
 		return &chatstate.Error{Code: code, Message: rest}
 	}
+	if outageReplies[code] {
+		return chatstate.Unavailable("redis", err)
+	}
 	return err
+}
+
+// outageReplies are the error replies of a Redis that is up but cannot
+// serve yet: restarting, failing over or resharding.
+var outageReplies = map[string]bool{
+	"LOADING": true, "MASTERDOWN": true, "READONLY": true, "TRYAGAIN": true,
+	"CLUSTERDOWN": true, "NOREPLICAS": true, "BUSY": true,
 }

@@ -1,6 +1,7 @@
 package luascript
 
 import (
+	"context"
 	"os"
 	"testing"
 
@@ -55,5 +56,32 @@ func TestPipelineFallsBackToEval(t *testing.T) {
 	}
 	if got := Sources(incr); got["incr"] != incr.Src || len(incr.SHA) != 40 {
 		t.Fatalf("sources %v sha %q", got, incr.SHA)
+	}
+}
+
+// Redis down, or up but not serving (a failover's READONLY, LOADING after a
+// restart), is a retryable outage for clients, never internal.
+func TestErrMapsOutages(t *testing.T) {
+	srv := redistest.StartServer(t)
+	c := srv.Client(t)
+	prefix := redistest.Prefix(t)
+	ctx := redistest.Ctx(t)
+	for _, reply := range []string{"READONLY You can't write against a read only replica.", "LOADING Redis is loading the dataset in memory", "MASTERDOWN Link with MASTER is down"} {
+		s := New("reply", `return redis.error_reply(ARGV[1])`)
+		err := Err(s.Exec(ctx, c, []string{prefix + "k"}, []string{reply}).Error())
+		if p := chatstate.Payload(err); p.Code != chatstate.EUNAVAILABLE || p.RetryAfterMs <= 0 {
+			t.Errorf("%s: %+v", reply, p)
+		}
+	}
+	// Already coded (a store outage passing through): kept as it is.
+	store := chatstate.Unavailable("the message store", context.DeadlineExceeded)
+	if got := Err(store); got != store {
+		t.Errorf("coded error changed: %v", got)
+	}
+	srv.Stop()
+	s := New("set", `return redis.call("SET", KEYS[1], "v")`)
+	err := Err(s.Exec(ctx, c, []string{prefix + "k"}, nil).Error())
+	if p := chatstate.Payload(err); p.Code != chatstate.EUNAVAILABLE || p.RetryAfterMs <= 0 {
+		t.Fatalf("redis stopped: %v -> %+v", err, p)
 	}
 }

@@ -70,8 +70,24 @@ func (c Config) Option() (rueidis.ClientOption, error) {
 	// so servers without CLIENT TRACKING work too.
 	opt.DisableCache = true
 	opt.ConnWriteTimeout = 10 * time.Second
+	opt.RetryDelay = retryDelay
 	return opt, nil
 }
+
+// retryDelay lets rueidis retry a read-only command that failed on a broken
+// connection for about 0.6 s (enough for a reconnect or a failover's switch),
+// then gives up. rueidis' default retries until ctx ends: a read during an
+// outage would take the caller's whole deadline to fail, or never fail
+// under a background ctx, instead of answering unavailable at once.
+func retryDelay(attempts int, _ rueidis.Completed, _ error) time.Duration {
+	if attempts >= maxRetries {
+		return -1
+	}
+	return (10 * time.Millisecond) << attempts
+}
+
+// maxRetries of retryDelay: 10+20+40+80+160+320 ms.
+const maxRetries = 6
 
 // Open connects to Redis and checks it with PING within timeout, so a
 // misconfigured deployment fails at start with the address it tried.

@@ -108,6 +108,23 @@ func (s *Server) Stop() {
 	}
 }
 
+// Freeze suspends the server (SIGSTOP): connections stay open but nothing
+// is answered, as with a hung or partitioned Redis. Thaw resumes it.
+func (s *Server) Freeze(t testing.TB) {
+	t.Helper()
+	if err := s.proc.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("redistest: freeze: %v", err)
+	}
+}
+
+// Thaw resumes a frozen server (SIGCONT).
+func (s *Server) Thaw(t testing.TB) {
+	t.Helper()
+	if err := s.proc.Signal(syscall.SIGCONT); err != nil {
+		t.Fatalf("redistest: thaw: %v", err)
+	}
+}
+
 // Restart starts the server again on the same port with an empty dataset.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
