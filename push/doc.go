@@ -25,7 +25,8 @@
 // Every Send is bounded by Config.Timeout and answers in the terms of
 // chatstate.PushProvider: chatstate.ErrTokenGone (remove the token),
 // chatstate.Retryable (try later, after RetryAfter when set), or a
-// permanent error. Providers do not retry by themselves: the queue's
+// permanent error. Providers are safe for concurrent use and keep their
+// connections between sends. They do not retry by themselves: the queue's
 // worker owns backoff, attempt counts and dead letters.
 //
 // internal/pushtest has local fakes of all three servers for tests.

@@ -105,7 +105,6 @@ func TestFCMErrors(t *testing.T) {
 			fake.Reply(c.reply)
 			err := f.Send(context.Background(), messagePush(chatstate.PlatformAndroid, "android-token"))
 			checkOutcome(t, err, false, c.gone, c.retryable)
-			t.Logf("%v", err)
 			var e *chatstate.Error
 			if c.retryable && (!errors.As(err, &e) || e.RetryAfter != c.after) {
 				t.Fatalf("want RetryAfter %s, got %#v", c.after, err)
