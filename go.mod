@@ -13,7 +13,6 @@ require (
 	github.com/redis/rueidis v1.0.79
 	github.com/sideshow/apns2 v0.25.0
 	go.mongodb.org/mongo-driver/v2 v2.10.0
-	golang.org/x/net v0.59.0
 	google.golang.org/api v0.231.0
 	modernc.org/sqlite v1.62.0
 )
@@ -94,6 +93,7 @@ require (
 	go.opentelemetry.io/proto/otlp v1.6.0 // indirect
 	golang.org/x/crypto v0.57.0 // indirect
 	golang.org/x/exp v0.0.0-20250506013437-ce4c2cf36ca6 // indirect
+	golang.org/x/net v0.59.0 // indirect
 	golang.org/x/oauth2 v0.37.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect

@@ -2,8 +2,10 @@ package push
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 
@@ -11,7 +13,6 @@ import (
 	"github.com/sideshow/apns2"
 	"github.com/sideshow/apns2/payload"
 	"github.com/sideshow/apns2/token"
-	"golang.org/x/net/http2"
 )
 
 // maxAPNsCollapseID is APNs' limit on apns-collapse-id.
@@ -43,14 +44,38 @@ func NewAPNs(c Config) (*APNs, error) {
 	}
 	client := apns2.NewTokenClient(&token.Token{AuthKey: key, KeyID: c.APNsKeyID, TeamID: c.APNsTeamID})
 	client.Host = c.APNsHost
-	if c.APNsTLS != nil {
-		tr, ok := client.HTTPClient.Transport.(*http2.Transport)
-		if !ok {
-			return nil, errors.New("apns: the client's transport is not HTTP/2")
+	tlsConfig := c.APNsTLS
+	if tlsConfig == nil && c.APNsCAFile != "" {
+		pool, err := loadCAFile(c.APNsCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("CHATSTATE_APNS_CA_FILE=%q: %w", c.APNsCAFile, err)
 		}
-		tr.TLSClientConfig = c.APNsTLS.Clone()
+		tlsConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
+	client.HTTPClient = &http.Client{Transport: apnsTransport(tlsConfig)}
 	return &APNs{client: client, topic: c.APNsTopic, timeout: c.Timeout}, nil
+}
+
+// apnsTransport speaks HTTP/2 only, as APNs requires, with the standard
+// library's client (apns2's default is x/net's, deprecated there). Pings
+// on an idle connection find a dead one before a push waits on it; the
+// request's context bounds each push, so the client has no timeout.
+func apnsTransport(tlsConfig *tls.Config) *http.Transport {
+	var protocols http.Protocols
+	protocols.SetHTTP2(true)
+	tr := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: 20 * time.Second, KeepAlive: 15 * time.Second}).DialContext,
+		TLSHandshakeTimeout: 20 * time.Second,
+		ForceAttemptHTTP2:   true,
+		Protocols:           &protocols,
+		HTTP2:               &http.HTTP2Config{SendPingTimeout: 15 * time.Second},
+		IdleConnTimeout:     time.Hour,
+	}
+	if tlsConfig != nil {
+		tr.TLSClientConfig = tlsConfig.Clone()
+	}
+	return tr
 }
 
 // Name implements chatstate.PushProvider.

@@ -126,12 +126,13 @@ func TestAPNsAuthIsVerified(t *testing.T) {
 }
 
 func TestAPNsTimeoutAndNetworkErrorRetry(t *testing.T) {
-	fake, a := newTestAPNs(t, 300*time.Millisecond)
+	t.Parallel()
+	fake, a := newTestAPNs(t, 2*time.Second)
 	fake.Reply(pushtest.Reply{Delay: time.Minute})
 	checkOutcome(t, a.Send(context.Background(), messagePush(chatstate.PlatformIOS, apnsToken)), false, false, true)
 	fake.Wait(t, 1, wait)
 
-	c := apnsConfig(fake, 300*time.Millisecond)
+	c := apnsConfig(fake, 2*time.Second)
 	c.APNsHost = "https://127.0.0.1:1"
 	dead, err := NewAPNs(c)
 	if err != nil {

@@ -72,9 +72,14 @@ type Config struct {
 	APNsHost    string
 	APNsSandbox bool // CHATSTATE_APNS_SANDBOX: development builds' tokens
 
-	// APNsTLS replaces the TLS settings of the APNs connection; nil means
-	// the system's roots. Not read from the environment: tests set it to
-	// trust their fake's certificate.
+	// APNsCAFile (CHATSTATE_APNS_CA_FILE) is a PEM file of the
+	// certificates to trust for APNsHost instead of the system's roots:
+	// how a server under test trusts a local APNs fake.
+	APNsCAFile string
+
+	// APNsTLS replaces the TLS settings of the APNs connection (and
+	// APNsCAFile); nil means the system's roots. Not read from the
+	// environment: in-process tests set it to trust their fake.
 	APNsTLS *tls.Config
 }
 
@@ -215,6 +220,13 @@ var settings = []setting{
 		c.APNsHost, err = endpointURL(v, "https")
 		return err
 	}},
+	{name: "CHATSTATE_APNS_CA_FILE", set: func(c *Config, v string) error {
+		if _, err := loadCAFile(v); err != nil {
+			return err
+		}
+		c.APNsCAFile = v
+		return nil
+	}},
 	{name: "CHATSTATE_APNS_SANDBOX", set: func(c *Config, v string) error {
 		switch strings.ToLower(v) {
 		case "true", "1", "yes":
@@ -283,9 +295,9 @@ func (c Config) check() error {
 			return fmt.Errorf("CHATSTATE_FCM_CREDENTIALS_FILE=%q has no project_id: set CHATSTATE_FCM_PROJECT_ID", c.FCMCredentialsFile)
 		}
 	}
-	apnsSet := c.APNsKeyID != "" || c.APNsTeamID != "" || c.APNsTopic != "" || c.APNsHost != "" || c.APNsSandbox
+	apnsSet := c.APNsKeyID != "" || c.APNsTeamID != "" || c.APNsTopic != "" || c.APNsHost != "" || c.APNsSandbox || c.APNsCAFile != ""
 	if c.APNsKeyFile == "" && apnsSet {
-		return errors.New("CHATSTATE_APNS_KEY_ID, _TEAM_ID, _TOPIC, _HOST or _SANDBOX is set: set CHATSTATE_APNS_KEY_FILE too")
+		return errors.New("CHATSTATE_APNS_KEY_ID, _TEAM_ID, _TOPIC, _HOST, _CA_FILE or _SANDBOX is set: set CHATSTATE_APNS_KEY_FILE too")
 	}
 	if c.APNsKeyFile != "" {
 		var missing []string
@@ -314,6 +326,19 @@ func loadAPNsKey(path string) (*ecdsa.PrivateKey, error) {
 		return nil, fmt.Errorf("want a readable .p8 file with an ECDSA P-256 key in PKCS#8 PEM (%v)", err)
 	}
 	return key, nil
+}
+
+// loadCAFile reads a PEM file of CA certificates.
+func loadCAFile(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("want a readable PEM file of certificates (%v)", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, errors.New("want a PEM file of certificates; it has none")
+	}
+	return pool, nil
 }
 
 // readFCMCredentials reads and checks a service-account key file; project

@@ -61,6 +61,7 @@ func TestFromEnv(t *testing.T) {
 	der384, _ := x509.MarshalPKCS8PrivateKey(p384)
 	p384File := writeFile(t, "p384.p8", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der384})))
 	notPEM := writeFile(t, "junk", "not a key")
+	caFile := pushtest.NewAPNs(t).CAFile(t)
 	missing := filepath.Join(t.TempDir(), "missing")
 
 	const secret = "0123456789abcdef"
@@ -119,6 +120,10 @@ func TestFromEnv(t *testing.T) {
 			return c.APNsSandbox && c.withDefaults().APNsHost == "https://api.sandbox.push.apple.com"
 		}},
 		{name: "apns sandbox false", env: apns("CHATSTATE_APNS_SANDBOX", "false"), ok: func(c Config) bool { return !c.APNsSandbox }},
+		{name: "apns CA file", env: apns("CHATSTATE_APNS_CA_FILE", caFile), ok: func(c Config) bool { return c.APNsCAFile == caFile }},
+		{name: "apns CA file without certificates", env: apns("CHATSTATE_APNS_CA_FILE", notPEM), err: `CHATSTATE_APNS_CA_FILE="` + notPEM + `": want a PEM file of certificates; it has none`},
+		{name: "apns CA file missing", env: apns("CHATSTATE_APNS_CA_FILE", missing), err: "CHATSTATE_APNS_CA_FILE="},
+		{name: "apns CA file without key", env: map[string]string{"CHATSTATE_APNS_CA_FILE": caFile}, err: "set CHATSTATE_APNS_KEY_FILE too"},
 		{name: "apns sandbox bad", env: apns("CHATSTATE_APNS_SANDBOX", "maybe"), err: `CHATSTATE_APNS_SANDBOX="maybe": want true or false`},
 		{name: "apns host", env: apns("CHATSTATE_APNS_HOST", "https://127.0.0.1:8443"), ok: func(c Config) bool { return c.withDefaults().APNsHost == "https://127.0.0.1:8443" }},
 		{name: "apns host http", env: apns("CHATSTATE_APNS_HOST", "http://api.push.apple.com"), err: `CHATSTATE_APNS_HOST="http://api.push.apple.com": want an https:// URL`},

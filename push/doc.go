@@ -2,7 +2,10 @@
 // chatstate.PushProvider per vendor, and the Router that picks one per
 // push. Build them from the environment with FromEnv and New; New returns
 // nil when nothing is configured (pushes off; notifications still go to
-// the in-app list).
+// the in-app list):
+//
+//	cfg, err := push.FromEnv(os.Getenv) // every CHATSTATE_PUSH_*, _FCM_*, _APNS_* (Names)
+//	prov, err := push.New(ctx, cfg)     // a *Router, or nil
 //
 // Providers:
 //   - Webhook (CHATSTATE_PUSH_WEBHOOK_URL, _SECRET): a signed JSON POST
@@ -14,14 +17,16 @@
 //     permanent.
 //   - FCM (CHATSTATE_FCM_*): Firebase Cloud Messaging HTTP v1 through the
 //     Admin SDK (firebase.google.com/go/v4/messaging) with a service
-//     account; android and web devices.
+//     account; android and web devices. The SDK's own retry of 503s is
+//     turned off (see NewFCM).
 //   - APNs (CHATSTATE_APNS_*): Apple's HTTP/2 API through
 //     github.com/sideshow/apns2 with a .p8 token key; ios devices.
 //
 // Every Send is bounded by Config.Timeout and answers in the terms of
 // chatstate.PushProvider: chatstate.ErrTokenGone (remove the token),
 // chatstate.Retryable (try later, after RetryAfter when set), or a
-// permanent error. Providers do not retry by themselves: the queue's
+// permanent error. Providers are safe for concurrent use and keep their
+// connections between sends. They do not retry by themselves: the queue's
 // worker owns backoff, attempt counts and dead letters.
 //
 // internal/pushtest has local fakes of all three servers for tests.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	firebase "firebase.google.com/go/v4"
@@ -149,6 +150,8 @@ func classifyFCM(err error, timeout time.Duration) error {
 	if err == nil {
 		return nil
 	}
+	// The SDK quotes non-JSON bodies on a new line; logs want one.
+	msg := strings.Join(strings.Fields(err.Error()), " ")
 	resp := errorutils.HTTPResponse(err)
 	status := 0
 	var after time.Duration
@@ -161,26 +164,26 @@ func classifyFCM(err error, timeout time.Duration) error {
 	}
 	switch {
 	case messaging.IsUnregistered(err):
-		return gone("fcm: %v", err)
+		return gone("fcm: %s", msg)
 	case messaging.IsInvalidArgument(err) && tokenViolation(resp):
-		return gone("fcm: %v", err)
+		return gone("fcm: %s", msg)
 	case messaging.IsUnavailable(err), messaging.IsInternal(err), messaging.IsQuotaExceeded(err),
 		errorutils.IsUnavailable(err), errorutils.IsInternal(err), errorutils.IsResourceExhausted(err):
-		return retry(after, "fcm answered %d: %v", status, err)
+		return retry(after, "fcm answered %d: %s", status, msg)
 	case errorutils.IsDeadlineExceeded(err), errors.Is(err, context.DeadlineExceeded):
 		return retry(0, "fcm: no answer within %s", timeout)
 	case errors.Is(err, context.Canceled):
-		return retry(0, "fcm: %v", err)
+		return retry(0, "fcm: %s", msg)
 	case resp == nil && errorutils.IsUnknown(err):
 		// A transport error: the SDK wraps those without a response.
-		return retry(0, "fcm: %v", err)
+		return retry(0, "fcm: %s", msg)
 	case status >= 500:
-		return retry(after, "fcm answered %d: %v", status, err)
+		return retry(after, "fcm answered %d: %s", status, msg)
 	case resp == nil:
 		// Not an API answer: the SDK refused the message itself.
-		return permanent("fcm: %v", err)
+		return permanent("fcm: %s", msg)
 	}
-	return permanent("fcm answered %d: %v", status, err)
+	return permanent("fcm answered %d: %s", status, msg)
 }
 
 // tokenViolation reports whether an INVALID_ARGUMENT answer blames the

@@ -20,6 +20,7 @@ func TestRouterFromEnvPicksProviderByPlatform(t *testing.T) {
 		"CHATSTATE_APNS_TEAM_ID":         apns.TeamID,
 		"CHATSTATE_APNS_TOPIC":           apns.Topic,
 		"CHATSTATE_APNS_HOST":            apns.URL,
+		"CHATSTATE_APNS_CA_FILE":         apns.CAFile(t),
 		"CHATSTATE_FCM_CREDENTIALS_FILE": fcm.CredentialsFile(t),
 		"CHATSTATE_FCM_ENDPOINT":         fcm.Endpoint(),
 	}
@@ -27,7 +28,6 @@ func TestRouterFromEnvPicksProviderByPlatform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.APNsTLS = apns.TLSConfig() // the one setting that is not in the environment
 	prov, err := New(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)

@@ -31,8 +31,9 @@ type Webhook struct {
 	client  *http.Client
 }
 
-// webhookBody is the request body, field for field the contract of
-// docs and issue 8; data is always an object.
+// webhookBody is the request body, field for field the contract (see the
+// package comment): nothing more, so CollapseKey stays out, and data is
+// always an object.
 type webhookBody struct {
 	ID       string             `json:"id"`
 	UserID   string             `json:"userId"`

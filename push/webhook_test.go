@@ -144,7 +144,8 @@ func checkOutcome(t *testing.T, err error, ok, gone, retryable bool) {
 }
 
 func TestWebhookTimeoutAndNetworkErrorRetry(t *testing.T) {
-	fake, w := newTestWebhook(t, 200*time.Millisecond)
+	t.Parallel()
+	fake, w := newTestWebhook(t, 2*time.Second)
 	fake.Reply(pushtest.Reply{Delay: time.Minute})
 	err := w.Send(context.Background(), messagePush(chatstate.PlatformWeb, "web-token"))
 	checkOutcome(t, err, false, false, true)

@@ -91,6 +91,17 @@ func (a *APNs) TLSConfig() *tls.Config {
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 }
 
+// CAFile writes the fake's certificate as PEM into a temporary directory
+// of t, for CHATSTATE_APNS_CA_FILE of a server under test.
+func (a *APNs) CAFile(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "apns-fake-ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // Reply queues answers for the next notifications, in order; then the
 // fake answers 200 again.
 func (a *APNs) Reply(r ...Reply) { a.script.push(r...) }

@@ -66,7 +66,9 @@ func (w *Webhook) Wait(t testing.TB, n int, timeout time.Duration) []WebhookRequ
 	return w.log.wait(t, n, timeout)
 }
 
-// Sign is the X-Chatstate-Signature value of body under secret.
+// Sign is the X-Chatstate-Signature value of body under secret. It is
+// written here again, not taken from package push, so the fake checks the
+// provider against the contract rather than against itself.
 func Sign(secret string, body []byte) string {
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write(body)
