@@ -83,7 +83,6 @@ type Cache struct {
 	client rueidis.Client
 	cfg    Config
 	keys   keys.Keys
-
 }
 
 var _ chatstate.Cache = (*Cache)(nil)
@@ -118,20 +117,20 @@ func source(name string) string {
 }
 
 var (
-	scriptMessageAdd          = loadMessage("message_add")
-	scriptMessageCommit       = loadMessage("message_commit")
-	scriptMessageSettle       = loadMessage("message_settle")
-	scriptMessageSeqFloor     = load("message_seqfloor")
-	scriptMessageReserve      = load("message_reserve")
-	scriptSessionCreate       = load("session_create")
-	scriptSessionTouch        = load("session_touch")
-	scriptSessionRead         = load("session_read")
-	scriptSessionSweep        = load("session_sweep")
-	scriptFriendsSet          = load("friends_set")
-	scriptFriendsInvalidate   = load("friends_invalidate")
-	scriptNotificationAdd     = load("notification_add")
-	scriptRateLimitCheck      = load("ratelimit_check")
-	scriptSecurityLogAdd      = load("securitylog_add")
+	scriptMessageAdd        = loadMessage("message_add")
+	scriptMessageCommit     = loadMessage("message_commit")
+	scriptMessageSettle     = loadMessage("message_settle")
+	scriptMessageSeqFloor   = load("message_seqfloor")
+	scriptMessageReserve    = load("message_reserve")
+	scriptSessionCreate     = load("session_create")
+	scriptSessionTouch      = load("session_touch")
+	scriptSessionRead       = load("session_read")
+	scriptSessionSweep      = load("session_sweep")
+	scriptFriendsSet        = load("friends_set")
+	scriptFriendsInvalidate = load("friends_invalidate")
+	scriptNotificationAdd   = load("notification_add")
+	scriptRateLimitCheck    = load("ratelimit_check")
+	scriptSecurityLogAdd    = load("securitylog_add")
 )
 
 var allScripts = []*luascript.Script{
