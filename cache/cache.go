@@ -162,4 +162,3 @@ func limitArg(kind string, limit, max int) (int, error) {
 // unavailable (luascript.Err).
 func mapErr(err error) error { return luascript.Err(err) }
 
-func isNil(err error) bool { return rueidis.IsRedisNil(err) }
