@@ -161,4 +161,3 @@ func limitArg(kind string, limit, max int) (int, error) {
 // mapErr maps a Redis error for clients: coded script replies, outages as
 // unavailable (luascript.Err).
 func mapErr(err error) error { return luascript.Err(err) }
-
