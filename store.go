@@ -64,6 +64,10 @@ type UserStore interface {
 	SetDeviceToken(ctx context.Context, userID string, t DeviceToken) error
 	DeviceTokens(ctx context.Context, userID string) ([]DeviceToken, error)
 	RemoveDeviceToken(ctx context.Context, userID, deviceID string) error
+	// RemoveDeviceTokenIf removes the device's token only while it is still
+	// token: a provider reporting an old token gone must not take the one
+	// the device registered since.
+	RemoveDeviceTokenIf(ctx context.Context, userID, deviceID, token string) error
 }
 
 // Store is the persistence layer: MongoDB (mongostore) or embedded SQLite.

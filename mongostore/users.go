@@ -166,3 +166,17 @@ func (s *Store) RemoveDeviceToken(ctx context.Context, userID, deviceID string) 
 		bson.D{{Key: "$unset", Value: bson.D{{Key: "deviceTokens." + tokenKey(deviceID), Value: ""}}}})
 	return dbErr("remove device token", err)
 }
+
+// RemoveDeviceTokenIf removes the device's token only while it is token.
+func (s *Store) RemoveDeviceTokenIf(ctx context.Context, userID, deviceID, token string) error {
+	if err := chatstate.ValidateID("user id", userID); err != nil {
+		return err
+	}
+	if err := chatstate.ValidateID("device id", deviceID); err != nil {
+		return err
+	}
+	field := "deviceTokens." + tokenKey(deviceID)
+	_, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: userID}, {Key: field + ".token", Value: token}},
+		bson.D{{Key: "$unset", Value: bson.D{{Key: field, Value: ""}}}})
+	return dbErr("remove device token", err)
+}

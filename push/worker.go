@@ -22,9 +22,10 @@ type Queue interface {
 	Woken() <-chan struct{}
 }
 
-// TokenStore removes device tokens a provider reports as gone.
+// TokenStore removes device tokens a provider reports as gone (the
+// store), only while they are still the device's token.
 type TokenStore interface {
-	RemoveDeviceToken(ctx context.Context, userID, deviceID string) error
+	RemoveDeviceTokenIf(ctx context.Context, userID, deviceID, token string) error
 }
 
 // WorkerConfig tunes a worker. Zero values mean the documented defaults.
@@ -158,7 +159,7 @@ func (w *Worker) handle(ctx context.Context, j pushqueue.Job) {
 	case err == nil:
 		w.finish(ctx, name, j, w.queue.Done(ctx, j.ID), "sent")
 	case errors.Is(err, chatstate.ErrTokenGone):
-		if rerr := w.tokens.RemoveDeviceToken(ctx, p.UserID, p.DeviceID); rerr != nil {
+		if rerr := w.tokens.RemoveDeviceTokenIf(ctx, p.UserID, p.DeviceID, p.Token); rerr != nil {
 			w.cfg.Logger.Warn("push token gone but not removed", "user", p.UserID, "device", p.DeviceID, "err", rerr)
 		}
 		w.finish(ctx, name, j, w.queue.Done(ctx, j.ID), "token_gone")

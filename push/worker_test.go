@@ -23,10 +23,10 @@ type tokenLog struct {
 	removed []string
 }
 
-func (l *tokenLog) RemoveDeviceToken(_ context.Context, user, device string) error {
+func (l *tokenLog) RemoveDeviceTokenIf(_ context.Context, user, device, token string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.removed = append(l.removed, user+"/"+device)
+	l.removed = append(l.removed, user+"/"+device+"/"+token)
 	return nil
 }
 
@@ -150,7 +150,7 @@ func TestWorkerPermanentAndGone(t *testing.T) {
 	waitFor(t, "the 410", func() bool { return e.outcome("webhook", "token_gone") == 1 })
 	e.tokens.mu.Lock()
 	defer e.tokens.mu.Unlock()
-	if fmt.Sprint(e.tokens.removed) != "[bob/phone]" {
+	if fmt.Sprint(e.tokens.removed) != "[bob/phone/tok-gone]" {
 		t.Fatalf("removed tokens %v", e.tokens.removed)
 	}
 	if dead, _ := e.q.Dead(e.ctx, 10); len(dead) != 1 || dead[0].Attempts != 1 {

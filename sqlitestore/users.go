@@ -263,3 +263,15 @@ func (s *Store) RemoveDeviceToken(ctx context.Context, userID, deviceID string) 
 	_, err := s.w.ExecContext(ctx, `DELETE FROM device_tokens WHERE user_id = ? AND device_id = ?`, userID, deviceID)
 	return dbErr("remove device token", err)
 }
+
+// RemoveDeviceTokenIf removes the device's token only while it is token.
+func (s *Store) RemoveDeviceTokenIf(ctx context.Context, userID, deviceID, token string) error {
+	if err := s.userCheck(userID); err != nil {
+		return err
+	}
+	if err := chatstate.ValidateID("deviceId", deviceID); err != nil {
+		return err
+	}
+	_, err := s.w.ExecContext(ctx, `DELETE FROM device_tokens WHERE user_id = ? AND device_id = ? AND token = ?`, userID, deviceID, token)
+	return dbErr("remove device token", err)
+}

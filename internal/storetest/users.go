@@ -256,6 +256,20 @@ func testDeviceTokens(t *testing.T, e *env) {
 		t.Fatalf("another user's tokens = %+v", got)
 	}
 
+	// A stale token's removal leaves the device's newer token alone.
+	if err := e.s.RemoveDeviceTokenIf(ctx(t), u, "d2", "an old token"); err != nil {
+		t.Fatalf("RemoveDeviceTokenIf: %v", err)
+	}
+	if got := list(u); len(got) != 2 || got[0] != d2 {
+		t.Fatalf("a stale removal took the current token: %+v", got)
+	}
+	if err := e.s.RemoveDeviceTokenIf(ctx(t), u, "d2", d2.Token); err != nil {
+		t.Fatalf("RemoveDeviceTokenIf: %v", err)
+	}
+	if got := list(u); len(got) != 1 || got[0].DeviceID != "d3" {
+		t.Fatalf("after removing d2 by its token = %+v", got)
+	}
+
 	for name, tok := range map[string]chatstate.DeviceToken{
 		"no device":          {Platform: "android", Token: "t"},
 		"bad device":         {DeviceID: "d 1", Platform: "android", Token: "t"},
@@ -268,7 +282,7 @@ func testDeviceTokens(t *testing.T, e *env) {
 	} {
 		wantCode(t, name, e.s.SetDeviceToken(ctx(t), u, tok), chatstate.EINVALID)
 	}
-	if got := list(u); len(got) != 2 {
+	if got := list(u); len(got) != 1 {
 		t.Fatalf("rejected tokens were stored: %+v", got)
 	}
 }
@@ -288,4 +302,5 @@ func testInvalidUsers(t *testing.T, e *env) {
 		wantCode(t, "RemoveDeviceToken", s.RemoveDeviceToken(c, user, "d"), chatstate.EINVALID)
 	}
 	wantCode(t, "RemoveDeviceToken(bad device)", s.RemoveDeviceToken(c, "u", ""), chatstate.EINVALID)
+	wantCode(t, "RemoveDeviceTokenIf(bad device)", s.RemoveDeviceTokenIf(c, "u", "", "t"), chatstate.EINVALID)
 }
