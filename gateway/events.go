@@ -19,6 +19,7 @@ func (g *Gateway) onEvent(c *socketio.Conn, ev *socketio.Event) {
 	if !ok {
 		return
 	}
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.EventTimeout)
 	defer cancel()
 	var (
@@ -46,6 +47,9 @@ func (g *Gateway) onEvent(c *socketio.Conn, ev *socketio.Event) {
 		code = "ok"
 	}
 	g.m.events.WithLabelValues(ev.Name, code).Inc()
+	if ev.Name == "message:send" {
+		g.m.sendAck.WithLabelValues(code).Observe(time.Since(start).Seconds())
+	}
 	if !ev.HasAck() {
 		return
 	}

@@ -10,6 +10,7 @@ type metrics struct {
 	pubsubReconnects prometheus.Counter
 	events           *prometheus.CounterVec
 	messages         prometheus.Counter
+	sendAck          *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -28,9 +29,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "chatstate_gateway_events_total", Help: "Client events handled, by event and result code."}, []string{"event", "code"}),
 		messages: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chatstate_gateway_messages_total", Help: "New messages accepted (duplicates excluded)."}),
+		sendAck: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "chatstate_gateway_send_ack_seconds", Help: "From a message:send arriving to its ack, by result code.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"code"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.delivered, m.dropped, m.badEnvelopes, m.pubsubReconnects, m.events, m.messages)
+		reg.MustRegister(m.connections, m.delivered, m.dropped, m.badEnvelopes, m.pubsubReconnects, m.events, m.messages, m.sendAck)
 	}
 	return m
 }

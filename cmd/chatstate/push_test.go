@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,11 +34,50 @@ func TestPushE2E(t *testing.T) {
 		"CHATSTATE_API_KEY=" + env["CHATSTATE_API_KEY"], "CHATSTATE_JWT_SECRET=" + env["CHATSTATE_JWT_SECRET"],
 		fmt.Sprintf("PUSH_HOOK_PORT=%d", port), "PUSH_HOOK_SECRET=" + pushSecret,
 	}, "push.test.mjs")
+	// The senders' node (A) queued the pushes and counted its acks and
+	// Redis script calls; either node's worker may have sent a push.
+	scrape := func(url string) []byte {
+		res, err := http.Get(url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return body
+	}
+	a, b := scrape(gws[0].URL), scrape(gws[1].URL)
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^chatstate_push_queued_total\{priority="(high|normal)"\} [1-9]`),
+		regexp.MustCompile(`(?m)^chatstate_gateway_send_ack_seconds_count\{code="ok"\} [1-9]`),
+		regexp.MustCompile(`(?m)^chatstate_redis_script_seconds_count\{script="message_commit"\} [1-9]`),
+	} {
+		if !want.Match(a) {
+			t.Errorf("node A's metrics lack %s:\n%s", want, grepLines(a, "chatstate_"))
+		}
+	}
+	// Five pushes reached the test's webhook; each worker counts its sends
+	// right after the webhook answered.
+	sent := regexp.MustCompile(`(?m)^chatstate_push_total\{outcome="sent",provider="webhook"\} ([0-9]+)`)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		total := 0
+		for _, m := range [][]byte{a, b} {
+			if g := sent.FindSubmatch(m); g != nil {
+				n, _ := strconv.Atoi(string(g[1]))
+				total += n
+			}
+		}
+		if total == 5 {
+			break
+		}
+		if total > 5 || time.Now().After(deadline) {
+			t.Fatalf("the nodes counted %d sent pushes, want the 5 the webhook got", total)
+		}
+		time.Sleep(50 * time.Millisecond)
+		a, b = scrape(gws[0].URL), scrape(gws[1].URL)
+	}
 }
 
-// A worker killed with SIGKILL in the middle of a provider call loses
-// nothing: after its lease the job goes out from another node, once, and
-// that node's push counters move.
 func TestPushWorkerKilledMidSend(t *testing.T) {
 	redis := redistest.StartServer(t)
 	hook := pushtest.NewWebhook(t, pushSecret)

@@ -19,6 +19,7 @@ import (
 	"github.com/chatstate/chatstate/directory"
 	"github.com/chatstate/chatstate/gateway"
 	"github.com/chatstate/chatstate/httpapi"
+	"github.com/chatstate/chatstate/internal/luascript"
 	"github.com/chatstate/chatstate/internal/redisconn"
 	"github.com/chatstate/chatstate/messaging"
 	"github.com/chatstate/chatstate/mongostore"
@@ -74,6 +75,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(luascript.Collectors()...)
 	pushes, err := newPushing(ctx, cfg, client, state, store, cch, reg, func(ctx context.Context, n chatstate.Notification) { gw.NotifyLive(ctx, n) }, log)
 	if err != nil {
 		return err

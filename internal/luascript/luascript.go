@@ -19,8 +19,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/chatstate/chatstate"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/rueidis"
 )
 
@@ -40,8 +42,20 @@ func New(name, src string) *Script {
 
 // Exec runs the script in one round trip (EVALSHA, EVAL on NOSCRIPT).
 func (s *Script) Exec(ctx context.Context, c rueidis.Client, keys, args []string) rueidis.RedisResult {
-	return s.lua.Exec(ctx, c, keys, args)
+	start := time.Now()
+	r := s.lua.Exec(ctx, c, keys, args)
+	latency.WithLabelValues(s.Name).Observe(time.Since(start).Seconds())
+	return r
 }
+
+// latency is the Redis call latency of every script, by name: nearly all
+// of chatstate's Redis work runs as scripts (Collectors registers it).
+var latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	Name: "chatstate_redis_script_seconds", Help: "Redis round trip of each Lua script call (Exec) and script pipeline (Pipeline, by its first script).",
+	Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}}, []string{"script"})
+
+// Collectors are the package's metrics, for a Prometheus registry.
+func Collectors() []prometheus.Collector { return []prometheus.Collector{latency} }
 
 // Call is one invocation of a script inside a Pipeline.
 type Call struct {
@@ -62,6 +76,11 @@ func (cl Call) eval(c rueidis.Client) rueidis.Completed {
 // FLUSH) are resent with EVAL in a second round trip; plain commands are not
 // resent. It returns one result per call, then one per extra command.
 func Pipeline(ctx context.Context, c rueidis.Client, calls []Call, extra ...rueidis.Completed) []rueidis.RedisResult {
+	if len(calls) > 0 {
+		defer func(start time.Time) {
+			latency.WithLabelValues(calls[0].Script.Name).Observe(time.Since(start).Seconds())
+		}(time.Now())
+	}
 	cmds := make(rueidis.Commands, 0, len(calls)+len(extra))
 	for _, cl := range calls {
 		cmds = append(cmds, cl.evalsha(c))
