@@ -21,8 +21,10 @@ before(async () => {
       const want = Buffer.from("sha256=" + createHmac("sha256", secret).update(raw).digest("hex"));
       const got = Buffer.from(req.headers["x-chatstate-signature"] ?? "");
       const signatureOk = got.length === want.length && timingSafeEqual(got, want);
-      posts.push({ at: Date.now(), raw, body: JSON.parse(raw), signatureOk, method: req.method, type: req.headers["content-type"] });
-      res.writeHead(signatureOk ? 200 : 401).end();
+      const body = JSON.parse(raw);
+      posts.push({ at: Date.now(), raw, body, signatureOk, method: req.method, type: req.headers["content-type"] });
+      // A token ending in "-gone" belongs to an uninstalled app.
+      res.writeHead(!signatureOk ? 401 : body.token.endsWith("-gone") ? 410 : 200).end();
     });
   });
   await new Promise((resolve) => server.listen(Number(process.env.PUSH_HOOK_PORT), "127.0.0.1", resolve));
@@ -108,4 +110,22 @@ test("a one-to-one message is pushed with high priority; a backend notification 
   assert.equal(bad.body.error.code, "invalid");
   const gone = await api(env.a, "DELETE", `/v1/users/${bob}/devices/phone`);
   assert.equal(gone.status, 204);
+});
+
+test("a token the webhook reports gone (410) is removed: that device gets no more pushes", async () => {
+  const alice = uid("alice"), erin = uid("erin");
+  const conv = await conversation([alice, erin]);
+  let res = await api(env.a, "PUT", `/v1/users/${erin}/devices/old`, { platform: "android", pushToken: "tok-old-gone" });
+  assert.equal(res.status, 200);
+  const a = await connect(env.a, { user: alice, deviceId: "web" });
+  const first = await send(a, conv, "are you there?");
+  await poll(() => postsFor(first.id).length === 1, 5000, "the push to the dead token");
+  // Erin installs the app again on a new device; the old token is gone.
+  res = await api(env.a, "PUT", `/v1/users/${erin}/devices/new`, { platform: "ios", pushToken: "tok-new" });
+  assert.equal(res.status, 200);
+  const second = await send(a, conv, "hello again");
+  await poll(() => postsFor(second.id).length >= 1, 5000, "the push to the new device");
+  const third = await send(a, conv, "barrier");
+  await poll(() => postsFor(third.id).length >= 1, 5000, "the barrier push");
+  assert.deepEqual(postsFor(second.id).map((p) => p.body.deviceId), ["new"], "the gone token got nothing more");
 });
