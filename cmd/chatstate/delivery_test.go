@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/chatstate/chatstate/internal/mongotest"
 	"github.com/chatstate/chatstate/internal/redistest"
 )
 
@@ -15,16 +14,7 @@ import (
 // killed while it does.
 func TestDelivery(t *testing.T) {
 	redis := redistest.StartServer(t)
-	env := map[string]string{
-		"REDIS_HOST":                   "127.0.0.1",
-		"REDIS_PORT":                   fmt.Sprint(redis.Port),
-		"CHATSTATE_KEY_PREFIX":         redistest.Prefix(t),
-		"CHATSTATE_JWT_SECRET":         "e2e-secret",
-		"CHATSTATE_API_KEY":            "e2e-api-key",
-		"CHATSTATE_MESSAGE_RATE_LIMIT": "1000",
-		"CHATSTATE_LOG_LEVEL":          "warn",
-		"MONGODB_URI":                  mongotest.Start(t),
-	}
+	env := faultEnv(t, redis)
 	nodes := map[string]map[string]string{
 		// A's held seq must not time out while the test holds it.
 		"a": {"CHATSTATE_TEST_HOLD_PERSIST": holdContent, "CHATSTATE_SETTLE_TIMEOUT": "60s"},

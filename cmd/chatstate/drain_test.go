@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -79,38 +78,6 @@ func init() {
 	for _, p := range []string{"gateway", "socketio", "presence", "cleanup", "messaging", "httpapi", "cache", "directory", "sqlitestore", "internal/redisconn"} {
 		servePkgs = append(servePkgs, "github.com/chatstate/chatstate/"+p)
 	}
-}
-
-// startMain runs Main in this process with env until the returned cancel;
-// done receives Main's result.
-func startMain(t *testing.T, env map[string]string) (url string, cancel func(), done <-chan error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	pr, pw := io.Pipe()
-	result := make(chan error, 1)
-	go func() {
-		result <- Main(ctx, []string{"serve"}, func(k string) string { return env[k] }, pw, io.Discard)
-		pw.Close()
-	}()
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				addr <- a
-			}
-		}
-	}()
-	select {
-	case a := <-addr:
-		return "http://" + a, cancel, result
-	case err := <-result:
-		t.Fatalf("Main returned before listening: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("Main did not listen within 20s")
-	}
-	return "", nil, nil
 }
 
 // When serve returns after a drain, every goroutine it started (gateway,

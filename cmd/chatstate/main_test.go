@@ -181,22 +181,16 @@ func runNodeTests(t *testing.T, env []string, files ...string) {
 	}
 }
 
-// TestEmbeddedMode runs Main in-process with no REDIS_* variables: the
-// zero-setup development mode (embedded Redis, development secrets) must be
-// a working chat server for the official client.
-func TestEmbeddedMode(t *testing.T) {
-	env := map[string]string{
-		"CHATSTATE_ADDR":               "127.0.0.1:0",
-		"CHATSTATE_MESSAGE_RATE_LIMIT": "30",
-		"CHATSTATE_TYPING_TTL":         "1s",
-		"CHATSTATE_LOG_LEVEL":          "error",
-		"CHATSTATE_DATA_DIR":           t.TempDir(),
-	}
+// startMain runs Main in this process with env until the returned cancel;
+// done receives Main's result.
+func startMain(t *testing.T, env map[string]string) (url string, cancel func(), done <-chan error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	pr, pw := io.Pipe()
-	done := make(chan error, 1)
+	result := make(chan error, 1)
 	go func() {
-		done <- Main(ctx, []string{"serve"}, func(k string) string { return env[k] }, pw, io.Discard)
+		result <- Main(ctx, []string{"serve"}, func(k string) string { return env[k] }, pw, io.Discard)
 		pw.Close()
 	}()
 	addr := make(chan string, 1)
@@ -208,15 +202,29 @@ func TestEmbeddedMode(t *testing.T) {
 			}
 		}
 	}()
-	var url string
 	select {
 	case a := <-addr:
-		url = "http://" + a
-	case err := <-done:
+		return "http://" + a, cancel, result
+	case err := <-result:
 		t.Fatalf("Main returned before listening: %v", err)
 	case <-time.After(20 * time.Second):
 		t.Fatal("Main did not listen within 20s")
 	}
+	return "", nil, nil
+}
+
+// TestEmbeddedMode runs Main in-process with no REDIS_* variables: the
+// zero-setup development mode (embedded Redis, development secrets) must be
+// a working chat server for the official client.
+func TestEmbeddedMode(t *testing.T) {
+	env := map[string]string{
+		"CHATSTATE_ADDR":               "127.0.0.1:0",
+		"CHATSTATE_MESSAGE_RATE_LIMIT": "30",
+		"CHATSTATE_TYPING_TTL":         "1s",
+		"CHATSTATE_LOG_LEVEL":          "error",
+		"CHATSTATE_DATA_DIR":           t.TempDir(),
+	}
+	url, cancel, done := startMain(t, env)
 	runNodeTests(t, []string{
 		"GATEWAY_A=" + url, "GATEWAY_B=" + url,
 		"CHATSTATE_API_KEY=" + devAPIKey, "CHATSTATE_JWT_SECRET=" + devJWTSecret,
