@@ -129,10 +129,28 @@ func (s *Service) Send(ctx context.Context, msg chatstate.Message, pub cache.Pub
 			if err := s.restoreSeq(ctx, msg.ConversationID); err != nil {
 				return Sent{}, err
 			}
+		case code(err, chatstate.EINVALID, chatstate.ETOOLARGE):
+			// The store refused this message outright, so nothing will be
+			// stored under r.Seq either.
+			if _, serr := s.cache.Settle(ctx, msg.ConversationID, r.Seq); serr != nil {
+				return Sent{}, serr
+			}
+			return Sent{}, err
 		default:
+			// Maybe stored, maybe not: the seq settles by its timeout.
 			return Sent{}, err
 		}
 	}
+}
+
+func code(err error, codes ...string) bool {
+	c := chatstate.ErrorCode(err)
+	for _, want := range codes {
+		if c == want {
+			return true
+		}
+	}
+	return false
 }
 
 // resend answers a send whose (sender, clientMessageId) is already stored.

@@ -228,3 +228,29 @@ func TestSyncFallsBackToTheStore(t *testing.T) {
 		t.Fatalf("Before(4, 2) = %+v %v", before, err)
 	}
 }
+
+// A message the store refuses outright (over its content limit here) skips
+// its seq at once: the next send does not wait out the settle timeout.
+func TestStoreRefusalSkipsTheSeq(t *testing.T) {
+	client, prefix := redistest.Start(t)
+	ctx := redistest.Ctx(t)
+	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"), sqlitestore.Config{MaxContentBytes: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close(context.Background())
+	svc := New(cache.New(client, cache.Config{KeyPrefix: prefix, SettleTimeout: time.Hour}), store, Config{})
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go svc.Run(runCtx)
+	_, err = svc.Send(ctx, chatstate.Message{ConversationID: "c1", SenderID: "alice", ClientMessageID: "big", Content: "far too long for this store"}, cache.Publish{})
+	if chatstate.ErrorCode(err) != chatstate.ETOOLARGE {
+		t.Fatalf("oversized: %v", err)
+	}
+	sendCtx, stop := context.WithTimeout(ctx, 5*time.Second) // far below the hour the seq would otherwise hold
+	defer stop()
+	sent, err := svc.Send(sendCtx, chatstate.Message{ConversationID: "c1", SenderID: "alice", ClientMessageID: "ok", Content: "short"}, cache.Publish{})
+	if err != nil || sent.Message.Seq != 2 {
+		t.Fatalf("next send: %+v %v", sent, err)
+	}
+}
