@@ -83,6 +83,9 @@ type Config struct {
 	SessionTTL time.Duration
 	Socket     socketio.Config
 	Logger     *slog.Logger
+
+	// afterDisconnect, a test hook, runs at the end of each onDisconnect.
+	afterDisconnect func(userID, deviceID string)
 }
 
 func (c *Config) setDefaults() {
@@ -378,6 +381,9 @@ func (g *Gateway) onDisconnect(c *socketio.Conn, reason string) {
 		return // refused at connect
 	}
 	g.m.connections.Dec()
+	if g.cfg.afterDisconnect != nil {
+		defer g.cfg.afterDisconnect(cl.userID, cl.deviceID)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cl.mu.Lock()
