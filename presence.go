@@ -39,6 +39,10 @@ type PresenceChange struct {
 	Before  Presence
 	After   Presence
 	Changed bool
+	// DeviceKept is set by SetSocketOffline when the device stays
+	// registered with another socket (it reconnected, here or on another
+	// node): its session must stay too.
+	DeviceKept bool
 }
 
 // OnlineUsersPage is one page of OnlineUsers. Cursor 0 means the end.

@@ -3,6 +3,7 @@ package gateway
 import (
 	"crypto/rsa"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -84,9 +85,18 @@ func (v *Verifier) Verify(token string) (string, error) {
 // configured) and returns its identity. Every refusal is the same
 // unauthorized error, so a client learns nothing about which check failed.
 func (v *Verifier) Identify(token string) (Identity, error) {
-	refused := chatstate.Errorf(chatstate.EUNAUTHORIZED, "unauthorized")
+	id, reason := v.identify(token)
+	if reason != "" {
+		return Identity{}, chatstate.Errorf(chatstate.EUNAUTHORIZED, "unauthorized")
+	}
+	return id, nil
+}
+
+// identify is Identify with the reason of a refusal (for the security log
+// only, never for the client): "" when the token is valid.
+func (v *Verifier) identify(token string) (Identity, string) {
 	if token == "" || len(token) > 8192 {
-		return Identity{}, refused
+		return Identity{}, "malformed"
 	}
 	t, err := v.parser.Parse(token, func(t *jwt.Token) (any, error) {
 		switch t.Method.Alg() {
@@ -98,19 +108,55 @@ func (v *Verifier) Identify(token string) (Identity, error) {
 		return nil, fmt.Errorf("unexpected alg %s", t.Method.Alg())
 	})
 	if err != nil || !t.Valid {
-		return Identity{}, refused
+		return Identity{}, refusalReason(err)
 	}
 	sub, err := t.Claims.GetSubject()
 	if err != nil || chatstate.ValidateID("sub", sub) != nil {
-		return Identity{}, refused
+		return Identity{}, "bad_subject"
 	}
 	id := Identity{UserID: sub}
 	if exp, err := t.Claims.GetExpirationTime(); err != nil {
-		return Identity{}, refused
+		return Identity{}, "bad_exp"
 	} else if exp != nil {
 		id.ExpiresAt = exp.Time
 	}
-	return id, nil
+	return id, ""
+}
+
+// refusalReason names the check a token failed.
+func refusalReason(err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "token_expired"
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return "claim_missing"
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "not_valid_yet"
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return "wrong_issuer"
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return "wrong_audience"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+		return "bad_signature"
+	}
+	return "invalid_token"
+}
+
+// unverifiedSubject reads a token's sub without checking anything, so a
+// refused handshake can be logged to the user it names. It must never be
+// trusted for anything else: anyone can write any sub.
+func unverifiedSubject(token string) string {
+	if token == "" || len(token) > 8192 {
+		return ""
+	}
+	var claims jwt.RegisteredClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(token, &claims); err != nil {
+		return ""
+	}
+	if chatstate.ValidateID("sub", claims.Subject) != nil {
+		return ""
+	}
+	return claims.Subject
 }
 
 // handshakeAuth is the client's `auth` option: io(URL, { auth: { token, deviceId } }).

@@ -90,3 +90,40 @@ func TestVerifier(t *testing.T) {
 		t.Errorf("Identify without exp: %+v, %v; want a zero ExpiresAt", id, err)
 	}
 }
+
+// The refusal reason (for the security log only) names the failed check,
+// and the unverified sub is read from any well-formed token.
+func TestRefusalReasonAndUnverifiedSubject(t *testing.T) {
+	secret := []byte("s3cret")
+	future := time.Now().Add(time.Hour).Unix()
+	hsOnly, _ := NewVerifier(secret, nil)
+	issAud, _ := NewVerifierConfig(VerifierConfig{Secret: secret, Issuer: "https://id.example", Audience: "chat"})
+	hs := func(c jwt.MapClaims) string { return sign(t, jwt.SigningMethodHS256, secret, c) }
+	for _, tc := range []struct {
+		v             *Verifier
+		token, reason string
+		sub           string // what unverifiedSubject reads
+	}{
+		{hsOnly, hs(jwt.MapClaims{"sub": "alice", "exp": future}), "", "alice"},
+		{hsOnly, hs(jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(-time.Minute).Unix()}), "token_expired", "alice"},
+		{hsOnly, hs(jwt.MapClaims{"sub": "alice"}), "claim_missing", "alice"},
+		{hsOnly, hs(jwt.MapClaims{"sub": "alice", "exp": future, "nbf": future}), "not_valid_yet", "alice"},
+		{hsOnly, sign(t, jwt.SigningMethodHS256, []byte("other"), jwt.MapClaims{"sub": "alice", "exp": future}), "bad_signature", "alice"},
+		{hsOnly, sign(t, jwt.SigningMethodHS384, secret, jwt.MapClaims{"sub": "alice", "exp": future}), "bad_signature", "alice"},
+		{hsOnly, sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"sub": "alice", "exp": future}), "bad_signature", "alice"},
+		{issAud, hs(jwt.MapClaims{"sub": "dan", "exp": future, "iss": "https://evil.example", "aud": "chat"}), "wrong_issuer", "dan"},
+		{issAud, hs(jwt.MapClaims{"sub": "dan", "exp": future, "iss": "https://id.example", "aud": "billing"}), "wrong_audience", "dan"},
+		{hsOnly, hs(jwt.MapClaims{"sub": "a{b}", "exp": future}), "bad_subject", ""},
+		{hsOnly, hs(jwt.MapClaims{"exp": future}), "bad_subject", ""},
+		{hsOnly, "a.b.c", "invalid_token", ""},
+		{hsOnly, "", "malformed", ""},
+	} {
+		_, reason := tc.v.identify(tc.token)
+		if reason != tc.reason {
+			t.Errorf("%.40s: reason %q, want %q", tc.token, reason, tc.reason)
+		}
+		if sub := unverifiedSubject(tc.token); sub != tc.sub {
+			t.Errorf("%.40s: unverified sub %q, want %q", tc.token, sub, tc.sub)
+		}
+	}
+}

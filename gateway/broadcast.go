@@ -78,7 +78,12 @@ func (g *Gateway) publish(ctx context.Context, users []string, exclude, event st
 	if err != nil {
 		return err
 	}
-	envelope := exclude + "\x00" + string(packet)
+	return g.publishEnvelope(ctx, users, exclude+"\x00"+string(packet))
+}
+
+// publishEnvelope publishes a hub envelope to each user's channel in one
+// pipelined round trip.
+func (g *Gateway) publishEnvelope(ctx context.Context, users []string, envelope string) error {
 	r := g.deps.Redis
 	cmds := make(rueidis.Commands, 0, len(users))
 	for _, u := range users {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,8 +41,14 @@ type event struct {
 // dialClient connects and completes the Socket.IO handshake with auth.
 func dialClient(t *testing.T, baseURL string, auth map[string]string) (*testClient, error) {
 	t.Helper()
+	return dialClientHeader(t, baseURL, auth, nil)
+}
+
+// dialClientHeader is dialClient with extra handshake request headers.
+func dialClientHeader(t *testing.T, baseURL string, auth map[string]string, header http.Header) (*testClient, error) {
+	t.Helper()
 	url := "ws" + strings.TrimPrefix(baseURL, "http") + "/socket.io/?EIO=4&transport=websocket"
-	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+	ws, _, err := websocket.DefaultDialer.Dial(url, header)
 	if err != nil {
 		return nil, err
 	}

@@ -25,13 +25,31 @@ func (g *Gateway) onEvent(c *socketio.Conn, ev *socketio.Event) {
 	var (
 		reply map[string]any
 		err   error
+		limit = "messages" // which limit refused it, for the security log
 	)
-	if ok, wait := cl.events.take(time.Now(), g.cfg.EventRate, g.cfg.EventBurst); ok {
+	ok, wait := cl.events.take(time.Now(), g.cfg.EventRate, g.cfg.EventBurst)
+	if ok {
 		reply, err = g.dispatch(ctx, cl, ev)
 		g.holdAck(ctx, cl, ev)
 	} else {
 		err = &chatstate.Error{Code: chatstate.ERATELIMITED, Message: "too many events on this connection, slow down", RetryAfter: wait}
+		limit = "events"
 	}
+	// After the ack, so neither delays it; both are throttled.
+	defer func() {
+		limited := chatstate.ErrorCode(err) == chatstate.ERATELIMITED
+		if !limited && (!ok || !g.sessionDue(cl)) {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.EventTimeout)
+		defer cancel()
+		if limited {
+			g.logRateLimited(ctx, cl, ev.Name, limit)
+		}
+		if ok {
+			g.touchSession(ctx, cl, false)
+		}
+	}()
 	// Whatever a handler returns that is an outage (a backend error no
 	// state package mapped, or EventTimeout passing) is unavailable, so a
 	// client never sees internal for a transient failure.

@@ -28,12 +28,18 @@ func (g *Gateway) armExpiry(cl *client, exp time.Time) {
 	}
 }
 
-// expire tells the client why and disconnects it. Disconnect is a no-op
-// until the socket's CONNECT is sent, so a token that expired during the
-// handshake is retried briefly until onDisconnect has run.
+// expire tells the client why and disconnects it.
 func (g *Gateway) expire(cl *client, exp time.Time) {
 	g.log.Info("token expired, disconnecting", "user", cl.userID, "device", cl.deviceID, "exp", exp)
-	cl.conn.Emit(EventTokenExpired, map[string]any{"reason": "token_expired", "expiredAt": exp.UnixMilli()})
+	g.kick(cl, EventTokenExpired, map[string]any{"reason": "token_expired", "expiredAt": exp.UnixMilli()})
+}
+
+// kick emits event to cl and disconnects it from the server side, so
+// socket.io-client does not reconnect by itself. Disconnect is a no-op
+// until the socket's CONNECT is sent, so a kick during the handshake is
+// retried briefly until onDisconnect has run.
+func (g *Gateway) kick(cl *client, event string, payload any) {
+	cl.conn.Emit(event, payload)
 	for range 100 {
 		cl.conn.Disconnect()
 		time.Sleep(20 * time.Millisecond)

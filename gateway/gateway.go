@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -67,8 +68,24 @@ type Config struct {
 	// arriving late or never. Zero means 5s; clients should allow at least
 	// twice that for an ack before they resend (same clientMessageId).
 	EventTimeout time.Duration
-	Socket       socketio.Config
-	Logger       *slog.Logger
+	// TrustedProxies are the direct peers (load balancers) whose
+	// X-Forwarded-For or X-Real-IP names the client's address in sessions,
+	// socket records and the security log; empty trusts none (the TCP
+	// peer's address is the client's).
+	TrustedProxies []netip.Prefix
+	// SessionActivityInterval: a connection extends its session (and its
+	// lastActivity) at most this often, on a client event or the activity
+	// refresh; zero means 60s.
+	SessionActivityInterval time.Duration
+	// SessionTTL must match the cache's (cache.Config.SessionTTL); zero
+	// means 1h. Sessions of connected devices are extended at least every
+	// third of it, even when ActivityInterval is longer.
+	SessionTTL time.Duration
+	Socket     socketio.Config
+	Logger     *slog.Logger
+
+	// afterDisconnect, a test hook, runs at the end of each onDisconnect.
+	afterDisconnect func(userID, deviceID string)
 }
 
 func (c *Config) setDefaults() {
@@ -107,6 +124,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.EventTimeout == 0 {
 		c.EventTimeout = 5 * time.Second
+	}
+	if c.SessionActivityInterval == 0 {
+		c.SessionActivityInterval = time.Minute
+	}
+	if c.SessionTTL == 0 {
+		c.SessionTTL = time.Hour
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -159,9 +182,15 @@ type Gateway struct {
 
 // client is the state of one connected socket.
 type client struct {
-	userID   string
-	deviceID string
-	conn     *socketio.Conn
+	userID    string
+	deviceID  string
+	conn      *socketio.Conn
+	ip        string // the client's address (Gateway.clientIP)
+	userAgent string
+
+	sessionTouched atomic.Int64 // unix ns of the last session extension
+	rateLogged     atomic.Int64 // unix ns of the last rate_limited entry
+	revoked        atomic.Bool  // the session was revoked: do not recreate it
 
 	events bucket // client event rate
 	// echo is signalled when a publication that excludes this socket (its
@@ -195,6 +224,7 @@ func New(cfg Config, deps Deps) *Gateway {
 		panic(err)
 	}
 	g.hub.onResub = g.requestResync
+	g.hub.onControl = g.onControl
 	g.io.OnConnect(g.onConnect)
 	g.io.OnEvent(g.onEvent)
 	g.io.OnDisconnect(g.onDisconnect)
@@ -264,8 +294,9 @@ func (g *Gateway) onConnect(c *socketio.Conn, raw json.RawMessage) error {
 	if err != nil {
 		return &socketio.ConnectError{Message: "unauthorized"}
 	}
-	id, err := g.deps.Verifier.Identify(a.Token)
-	if err != nil {
+	id, reason := g.deps.Verifier.identify(a.Token)
+	if reason != "" {
+		g.logAuthFailed(c, a, reason)
 		return &socketio.ConnectError{Message: "unauthorized"}
 	}
 	userID := id.UserID
@@ -279,12 +310,13 @@ func (g *Gateway) onConnect(c *socketio.Conn, raw json.RawMessage) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.EventTimeout)
 	defer cancel()
-	cl := &client{userID: userID, deviceID: deviceID, conn: c, typing: make(map[string]*time.Timer), echo: make(chan struct{}, 1), drainReq: make(chan struct{})}
+	cl := &client{userID: userID, deviceID: deviceID, conn: c, ip: g.clientIP(c.Request()), userAgent: userAgent(c.Request()),
+		typing: make(map[string]*time.Timer), echo: make(chan struct{}, 1), drainReq: make(chan struct{})}
 	if err := g.hub.add(ctx, userID, c); err != nil {
 		g.log.Warn("subscribe failed", "user", userID, "err", err)
 		return connectRefused(err)
 	}
-	change, err := g.register(ctx, cl)
+	change, newDevice, err := g.register(ctx, cl)
 	if err != nil {
 		g.hub.remove(ctx, userID, c)
 		g.log.Warn("register socket failed", "user", userID, "err", err)
@@ -300,6 +332,10 @@ func (g *Gateway) onConnect(c *socketio.Conn, raw json.RawMessage) error {
 	} else if change.Changed {
 		g.publishPresenceTo(ctx, friends, change.After)
 	}
+	if newDevice {
+		g.securityEvent(ctx, userID, chatstate.SecurityEvent{Type: SecurityNewDevice, IP: cl.ip, DeviceID: deviceID,
+			Details: map[string]string{"userAgent": cl.userAgent}})
+	}
 	g.armExpiry(cl, id.ExpiresAt)
 	return nil
 }
@@ -312,28 +348,31 @@ func connectRefused(err error) *socketio.ConnectError {
 	return &socketio.ConnectError{Message: p.Code, Data: p}
 }
 
-// register records the socket, the device's presence and its session.
-func (g *Gateway) register(ctx context.Context, cl *client) (chatstate.PresenceChange, error) {
+// register records the socket, the device's presence and its session, and
+// reports whether the device had no session (a login from a new device).
+func (g *Gateway) register(ctx context.Context, cl *client) (chatstate.PresenceChange, bool, error) {
 	change, err := g.deps.State.SetUserOnline(ctx, cl.userID, cl.deviceID, cl.conn.ID())
 	if err != nil {
-		return change, err
+		return change, false, err
 	}
 	now := time.Now().UnixMilli()
-	if _, err := g.deps.Cache.CreateSession(ctx, chatstate.Session{UserID: cl.userID, DeviceID: cl.deviceID}); err != nil {
-		return change, err
+	newDevice, err := g.createSession(ctx, cl)
+	if err != nil {
+		return change, false, err
 	}
 	key := g.keys.Socket(cl.conn.ID())
 	r := g.deps.Redis
 	for _, res := range r.DoMulti(ctx,
 		r.B().Hset().Key(key).FieldValue().FieldValue("userId", cl.userID).FieldValue("deviceId", cl.deviceID).
-			FieldValue("node", g.cfg.NodeID).FieldValue("connectedAt", strconv.FormatInt(now, 10)).Build(),
+			FieldValue("node", g.cfg.NodeID).FieldValue("connectedAt", strconv.FormatInt(now, 10)).
+			FieldValue("ip", cl.ip).FieldValue("userAgent", cl.userAgent).Build(),
 		r.B().Pexpire().Key(key).Milliseconds(g.cfg.SocketTTL.Milliseconds()).Build(),
 	) {
 		if err := res.Error(); err != nil {
-			return change, err
+			return change, false, err
 		}
 	}
-	return change, nil
+	return change, newDevice, nil
 }
 
 func (g *Gateway) onDisconnect(c *socketio.Conn, reason string) {
@@ -342,6 +381,9 @@ func (g *Gateway) onDisconnect(c *socketio.Conn, reason string) {
 		return // refused at connect
 	}
 	g.m.connections.Dec()
+	if g.cfg.afterDisconnect != nil {
+		defer g.cfg.afterDisconnect(cl.userID, cl.deviceID)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cl.mu.Lock()
@@ -366,7 +408,8 @@ func (g *Gateway) onDisconnect(c *socketio.Conn, reason string) {
 		g.log.Warn("socket record not removed; it expires", "socket", c.ID(), "err", err)
 	}
 	if g.drainedDisconnect(reason) {
-		// The device stays online for its reconnect elsewhere (see Drain).
+		// The device stays online, and keeps its session, for its
+		// reconnect elsewhere (see Drain).
 		// Its activity becomes now, so if it does not come back its last
 		// seen is this moment rather than its last refresh.
 		if err := g.deps.State.TouchDevice(ctx, cl.userID, cl.deviceID); err != nil && chatstate.ErrorCode(err) != chatstate.ENOTFOUND {
@@ -376,7 +419,9 @@ func (g *Gateway) onDisconnect(c *socketio.Conn, reason string) {
 	}
 	change, err := g.deps.State.SetSocketOffline(ctx, cl.userID, cl.deviceID, c.ID())
 	if err != nil {
-		g.log.Error("presence offline failed; the device expires with its TTL", "user", cl.userID, "err", err)
+		g.log.Error("presence offline failed; the device and its session expire with their TTLs", "user", cl.userID, "err", err)
+	} else {
+		g.endSession(ctx, cl, change)
 	}
 	if err == nil && change.Changed {
 		g.publishPresence(ctx, change.After)
@@ -389,19 +434,40 @@ func (g *Gateway) onDisconnect(c *socketio.Conn, reason string) {
 	g.log.Debug("disconnect", "user", cl.userID, "device", cl.deviceID, "reason", reason)
 }
 
-// refreshActivity keeps the devices of connected sockets alive in presence:
-// a connected socket is activity even when its user is idle.
+// refreshActivity keeps the devices of connected sockets alive in presence,
+// and their sessions: a connected socket is activity even when its user is
+// idle. When ActivityInterval is longer than a third of the session TTL,
+// sessions get rounds of their own in between.
 func (g *Gateway) refreshActivity(ctx context.Context) {
 	t := time.NewTicker(g.cfg.ActivityInterval)
 	defer t.Stop()
+	var sessions <-chan time.Time
+	if keep := g.cfg.SessionTTL / 3; keep < g.cfg.ActivityInterval {
+		st := time.NewTicker(keep)
+		defer st.Stop()
+		sessions = st.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			g.refreshAll(ctx)
+		case <-sessions:
+			g.refreshSessions(ctx)
 		}
 	}
+}
+
+// refreshSessions extends the sessions of every local socket (when due).
+func (g *Gateway) refreshSessions(ctx context.Context) {
+	g.hub.each(func(userID string, c *socketio.Conn) {
+		if cl, ok := c.Data().(*client); ok {
+			if err := g.touchSession(ctx, cl, true); err != nil && ctx.Err() == nil {
+				g.log.Warn("session refresh failed", "user", userID, "err", err)
+			}
+		}
+	})
 }
 
 // refreshAll touches every local device, registering again those whose
@@ -433,6 +499,9 @@ func (g *Gateway) refreshAll(ctx context.Context) int {
 			if err != nil && ctx.Err() == nil {
 				failed.Add(1)
 				g.log.Warn("presence refresh failed", "user", userID, "err", err)
+			}
+			if err := g.touchSession(ctx, cl, true); err != nil && ctx.Err() == nil {
+				g.log.Warn("session refresh failed", "user", userID, "err", err)
 			}
 		}()
 	})

@@ -26,9 +26,10 @@ var testSecret = []byte("gateway-test-secret")
 
 // node is one gateway with its services, served by httptest.
 type node struct {
-	gw  *Gateway
-	dir *directory.Directory
-	url string
+	gw    *Gateway
+	dir   *directory.Directory
+	cache *cache.Cache
+	url   string
 }
 
 // openStore opens one SQLite store shared by the nodes of a test.
@@ -55,6 +56,12 @@ func startNode(t *testing.T, client rueidis.Client, store *sqlitestore.Store, pr
 // startNodeWith is startNode with cfg (KeyPrefix is set from prefix).
 func startNodeWith(t *testing.T, client rueidis.Client, store *sqlitestore.Store, prefix string, cfg Config) *node {
 	t.Helper()
+	return startNodeDeps(t, client, store, prefix, cfg, nil)
+}
+
+// startNodeDeps is startNodeWith with deps adjusted by wrap (when set).
+func startNodeDeps(t *testing.T, client rueidis.Client, store *sqlitestore.Store, prefix string, cfg Config, wrap func(*Deps)) *node {
+	t.Helper()
 	id := cfg.NodeID
 	cfg.KeyPrefix = prefix
 	v, _ := NewVerifier(testSecret, nil)
@@ -67,16 +74,20 @@ func startNodeWith(t *testing.T, client rueidis.Client, store *sqlitestore.Store
 	dir := directory.New(client, store, c, directory.Config{KeyPrefix: prefix})
 	msgs := messaging.New(c, store, messaging.Config{})
 	go msgs.Run(ctx)
-	gw := New(cfg, Deps{
+	deps := Deps{
 		Redis: client, State: state, Cache: c, Messages: msgs, LastSeen: store,
 		Directory: dir, Verifier: v,
-	})
+	}
+	if wrap != nil {
+		wrap(&deps)
+	}
+	gw := New(cfg, deps)
 	if err := gw.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(gw.Handler())
 	t.Cleanup(func() { gw.Close(); srv.Close() })
-	return &node{gw: gw, dir: dir, url: srv.URL}
+	return &node{gw: gw, dir: dir, cache: c, url: srv.URL}
 }
 
 func connectUser(t *testing.T, n *node, user string) *testClient {

@@ -35,6 +35,9 @@ type hub struct {
 	closed  bool
 	done    chan struct{}         // closed when the loop of start ends
 	onResub func(context.Context) // called after subscriptions were restored
+	// onControl runs a control envelope (controlPrefix) of a user's
+	// channel; false means it was malformed.
+	onControl func(userID, payload string) bool
 
 	// up is false while the subscriber is lost and not yet restored;
 	// losses counts the losses. See live.
@@ -288,6 +291,23 @@ func (h *hub) count() int {
 	return len(h.users)
 }
 
+// conns returns the local sockets of userID.
+func (h *hub) conns(userID string) []*socketio.Conn {
+	h.mu.Lock()
+	e := h.users[userID]
+	h.mu.Unlock()
+	if e == nil {
+		return nil
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	out := make([]*socketio.Conn, 0, len(e.conns))
+	for c := range e.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
 // each calls fn for every local socket.
 func (h *hub) each(fn func(userID string, c *socketio.Conn)) {
 	h.mu.Lock()
@@ -314,11 +334,18 @@ func (h *hub) each(fn func(userID string, c *socketio.Conn)) {
 }
 
 // onMessage delivers one publication to the local sockets of its user.
-// Envelope: "<excluded socket id>\x00<socket.io packet>". It runs on the
-// subscriber's reader for every delivery, so it allocates only the Frame.
+// Envelope: "<excluded socket id>\x00<socket.io packet>", or a control
+// envelope (controlPrefix). It runs on the subscriber's reader for every
+// delivery, so it allocates only the Frame.
 func (h *hub) onMessage(m rueidis.PubSubMessage) {
 	userID, ok := h.channelUser(m.Channel)
 	if !ok {
+		return
+	}
+	if payload, ok := strings.CutPrefix(m.Message, controlPrefix); ok {
+		if h.onControl == nil || !h.onControl(userID, payload) {
+			h.m.badEnvelopes.Inc()
+		}
 		return
 	}
 	exclude, packet, ok := strings.Cut(m.Message, "\x00")

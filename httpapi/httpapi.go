@@ -57,6 +57,12 @@ type Deps struct {
 	// leaves them out.
 	Devices       Devices
 	Notifications Notifications
+	// Sessions serves the session and security-log routes (sessions.go);
+	// nil leaves them out. RevokeSession (gateway.RevokeSession) deletes a
+	// session and disconnects its device on every node; nil leaves out
+	// DELETE /v1/users/{id}/sessions/{deviceId}.
+	Sessions      SessionLog
+	RevokeSession func(ctx context.Context, userID, deviceID string) error
 }
 
 // Messages reads history: cache first, then the store (messaging.Service).
@@ -99,6 +105,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.mux.HandleFunc("PUT /v1/users/{id}/friends", s.auth(s.setFriends))
 	s.mux.HandleFunc("GET /v1/conversations/{id}/messages", s.auth(s.messages))
 	s.pushRoutes()
+	s.sessionRoutes()
 	if deps.Metrics != nil {
 		s.mux.Handle("GET /metrics", deps.Metrics)
 	}

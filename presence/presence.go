@@ -252,8 +252,8 @@ func parseChange(userID string, r rueidis.RedisResult) (chatstate.PresenceChange
 	if err != nil {
 		return chatstate.PresenceChange{}, 0, luascript.Err(err)
 	}
-	if len(v) != 9 {
-		return chatstate.PresenceChange{}, 0, fmt.Errorf("presence: change of %d fields, want 9", len(v))
+	if len(v) != 9 && len(v) != 10 {
+		return chatstate.PresenceChange{}, 0, fmt.Errorf("presence: change of %d fields, want 9 or 10", len(v))
 	}
 	before, err := viewOf(userID, v[0:4])
 	if err != nil {
@@ -267,8 +267,12 @@ func parseChange(userID string, r rueidis.RedisResult) (chatstate.PresenceChange
 	if err != nil {
 		return chatstate.PresenceChange{}, 0, fmt.Errorf("presence: bad score: %w", err)
 	}
-	return chatstate.PresenceChange{Before: before, After: after,
-		Changed: before.Online != after.Online || before.Status != after.Status}, float64(score), nil
+	ch := chatstate.PresenceChange{Before: before, After: after, Changed: before.Online != after.Online || before.Status != after.Status}
+	if len(v) == 10 { // presence_offline's kept flag
+		kept, _ := v[9].AsInt64()
+		ch.DeviceKept = kept == 1
+	}
+	return ch, float64(score), nil
 }
 
 // unindex removes users from online:users unless their score rose above

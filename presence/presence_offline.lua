@@ -7,7 +7,8 @@
 -- ARGV[5] socketId or "": when set, the device is removed only if it is
 --         still registered with this socket (a late disconnect of an old
 --         socket must not remove the device's newer connection)
--- Reply: see reply() in presence_lib.lua.
+-- Reply: see reply() in presence_lib.lua, then kept: 1 when the device stays
+-- registered with another socket (its newer connection), else 0.
 local key, ttl = KEYS[1], tonumber(ARGV[1])
 local now = now_ms()
 local p = load(key, now, ttl, ARGV[2])
@@ -29,4 +30,6 @@ if p.live[field] then
   end
 end
 redis.call('PEXPIRE', key, ARGV[3])
-return reply(before, view(p), p, ttl)
+local r = reply(before, view(p), p, ttl)
+r[#r + 1] = p.live[field] and 1 or 0
+return r

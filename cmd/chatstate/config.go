@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/chatstate/chatstate"
 	"github.com/chatstate/chatstate/cache"
+	"github.com/chatstate/chatstate/gateway"
 	"github.com/chatstate/chatstate/internal/redisconn"
 	"github.com/chatstate/chatstate/presence"
 	"github.com/chatstate/chatstate/push"
@@ -39,6 +41,12 @@ type config struct {
 	AllowedOrigins []string       // CHATSTATE_ALLOWED_ORIGINS, comma separated; empty = any
 	LogLevel       string         // CHATSTATE_LOG_LEVEL: debug, info (default), warn, error
 	DrainWindow    time.Duration  // CHATSTATE_DRAIN_WINDOW, default 10s: sockets are closed across it on SIGTERM
+	// TrustedProxies is CHATSTATE_TRUSTED_PROXIES: the peers whose
+	// X-Forwarded-For names the client (gateway.Config); empty trusts none.
+	TrustedProxies []netip.Prefix
+	// SessionActivity is CHATSTATE_SESSION_ACTIVITY_INTERVAL: zero means
+	// the gateway's 60s.
+	SessionActivity time.Duration
 
 	// Tuning, mostly for tests and demos; zero means the services' defaults.
 	DeviceTTL         time.Duration // CHATSTATE_DEVICE_TTL (5m)
@@ -198,6 +206,13 @@ var settings = []setting{
 		}
 		return nil
 	}},
+	{name: "CHATSTATE_TRUSTED_PROXIES", set: func(c *config, v string) (err error) {
+		c.TrustedProxies, err = gateway.ParseTrustedProxies(v)
+		return err
+	}},
+	// At most 10m: a connected device's session (1h) is extended at least
+	// every third of its TTL plus this interval.
+	{name: "CHATSTATE_SESSION_ACTIVITY_INTERVAL", set: durationSetting(func(c *config) *time.Duration { return &c.SessionActivity }, time.Second, 10*time.Minute)},
 	{name: "CHATSTATE_KEY_PREFIX", set: func(c *config, v string) error {
 		// Redis hashes the first {...} of a key: braces in the prefix would
 		// move keys off their user's or conversation's slot.

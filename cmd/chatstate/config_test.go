@@ -165,6 +165,12 @@ func configCases(t *testing.T) []configCase {
 		{variable: "CHATSTATE_PUSH_MAX_ATTEMPTS", value: "0", want: `CHATSTATE_PUSH_MAX_ATTEMPTS="0": want an integer from 1 to 100`},
 		{variable: "CHATSTATE_PUSH_LEASE", value: "10s", ok: func(c config) bool { return c.PushLease == 10*time.Second }},
 		{variable: "CHATSTATE_PUSH_LEASE", value: "2h", want: `CHATSTATE_PUSH_LEASE="2h"` + durWant + `1s to 1h, such as 60s or 1m30s`},
+		{variable: "CHATSTATE_TRUSTED_PROXIES", value: "10.0.0.0/8, 192.168.1.10,fd00::/8", ok: func(c config) bool {
+			return len(c.TrustedProxies) == 3 && c.TrustedProxies[1].String() == "192.168.1.10/32"
+		}},
+		{variable: "CHATSTATE_TRUSTED_PROXIES", value: "10.0.0.0/33", want: `CHATSTATE_TRUSTED_PROXIES="10.0.0.0/33": want comma-separated IP addresses or CIDRs such as 10.0.0.0/8, 192.168.1.10 or fd00::/8`},
+		{variable: "CHATSTATE_SESSION_ACTIVITY_INTERVAL", value: "30s", ok: func(c config) bool { return c.SessionActivity == 30*time.Second }},
+		{variable: "CHATSTATE_SESSION_ACTIVITY_INTERVAL", value: "11m", want: `CHATSTATE_SESSION_ACTIVITY_INTERVAL="11m"` + durWant + `1s to 10m, such as 60s or 1m30s`},
 		{variable: "CHATSTATE_SETTLE_TIMEOUT", value: "2s", ok: func(c config) bool { return c.SettleTimeout == 2*time.Second }},
 		{variable: "CHATSTATE_SETTLE_TIMEOUT", value: "1h", want: `CHATSTATE_SETTLE_TIMEOUT="1h"` + durWant + `100ms to 5m, such as 60s or 1m30s`},
 		{variable: "CHATSTATE_TEST_HOLD_PERSIST", value: "hold", ok: func(c config) bool { return c.HoldPersist == "hold" }},

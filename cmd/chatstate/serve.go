@@ -84,10 +84,12 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		NodeID: state.Instance(), KeyPrefix: prefix,
 		MessageRateLimit: cfg.RateLimit, MessageRateWindow: cfg.RateWindow, TypingTTL: cfg.TypingTTL,
 		// Refresh connected devices three times per TTL (zero: the default).
-		ActivityInterval:  cfg.DeviceTTL / 3,
-		HoldAckUntilDrain: cfg.HoldAckUntilDrain,
-		Socket:            socketio.Config{AllowedOrigins: cfg.AllowedOrigins, PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout},
-		Logger:            log,
+		ActivityInterval:        cfg.DeviceTTL / 3,
+		HoldAckUntilDrain:       cfg.HoldAckUntilDrain,
+		TrustedProxies:          cfg.TrustedProxies,
+		SessionActivityInterval: cfg.SessionActivity,
+		Socket:                  socketio.Config{AllowedOrigins: cfg.AllowedOrigins, PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout},
+		Logger:                  log,
 	}, gateway.Deps{Redis: client, State: state, Cache: cch, Messages: msgs, LastSeen: store, Directory: dir, Verifier: verifier, Registerer: reg,
 		Devices: store, Notifier: pushes.notifier})
 
@@ -119,6 +121,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		Metrics:       promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Devices:       store,
 		Notifications: pushes.notifier,
+		Sessions:      cch,
+		RevokeSession: gw.RevokeSession,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", gw.Handler())
