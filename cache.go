@@ -103,5 +103,8 @@ type Cache interface {
 	CheckRateLimit(ctx context.Context, userID, action string, limit int, window time.Duration) (RateLimitResult, error)
 
 	LogSecurityEvent(ctx context.Context, userID string, ev SecurityEvent) error
+	// RememberDevice records a login from deviceID and reports whether the
+	// user has not logged in from it lately (a new device).
+	RememberDevice(ctx context.Context, userID, deviceID string) (isNew bool, err error)
 	SecurityEvents(ctx context.Context, userID string, limit int) ([]SecurityEvent, error)
 }

@@ -47,6 +47,9 @@ type Config struct {
 	SecurityLogLimit int           // security events kept per user; zero means 100
 	SecurityLogTTL   time.Duration // idle lifetime of a security log; zero means 90 days
 
+	KnownDevicesTTL time.Duration // a device unseen this long logs in as new again; zero means 90 days
+	MaxKnownDevices int           // devices remembered per user, least recently seen forgotten; zero means 100
+
 	MaxValueBytes int // JSON size of session data, notifications and security events; zero means 4 KiB
 }
 
@@ -74,6 +77,8 @@ func (c Config) withDefaults() Config {
 	setDur(&c.NotificationTTL, 7*24*time.Hour)
 	setInt(&c.SecurityLogLimit, 100)
 	setDur(&c.SecurityLogTTL, 90*24*time.Hour)
+	setDur(&c.KnownDevicesTTL, 90*24*time.Hour)
+	setInt(&c.MaxKnownDevices, 100)
 	setInt(&c.MaxValueBytes, 4<<10)
 	return c
 }
@@ -131,12 +136,13 @@ var (
 	scriptNotificationAdd   = load("notification_add")
 	scriptRateLimitCheck    = load("ratelimit_check")
 	scriptSecurityLogAdd    = load("securitylog_add")
+	scriptDeviceRemember    = load("device_remember")
 )
 
 var allScripts = []*luascript.Script{
 	scriptMessageAdd, scriptMessageCommit, scriptMessageSettle, scriptMessageSeqFloor, scriptMessageReserve, scriptSessionCreate, scriptSessionTouch,
 	scriptSessionRead, scriptSessionSweep, scriptFriendsSet, scriptFriendsInvalidate, scriptNotificationAdd,
-	scriptRateLimitCheck, scriptSecurityLogAdd,
+	scriptRateLimitCheck, scriptSecurityLogAdd, scriptDeviceRemember,
 }
 
 // Scripts returns the Lua source of every script by name (file name without

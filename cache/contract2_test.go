@@ -329,3 +329,23 @@ func TestParseInfo(t *testing.T) {
 		t.Fatalf("%+v", s)
 	}
 }
+
+func testKnownDevices(t *testing.T, nc newClientFunc) {
+	e := newEnv(t, nc, Config{MaxKnownDevices: 2})
+	for _, tc := range []struct {
+		device string
+		isNew  bool
+	}{{"phone", true}, {"phone", false}, {"tablet", true}, {"laptop", true}, {"tablet", false}, {"phone", true}} {
+		got, err := e.c.RememberDevice(e.ctx, "u", tc.device)
+		must(t, err)
+		if got != tc.isNew {
+			// the third device pushes out the least recently seen (phone)
+			t.Fatalf("RememberDevice(%s) = %v, want %v", tc.device, got, tc.isNew)
+		}
+	}
+	if p := e.pttl(e.c.keys.KnownDevices("u")); p <= 0 || p > (90*24*time.Hour).Milliseconds() {
+		t.Fatalf("pttl %d", p)
+	}
+	_, err := e.c.RememberDevice(e.ctx, "u", "a b")
+	wantCode(t, err, chatstate.EINVALID)
+}

@@ -35,6 +35,7 @@ func testCache(t *testing.T, newClient newClientFunc) {
 		{"SessionsEviction", testSessionsEviction},
 		{"Friends", testFriends},
 		{"Notifications", testNotifications},
+		{"KnownDevices", testKnownDevices},
 		{"RateLimitExact", testRateLimitExact},
 		{"RateLimitConcurrent", testRateLimitConcurrent},
 		{"SecurityLog", testSecurityLog},

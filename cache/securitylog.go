@@ -74,3 +74,18 @@ func (c *Cache) SecurityEvents(ctx context.Context, userID string, limit int) ([
 	}
 	return out, nil
 }
+
+// RememberDevice records a login of the user from deviceID and reports
+// whether it is a new device: one the user has not logged in from within
+// KnownDevicesTTL (a reconnect of a known device is not).
+func (c *Cache) RememberDevice(ctx context.Context, userID, deviceID string) (bool, error) {
+	if err := chatstate.ValidateID("userId", userID); err != nil {
+		return false, err
+	}
+	if err := chatstate.ValidateID("deviceId", deviceID); err != nil {
+		return false, err
+	}
+	n, err := scriptDeviceRemember.Exec(ctx, c.client, []string{c.keys.KnownDevices(userID)},
+		[]string{deviceID, ms(c.cfg.KnownDevicesTTL), itoa(int64(c.cfg.MaxKnownDevices))}).AsInt64()
+	return n == 1, mapErr(err)
+}

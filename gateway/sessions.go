@@ -151,12 +151,11 @@ func (cl *client) session() chatstate.Session {
 	return chatstate.Session{UserID: cl.userID, DeviceID: cl.deviceID, Data: data}
 }
 
-// createSession records cl's session and reports whether its device had
-// none (a login from a new device).
+// createSession records cl's session and reports whether the user logged
+// in from a device not seen lately (KnownDevices): a reconnect after a
+// dropped connection, whose session ended with it, is not a new device.
 func (g *Gateway) createSession(ctx context.Context, cl *client) (newDevice bool, err error) {
-	_, err = g.deps.Cache.Session(ctx, cl.userID, cl.deviceID)
-	newDevice = chatstate.ErrorCode(err) == chatstate.ENOTFOUND
-	if err != nil && !newDevice {
+	if newDevice, err = g.deps.Cache.RememberDevice(ctx, cl.userID, cl.deviceID); err != nil {
 		return false, err
 	}
 	if _, err := g.deps.Cache.CreateSession(ctx, cl.session()); err != nil {

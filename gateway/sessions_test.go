@@ -408,8 +408,15 @@ func TestSecurityLog(t *testing.T) {
 	}
 
 	// new_device: the first connect of a device, not a second socket of
-	// the device while its session exists.
-	connectDevice(t, n, "bob", "phone", http.Header{"User-Agent": {"bob-phone"}})
+	// the device while its session exists, nor a reconnect after the
+	// session ended with a dropped connection.
+	first := connectDevice(t, n, "bob", "phone", http.Header{"User-Agent": {"bob-phone"}})
+	connectDevice(t, n, "bob", "phone", nil).ws.Close()
+	first.ws.Close()
+	poll(t, "bob's session to end with his last socket", func() bool {
+		_, err := n.cache.Session(ctx, "bob", "phone")
+		return chatstate.ErrorCode(err) == chatstate.ENOTFOUND
+	})
 	connectDevice(t, n, "bob", "phone", nil)
 	evs = eventsOf(t, n, "bob")
 	if len(evs) != 1 || evs[0].Type != SecurityNewDevice || evs[0].DeviceID != "phone" || evs[0].IP != "127.0.0.1" || evs[0].Details["userAgent"] != "bob-phone" {

@@ -129,5 +129,10 @@ func (k Keys) RateLimit(userID, action string) string {
 // SecurityLog is a user's security event list, newest first.
 func (k Keys) SecurityLog(userID string) string { return k.user("security_log", userID) }
 
+// KnownDevices maps the device ids a user has logged in from to the last
+// login (hash, epoch ms), so a login from a new device can be told from a
+// reconnect.
+func (k Keys) KnownDevices(userID string) string { return k.user("known_devices", userID) }
+
 // Lock is a short-lived lock used by background jobs so one node runs a sweep.
 func (k Keys) Lock(name string) string { return k.prefix + "lock:" + name }

@@ -25,6 +25,7 @@ func TestKeys(t *testing.T) {
 		{k.Notifications("alice"), "app:notifications:{u:alice}"},
 		{k.RateLimit("alice", "message"), "app:rate_limit:{u:alice}:message"},
 		{k.SecurityLog("alice"), "app:security_log:{u:alice}"},
+		{k.KnownDevices("alice"), "app:known_devices:{u:alice}"},
 		{k.Lock("sweep"), "app:lock:sweep"},
 		{k.PushJobs(), "app:pushq:{pushq}:jobs"},
 		{k.PushPending("high"), "app:pushq:{pushq}:pending:high"},
@@ -49,7 +50,7 @@ func TestSameSlot(t *testing.T) {
 	k := New("p:")
 	groups := [][]string{
 		{k.Presence("alice"), k.Sessions("alice"), k.Friends("alice"),
-			k.Notifications("alice"), k.RateLimit("alice", "x"), k.SecurityLog("alice")},
+			k.Notifications("alice"), k.RateLimit("alice", "x"), k.SecurityLog("alice"), k.KnownDevices("alice")},
 		{k.PushJobs(), k.PushPending("high"), k.PushPending("normal"), k.PushLeased(), k.PushRetry(), k.PushAttempts(), k.PushDone(), k.PushDead()},
 		{k.Typing("c9"), k.Messages("c9"), k.Seq("c9"), k.MessageIDs("c9"), k.MessageIDOrder("c9"), k.Pending("c9"), k.Ready("c9")},
 	}
