@@ -6,6 +6,7 @@ import (
 
 	"github.com/chatstate/chatstate"
 	"github.com/chatstate/chatstate/internal/keys"
+	"github.com/chatstate/chatstate/internal/keyscan"
 	"github.com/chatstate/chatstate/internal/redistest"
 	"github.com/redis/rueidis"
 )
@@ -25,7 +26,7 @@ func mastersDBSize(t *testing.T, e *env) map[string]int64 {
 		res := node.DoMulti(e.ctx, node.B().Role().Build(), node.B().Dbsize().Build())
 		_, err := res[0].ToArray()
 		must(t, err)
-		if isReplica(res[0]) {
+		if keyscan.IsReplica(res[0]) {
 			continue
 		}
 		n, err := res[1].AsInt64()
@@ -69,7 +70,7 @@ func TestClusterSessionUsersAndStats(t *testing.T) {
 		for _, u := range users {
 			seen[u] = true
 		}
-		nodesVisited[cursor>>clusterCursorShift] = true
+		nodesVisited[cursor>>48] = true // keyscan: the top 16 bits name the master
 		if cursor = next; cursor == 0 {
 			break
 		}
