@@ -361,4 +361,3 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
-

@@ -41,7 +41,9 @@ func TestHoldReleaseMarker(t *testing.T) {
 			t.Errorf("lock value while a runs: %q", v)
 		}
 		for _, try := range []func(context.Context, string, func(context.Context) error) (bool, error){
-			func(ctx context.Context, n string, f func(context.Context) error) (bool, error) { return b.Do(ctx, n, time.Minute, f) },
+			func(ctx context.Context, n string, f func(context.Context) error) (bool, error) {
+				return b.Do(ctx, n, time.Minute, f)
+			},
 			b.DoNow,
 		} {
 			if ran, err := try(ctx, "job", func(context.Context) error { return nil }); ran || err != nil {
