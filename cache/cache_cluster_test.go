@@ -114,3 +114,22 @@ func TestHumanBytes(t *testing.T) {
 		}
 	}
 }
+
+// KeyKinds samples every master: the session keys of all three count.
+func TestClusterKeyKinds(t *testing.T) {
+	e := newEnv(t, clusterRedis, Config{})
+	for i := range 30 {
+		_, err := e.c.CreateSession(e.ctx, chatstate.Session{UserID: "kk" + strconv.Itoa(i), DeviceID: "d"})
+		must(t, err)
+	}
+	s, err := e.c.KeyKinds(e.ctx, 0)
+	must(t, err)
+	if !s.Complete || s.Kinds["sessions"] != 30 || s.Sampled != 30 {
+		t.Fatalf("sample %+v, want the 30 session keys", s)
+	}
+	s, err = e.c.KeyKinds(e.ctx, 5)
+	must(t, err)
+	if s.Complete || s.Sampled < 5 {
+		t.Fatalf("bounded sample %+v, want it to stop early", s)
+	}
+}
