@@ -19,7 +19,7 @@ func admin(ctx context.Context, name, method, path string, args []string, getenv
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	base := fs.String("url", "http://127.0.0.1:8080", "base URL of a running chatstate server")
-	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for the reply")
+	timeout := fs.Duration("timeout", 6*time.Minute, "how long to wait for the reply (the server bounds a cleanup at 5m)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

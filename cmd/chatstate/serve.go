@@ -118,7 +118,14 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 			r, err := cleaner.Stats(ctx)
 			return nodeStats{Node: state.Instance(), NodeConnections: gw.Connections(), Report: r}, err
 		},
-		Cleanup:       func(ctx context.Context) (any, error) { return cleaner.RunOnce(ctx) },
+		Cleanup: func(ctx context.Context) (any, error) {
+			// A sweep over every user outlasts the API's request timeout on
+			// a large Redis; it runs to its end (under its locks) even if
+			// the caller gives up.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), manualCleanupTimeout)
+			defer cancel()
+			return cleaner.RunOnce(ctx)
+		},
 		Metrics:       promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Devices:       store,
 		Notifications: pushes.notifier,
@@ -166,6 +173,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	}
 	return serveFailed
 }
+
+// manualCleanupTimeout bounds POST /redis/cleanup.
+const manualCleanupTimeout = 5 * time.Minute
 
 // nodeStats is GET /redis/stats: the Cleanup service's Report (every
 // node's connections, from the heartbeats) and the serving node's own.
