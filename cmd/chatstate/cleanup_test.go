@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -111,6 +112,20 @@ func TestCleanupAndStatsCommands(t *testing.T) {
 		t.Fatalf("sessions after the cleanup: %v %v", s, err)
 	}
 
+	// The rounds are counted and the queue depth recorded.
+	res, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scraped, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{`chatstate_cleanup_removed_total{job="sessions"} 1`, `chatstate_cleanup_removed_total{job="notifications"} 1`,
+		`chatstate_cleanup_runs_total{job="typing",result="ok"}`, `chatstate_push_queue_depth{state="high"} 1`} {
+		if !strings.Contains(string(scraped), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
 	// A socket on the node: its connection reaches the stats through the
 	// node's heartbeat.
 	closeSocket := connectSocket(t, url, env["CHATSTATE_JWT_SECRET"], "alice")
@@ -151,7 +166,7 @@ func TestCleanupAndStatsCommands(t *testing.T) {
 
 	// A wrong key is refused with the server's error.
 	var errOut strings.Builder
-	err := Main(ctx, []string{"stats", "--url", url}, func(k string) string {
+	err = Main(ctx, []string{"stats", "--url", url}, func(k string) string {
 		if k == "CHATSTATE_API_KEY" {
 			return "wrong"
 		}
