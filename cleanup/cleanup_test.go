@@ -2,6 +2,7 @@ package cleanup
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"sync"
@@ -359,5 +360,43 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A failing round is counted as an error and the job runs again on its
+// next tick.
+func TestFailingRoundRetriesNextTick(t *testing.T) {
+	client, prefix := redistest.Start(t)
+	ctx, cancel := context.WithCancel(redistest.Ctx(t))
+	defer cancel()
+	reg := prometheus.NewRegistry()
+	c := New(Config{KeyPrefix: prefix}, Deps{Redis: client, Registerer: reg})
+	var mu sync.Mutex
+	calls := 0
+	c.add("flaky", 20*time.Millisecond, func(context.Context) (JobResult, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls == 1 {
+			return JobResult{}, errors.New("redis hiccup")
+		}
+		return JobResult{Removed: 2}, nil
+	})
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for gathered(t, reg, "chatstate_cleanup_runs_total", "flaky", "ok") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the job did not run again after its failure")
+		}
+		time.Sleep(20 * time.Millisecond) // polling with a deadline
+	}
+	cancel()
+	<-done
+	if e := gathered(t, reg, "chatstate_cleanup_runs_total", "flaky", "error"); e != 1 {
+		t.Fatalf("error rounds %v, want 1", e)
+	}
+	if r := gathered(t, reg, "chatstate_cleanup_removed_total", "flaky", ""); r < 2 {
+		t.Fatalf("removed %v, want the successful rounds' 2 each", r)
 	}
 }
