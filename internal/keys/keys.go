@@ -71,7 +71,7 @@ var kinds = map[string]bool{
 	"presence": true, "online": true, "nodes": true, "nodeinfo": true, "socket": true, "typing": true,
 	"messages": true, "seq": true, "msgids": true, "msgidx": true, "pending": true, "ready": true,
 	"sessions": true, "friends": true, "notifications": true, "pushq": true, "rate_limit": true,
-	"security_log": true, "lock": true, "members": true,
+	"security_log": true, "known_devices": true, "lock": true, "members": true,
 }
 
 // Messages is the sorted set of recent messages of a conversation (score = seq).
@@ -168,6 +168,5 @@ func (k Keys) RateLimit(userID, action string) string {
 // SecurityLog is a user's security event list, newest first.
 func (k Keys) SecurityLog(userID string) string { return k.user("security_log", userID) }
 
-// Lock is the lease lock of a background job (package lease): one node
-// runs the job at a time.
+// Lock is a short-lived lock used by background jobs so one node runs a sweep.
 func (k Keys) Lock(name string) string { return k.prefix + "lock:" + name }

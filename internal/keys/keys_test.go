@@ -53,10 +53,11 @@ func TestSameSlot(t *testing.T) {
 	groups := [][]string{
 		{k.Presence("alice"), k.Sessions("alice"), k.Friends("alice"),
 			k.Notifications("alice"), k.RateLimit("alice", "x"), k.SecurityLog("alice")},
-		{k.Nodes(), k.NodeInfo()},
-		{New("").Nodes(), New("").NodeInfo()},
 		{k.PushJobs(), k.PushPending("high"), k.PushPending("normal"), k.PushLeased(), k.PushRetry(), k.PushAttempts(), k.PushDone(), k.PushDead()},
 		{k.Typing("c9"), k.Messages("c9"), k.Seq("c9"), k.MessageIDs("c9"), k.MessageIDOrder("c9"), k.Pending("c9"), k.Ready("c9")},
+
+		{k.Nodes(), k.NodeInfo()},
+		{New("").Nodes(), New("").NodeInfo()},
 	}
 	for _, g := range groups {
 		for _, key := range g[1:] {
