@@ -6,6 +6,7 @@ import (
 
 	"github.com/chatstate/chatstate"
 	"github.com/chatstate/chatstate/internal/keys"
+	"github.com/chatstate/chatstate/internal/keyscan"
 	"github.com/chatstate/chatstate/internal/redistest"
 	"github.com/redis/rueidis"
 )
@@ -25,7 +26,7 @@ func mastersDBSize(t *testing.T, e *env) map[string]int64 {
 		res := node.DoMulti(e.ctx, node.B().Role().Build(), node.B().Dbsize().Build())
 		_, err := res[0].ToArray()
 		must(t, err)
-		if isReplica(res[0]) {
+		if keyscan.IsReplica(res[0]) {
 			continue
 		}
 		n, err := res[1].AsInt64()
@@ -69,7 +70,7 @@ func TestClusterSessionUsersAndStats(t *testing.T) {
 		for _, u := range users {
 			seen[u] = true
 		}
-		nodesVisited[cursor>>clusterCursorShift] = true
+		nodesVisited[cursor>>48] = true // keyscan: the top 16 bits name the master
 		if cursor = next; cursor == 0 {
 			break
 		}
@@ -111,5 +112,24 @@ func TestHumanBytes(t *testing.T) {
 		if got := humanBytes(n); got != want {
 			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// KeyKinds samples every master: the session keys of all three count.
+func TestClusterKeyKinds(t *testing.T) {
+	e := newEnv(t, clusterRedis, Config{})
+	for i := range 30 {
+		_, err := e.c.CreateSession(e.ctx, chatstate.Session{UserID: "kk" + strconv.Itoa(i), DeviceID: "d"})
+		must(t, err)
+	}
+	s, err := e.c.KeyKinds(e.ctx, 0)
+	must(t, err)
+	if !s.Complete || s.Kinds["sessions"] != 30 || s.Sampled != 30 {
+		t.Fatalf("sample %+v, want the 30 session keys", s)
+	}
+	s, err = e.c.KeyKinds(e.ctx, 5)
+	must(t, err)
+	if s.Complete || s.Sampled < 5 {
+		t.Fatalf("bounded sample %+v, want it to stop early", s)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/chatstate/chatstate/internal/keyscan"
 	"github.com/redis/rueidis"
 )
 
@@ -12,8 +13,14 @@ import (
 // report (restricted INFO, older versions, proxies) stay zero; Info holds
 // every "name:value" line as sent.
 type Stats struct {
-	UsedMemory       int64   `json:"usedMemory"`
-	UsedMemoryHuman  string  `json:"usedMemoryHuman,omitempty"`
+	UsedMemory      int64  `json:"usedMemory"`
+	UsedMemoryHuman string `json:"usedMemoryHuman,omitempty"`
+	UsedMemoryPeak  int64  `json:"usedMemoryPeak"`
+	UsedMemoryRSS   int64  `json:"usedMemoryRss"`
+	MaxMemory       int64  `json:"maxMemory"` // 0: no limit
+	MaxMemoryPolicy string `json:"maxMemoryPolicy,omitempty"`
+	// Fragmentation is RSS / used memory (mem_fragmentation_ratio).
+	Fragmentation    float64 `json:"fragmentation"`
 	ConnectedClients int64   `json:"connectedClients"`
 	Keys             int64   `json:"keys"`    // sum over all databases
 	Expires          int64   `json:"expires"` // keys with a TTL, summed
@@ -82,6 +89,11 @@ func parseInfo(raw string) Stats {
 	}
 	s.UsedMemory = num("used_memory")
 	s.UsedMemoryHuman = s.Info["used_memory_human"]
+	s.UsedMemoryPeak = num("used_memory_peak")
+	s.UsedMemoryRSS = num("used_memory_rss")
+	s.MaxMemory = num("maxmemory")
+	s.MaxMemoryPolicy = s.Info["maxmemory_policy"]
+	s.Fragmentation, _ = strconv.ParseFloat(s.Info["mem_fragmentation_ratio"], 64)
 	s.ConnectedClients = num("connected_clients")
 	s.OpsPerSec = num("instantaneous_ops_per_sec")
 	s.KeyspaceHits = num("keyspace_hits")
@@ -104,4 +116,41 @@ func isDBName(k string) bool {
 		}
 	}
 	return true
+}
+
+// KeySample counts keys per kind (keys.Kind) over at most a bounded number
+// of keys under the prefix, walked with SCAN (never KEYS), on a Cluster
+// over every master.
+type KeySample struct {
+	Sampled int `json:"sampled"`
+	// Complete: the scan ended before the bound, so the counts are exact
+	// (as of the walk).
+	Complete bool           `json:"complete"`
+	Kinds    map[string]int `json:"kinds"`
+}
+
+// KeyKinds samples up to max keys (zero means 10000).
+func (c *Cache) KeyKinds(ctx context.Context, max int) (KeySample, error) {
+	if max <= 0 {
+		max = 10000
+	}
+	out := KeySample{Kinds: map[string]int{}}
+	var cursor uint64
+	for {
+		batch, next, err := keyscan.Step(ctx, c.client, cursor, c.keys.Pattern(), "", int64(min(1000, max)))
+		if err != nil {
+			return out, mapErr(err)
+		}
+		for _, k := range batch {
+			out.Kinds[c.keys.Kind(k)]++
+		}
+		out.Sampled += len(batch)
+		if cursor = next; cursor == 0 {
+			out.Complete = true
+			return out, nil
+		}
+		if out.Sampled >= max {
+			return out, nil
+		}
+	}
 }

@@ -2,6 +2,7 @@ package presence
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -26,8 +27,12 @@ func (s *State) heartbeat(ctx context.Context, markDead bool) error {
 	if markDead {
 		mark = "1"
 	}
-	r := s.exec(ctx, luascript.Call{Script: scriptHeartbeat, Keys: []string{s.k.Nodes()}, Args: []string{
-		s.instance, ms(s.cfg.NodeTimeout), ms(s.purgeAge()), mark, strconv.Itoa(maxDead)}})
+	conns := 0
+	if s.cfg.Connections != nil {
+		conns = s.cfg.Connections()
+	}
+	r := s.exec(ctx, luascript.Call{Script: scriptHeartbeat, Keys: []string{s.k.Nodes(), s.k.NodeInfo()}, Args: []string{
+		s.instance, ms(s.cfg.NodeTimeout), ms(s.purgeAge()), mark, strconv.Itoa(maxDead), strconv.Itoa(conns)}})
 	dead, err := r.AsStrSlice()
 	if err != nil {
 		return luascript.Err(err)
@@ -86,3 +91,38 @@ func (s *State) OtherLiveNodes(ctx context.Context) ([]string, error) {
 // process that heartbeat once and then gives up starting, so it does not
 // count as a live node for NodeTimeout.
 func (s *State) Leave(ctx context.Context) error { return s.heartbeat(ctx, true) }
+
+// Node is a live node instance as its last heartbeat recorded it.
+type Node struct {
+	Instance    string `json:"instance"`
+	Connections int    `json:"connections"`
+	// HeartbeatAgeMs is how long ago (Redis time) it last heartbeat.
+	HeartbeatAgeMs int64 `json:"heartbeatAgeMs"`
+}
+
+// Nodes lists the live instances (heartbeat at most NodeTimeout old, at
+// most 1000) with the connection count of their last heartbeat.
+func (s *State) Nodes(ctx context.Context) ([]Node, error) {
+	flat, err := s.exec(ctx, luascript.Call{Script: scriptNodeList, Keys: []string{s.k.Nodes(), s.k.NodeInfo()},
+		Args: []string{ms(s.cfg.NodeTimeout), strconv.Itoa(maxDead)}}).ToArray()
+	if err != nil {
+		return nil, luascript.Err(err)
+	}
+	if len(flat) == 0 {
+		return nil, fmt.Errorf("presence: node_list: empty reply")
+	}
+	now, _ := flat[0].AsInt64()
+	out := make([]Node, 0, (len(flat)-1)/3)
+	for i := 1; i+2 < len(flat); i += 3 {
+		inst, _ := flat[i].ToString()
+		beat, _ := flat[i+1].AsFloat64()
+		n := Node{Instance: inst, HeartbeatAgeMs: max(now-int64(beat), 0)}
+		// An instance of an older version writes no info: 0 connections.
+		if info, err := flat[i+2].ToString(); err == nil {
+			c, _, _ := strings.Cut(info, "|")
+			n.Connections, _ = strconv.Atoi(c)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/chatstate/chatstate"
 	"github.com/chatstate/chatstate/internal/luascript"
@@ -159,4 +160,15 @@ func (s *State) sweepUsers(ctx context.Context, flat []string) ([]chatstate.Pres
 		}
 	}
 	return changes, s.unindex(ctx, observed)
+}
+
+// OnlineCount is the number of users in the online index whose newest
+// device is not yet stale: connected users, invisible ones included. Users
+// of a node that died stay counted until the presence sweep removes them
+// (within the sweep interval of NodeTimeout). One ZCOUNT.
+func (s *State) OnlineCount(ctx context.Context) (int, error) {
+	// The index scores come from the writers' clocks (see SetUserOnline),
+	// so the local clock is the right "now" for them.
+	n, err := s.c.Do(ctx, s.c.B().Zcount().Key(s.k.OnlineUsers()).Min("("+strconv.FormatInt(time.Now().UnixMilli(), 10)).Max("+inf").Build()).AsInt64()
+	return int(n), luascript.Err(err)
 }

@@ -39,6 +39,8 @@ func testState(t *testing.T, newClient newClientFunc) {
 		{"Typing", testTyping},
 		{"ScriptFlush", testScriptFlush},
 		{"ConcurrentDevices", testConcurrentDevices},
+		{"Nodes", testNodes},
+		{"TypingSweepAndCounts", testTypingSweepAndCounts},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

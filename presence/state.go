@@ -66,6 +66,9 @@ type Config struct {
 	MaxTypers int
 	// Logger receives background errors (Run). Zero means slog.Default().
 	Logger *slog.Logger
+	// Connections reports this instance's open connections (the gateway's
+	// count); every heartbeat records it for Nodes. Zero means 0.
+	Connections func() int
 }
 
 const (
@@ -226,8 +229,11 @@ var (
 	scriptNodeLive  = load("node_live", false)
 	scriptTypeStart = load("typing_start", false)
 	scriptTypeList  = load("typing_list", false)
+	scriptTypeSweep = load("typing_sweep", false)
+	scriptNodeList  = load("node_list", false)
 	allScripts      = []*luascript.Script{scriptOnline, scriptOffline, scriptTouch, scriptStatus, scriptGet,
-		scriptSweep, scriptDue, scriptRemove, scriptHeartbeat, scriptNodeLive, scriptTypeStart, scriptTypeList}
+		scriptSweep, scriptDue, scriptRemove, scriptHeartbeat, scriptNodeLive, scriptTypeStart, scriptTypeList,
+		scriptTypeSweep, scriptNodeList}
 )
 
 // Scripts returns every Lua script this package runs, by name (file name

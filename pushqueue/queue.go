@@ -238,7 +238,14 @@ type Stats struct {
 // processing): it requeues jobs whose lease expired and retries that are
 // due, up to limit of each, and reports the queue's sizes.
 func (q *Queue) Recover(ctx context.Context, limit int) (Stats, error) {
-	limit = min(max(limit, 1), maxBatch)
+	return q.recover(ctx, min(max(limit, 1), maxBatch))
+}
+
+// Stats reports the queue's sizes and moves nothing (Recover with a limit
+// of 0), for statistics reads.
+func (q *Queue) Stats(ctx context.Context) (Stats, error) { return q.recover(ctx, 0) }
+
+func (q *Queue) recover(ctx context.Context, limit int) (Stats, error) {
 	reply, err := scriptRecover.Exec(ctx, q.client,
 		[]string{q.keys.PushLeased(), q.keys.PushRetry(), q.keys.PushJobs(), q.keys.PushPending("high"), q.keys.PushPending("normal"), q.keys.PushDead()},
 		[]string{strconv.Itoa(limit)}).AsIntSlice()

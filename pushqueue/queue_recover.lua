@@ -2,7 +2,7 @@
 -- expired and retries that are due, and reports the queue's sizes.
 -- KEYS[1] leased  KEYS[2] retry  KEYS[3] jobs  KEYS[4] pending:high
 -- KEYS[5] pending:normal  KEYS[6] dead
--- ARGV[1] limit per kind
+-- ARGV[1] limit per kind (0: move nothing, only report)
 -- Reply: {requeued, forwarded, high, normal, leased, retry, dead, oldest enqueued ms (0 = none)}
 local now = now_ms()
 local requeued, forwarded = recover(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], now, tonumber(ARGV[1]))

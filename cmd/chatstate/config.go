@@ -54,6 +54,9 @@ type config struct {
 	NodeTimeout       time.Duration // CHATSTATE_NODE_TIMEOUT (30s)
 	HeartbeatInterval time.Duration // CHATSTATE_HEARTBEAT_INTERVAL (5s)
 	PresenceSweep     time.Duration // CHATSTATE_PRESENCE_SWEEP_INTERVAL (15s)
+	SessionSweep      time.Duration // CHATSTATE_SESSION_SWEEP_INTERVAL (5m)
+	NotificationSweep time.Duration // CHATSTATE_NOTIFICATION_INTERVAL (30s)
+	TypingSweep       time.Duration // CHATSTATE_TYPING_SWEEP_INTERVAL (1m)
 	PingInterval      time.Duration // CHATSTATE_PING_INTERVAL (25s)
 	PingTimeout       time.Duration // CHATSTATE_PING_TIMEOUT (20s)
 
@@ -307,6 +310,9 @@ var settings = []setting{
 	{name: "CHATSTATE_NODE_TIMEOUT", set: durationSetting(func(c *config) *time.Duration { return &c.NodeTimeout }, minNodeTimeout, maxNodeTimeout)},
 	{name: "CHATSTATE_HEARTBEAT_INTERVAL", set: durationSetting(func(c *config) *time.Duration { return &c.HeartbeatInterval }, minHeartbeat, maxHeartbeat)},
 	{name: "CHATSTATE_PRESENCE_SWEEP_INTERVAL", set: durationSetting(func(c *config) *time.Duration { return &c.PresenceSweep }, minSweep, maxSweep)},
+	{name: "CHATSTATE_SESSION_SWEEP_INTERVAL", set: durationSetting(func(c *config) *time.Duration { return &c.SessionSweep }, minSweep, maxSweep)},
+	{name: "CHATSTATE_NOTIFICATION_INTERVAL", set: durationSetting(func(c *config) *time.Duration { return &c.NotificationSweep }, minSweep, maxSweep)},
+	{name: "CHATSTATE_TYPING_SWEEP_INTERVAL", set: durationSetting(func(c *config) *time.Duration { return &c.TypingSweep }, minSweep, maxSweep)},
 	{name: "CHATSTATE_PING_INTERVAL", set: durationSetting(func(c *config) *time.Duration { return &c.PingInterval }, minPing, maxPing)},
 	{name: "CHATSTATE_PING_TIMEOUT", set: durationSetting(func(c *config) *time.Duration { return &c.PingTimeout }, minPing, maxPing)},
 	{name: "CHATSTATE_TEST_FAIL_AFTER_PERSIST", set: func(c *config, v string) error {

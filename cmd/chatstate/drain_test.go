@@ -75,7 +75,7 @@ const drainHoldContent = "ack me during the drain"
 var servePkgs = []string{"main"}
 
 func init() {
-	for _, p := range []string{"gateway", "socketio", "presence", "cleanup", "messaging", "httpapi", "cache", "directory", "sqlitestore", "internal/redisconn"} {
+	for _, p := range []string{"gateway", "socketio", "presence", "cleanup", "lease", "messaging", "httpapi", "cache", "directory", "sqlitestore", "internal/redisconn"} {
 		servePkgs = append(servePkgs, "github.com/chatstate/chatstate/"+p)
 	}
 }

@@ -53,9 +53,16 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	}
 
 	prefix := cfg.Redis.KeyPrefix
+	var gw *gateway.Gateway // built below; the flow publishes settled strays through it, heartbeats report its connections
 	state := presence.New(client, presence.Config{
 		KeyPrefix: prefix, NodeID: cfg.NodeID, DeviceTTL: cfg.DeviceTTL, TypingTTL: cfg.TypingTTL,
 		NodeTimeout: cfg.NodeTimeout, HeartbeatInterval: cfg.HeartbeatInterval, Logger: log,
+		Connections: func() int {
+			if gw == nil { // the first heartbeat, before the gateway exists
+				return 0
+			}
+			return gw.Connections()
+		},
 	})
 	if err := state.Heartbeat(ctx); err != nil {
 		return fmt.Errorf("presence heartbeat: %w", err)
@@ -67,7 +74,6 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	defer store.Close(context.Background())
 	cch := cache.New(client, cache.Config{KeyPrefix: prefix, SettleTimeout: cfg.SettleTimeout})
 	dir := directory.New(client, store, cch, directory.Config{KeyPrefix: prefix})
-	var gw *gateway.Gateway // the flow publishes settled strays through the gateway built below
 	msgs := messaging.New(cch, store, messaging.Config{
 		PublishFor:    func(ctx context.Context, m chatstate.Message) (cache.Publish, error) { return gw.PublishFor(ctx, m) },
 		BeforePersist: holdpoint(cfg.HoldPersist, cfg.TestDir), AfterPersist: both(storedpoint(cfg.TestDir), failpoint(cfg.FailAfterPersist)),
@@ -98,8 +104,10 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	if err := gw.Start(runCtx); err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
-	cleaner := cleanup.New(cleanup.Config{KeyPrefix: prefix, Owner: state.Instance(), PresenceInterval: cfg.PresenceSweep, Logger: log},
-		cleanup.Deps{Redis: client, Sessions: cch, Presence: state, OnPresenceChange: gw.BroadcastPresence})
+	cleaner := cleanup.New(cleanup.Config{KeyPrefix: prefix, Owner: state.Instance(), Logger: log,
+		PresenceInterval: cfg.PresenceSweep, SessionInterval: cfg.SessionSweep, NotificationInterval: cfg.NotificationSweep, TypingInterval: cfg.TypingSweep},
+		cleanup.Deps{Redis: client, Sessions: cch, Presence: state, Queue: pushes.queue, Cache: cch,
+			OnPresenceChange: gw.BroadcastPresence, SetDepth: pushes.metrics.SetDepth, Registerer: reg})
 	background := make(chan struct{}, 4)
 	go func() { state.Run(runCtx); background <- struct{}{} }()
 	go func() { pushes.run(runCtx); background <- struct{}{} }()
@@ -111,13 +119,17 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		Ping:     func(ctx context.Context) error { return client.Do(ctx, client.B().Ping().Build()).Error() },
 		Draining: gw.Draining,
 		Stats: func(ctx context.Context) (any, error) {
-			st, err := cch.Stats(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return map[string]any{"redis": st, "node": state.Instance(), "connections": gw.Connections()}, nil
+			r, err := cleaner.Stats(ctx)
+			return nodeStats{Node: state.Instance(), NodeConnections: gw.Connections(), Report: r}, err
 		},
-		Cleanup:       func(ctx context.Context) (any, error) { return cleaner.RunOnce(ctx) },
+		Cleanup: func(ctx context.Context) (any, error) {
+			// A sweep over every user outlasts the API's request timeout on
+			// a large Redis; it runs to its end (under its locks) even if
+			// the caller gives up.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), manualCleanupTimeout)
+			defer cancel()
+			return cleaner.RunOnce(ctx)
+		},
 		Metrics:       promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Devices:       store,
 		Notifications: pushes.notifier,
@@ -166,6 +178,17 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		<-background
 	}
 	return serveFailed
+}
+
+// manualCleanupTimeout bounds POST /redis/cleanup.
+const manualCleanupTimeout = 5 * time.Minute
+
+// nodeStats is GET /redis/stats: the Cleanup service's Report (every
+// node's connections, from the heartbeats) and the serving node's own.
+type nodeStats struct {
+	Node            string `json:"node"`
+	NodeConnections int    `json:"nodeConnections"`
+	cleanup.Report
 }
 
 // openRedis connects to the configured Redis or, when no Redis address is

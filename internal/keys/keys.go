@@ -6,6 +6,8 @@
 // docs/redis-keys.md documents the layout; keys_test.go pins it.
 package keys
 
+import "strings"
+
 // Keys builds keys under a prefix (CHATSTATE_KEY_PREFIX, "" by default).
 type Keys struct{ prefix string }
 
@@ -29,11 +31,48 @@ func (k Keys) OnlineUsers() string { return k.prefix + "online:users" }
 // Nodes is the sorted set of gateway node instances, score = last heartbeat.
 func (k Keys) Nodes() string { return k.prefix + "nodes" }
 
+// NodeInfo maps a node instance to "<connections>|<heartbeat ms>" (hash),
+// written by the heartbeat. Its hash tag is the whole Nodes key, so both
+// share Nodes' slot and one script updates them together on a Cluster.
+func (k Keys) NodeInfo() string { return k.prefix + "nodeinfo:{" + k.prefix + "nodes}" }
+
 // Socket is the hash describing one connected socket.
 func (k Keys) Socket(socketID string) string { return k.prefix + "socket:{s:" + socketID + "}" }
 
 // Typing is the sorted set of users typing in a conversation (score = expiry).
 func (k Keys) Typing(convID string) string { return k.conv("typing", convID) }
+
+// TypingPattern is a SCAN MATCH pattern for every Typing key under the
+// prefix (glob metacharacters of the prefix escaped).
+func (k Keys) TypingPattern() string { return globEscape(k.prefix) + "typing:{c:*}" }
+
+// Pattern is a SCAN MATCH pattern for every key under the prefix.
+func (k Keys) Pattern() string { return globEscape(k.prefix) + "*" }
+
+// Kind names the kind of a key built here: the name after the prefix up to
+// its first ':' or '{' ("presence", "sessions", "pushq", "lock", ...), or
+// "other" for a key outside the prefix or not of this layout.
+func (k Keys) Kind(key string) string {
+	rest, ok := strings.CutPrefix(key, k.prefix)
+	if !ok {
+		return "other"
+	}
+	if i := strings.IndexAny(rest, ":{"); i >= 0 {
+		rest = rest[:i]
+	}
+	if !kinds[rest] {
+		return "other"
+	}
+	return rest
+}
+
+// kinds are the key names this package builds.
+var kinds = map[string]bool{
+	"presence": true, "online": true, "nodes": true, "nodeinfo": true, "socket": true, "typing": true,
+	"messages": true, "seq": true, "msgids": true, "msgidx": true, "pending": true, "ready": true,
+	"sessions": true, "friends": true, "notifications": true, "pushq": true, "rate_limit": true,
+	"security_log": true, "known_devices": true, "lock": true, "members": true,
+}
 
 // Messages is the sorted set of recent messages of a conversation (score = seq).
 func (k Keys) Messages(convID string) string { return k.conv("messages", convID) }

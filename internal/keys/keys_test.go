@@ -10,6 +10,9 @@ func TestKeys(t *testing.T) {
 		{k.Presence("alice"), "app:presence:{u:alice}"},
 		{k.OnlineUsers(), "app:online:users"},
 		{k.Nodes(), "app:nodes"},
+		{k.NodeInfo(), "app:nodeinfo:{app:nodes}"},
+		{k.TypingPattern(), "app:typing:{c:*}"},
+		{New("a*:").Pattern(), `a\*:*`},
 		{k.Socket("s1"), "app:socket:{s:s1}"},
 		{k.Typing("c1"), "app:typing:{c:c1}"},
 		{k.Messages("c1"), "app:messages:{c:c1}"},
@@ -53,6 +56,9 @@ func TestSameSlot(t *testing.T) {
 			k.Notifications("alice"), k.RateLimit("alice", "x"), k.SecurityLog("alice"), k.KnownDevices("alice")},
 		{k.PushJobs(), k.PushPending("high"), k.PushPending("normal"), k.PushLeased(), k.PushRetry(), k.PushAttempts(), k.PushDone(), k.PushDead()},
 		{k.Typing("c9"), k.Messages("c9"), k.Seq("c9"), k.MessageIDs("c9"), k.MessageIDOrder("c9"), k.Pending("c9"), k.Ready("c9")},
+
+		{k.Nodes(), k.NodeInfo()},
+		{New("").Nodes(), New("").NodeInfo()},
 	}
 	for _, g := range groups {
 		for _, key := range g[1:] {
@@ -83,6 +89,19 @@ func TestSessionsUser(t *testing.T) {
 	for _, bad := range []string{"app:sessions:{u:}", "app:friends:{u:alice}", "other:sessions:{u:alice}", "app:sessions:{u:alice"} {
 		if u, ok := k.SessionsUser(bad); ok {
 			t.Errorf("%q: got %q, want no match", bad, u)
+		}
+	}
+}
+
+func TestKind(t *testing.T) {
+	k := New("app:")
+	for key, want := range map[string]string{
+		k.Presence("a"): "presence", k.OnlineUsers(): "online", k.Nodes(): "nodes", k.NodeInfo(): "nodeinfo",
+		k.Typing("c"): "typing", k.PushJobs(): "pushq", k.Lock("x"): "lock", k.RateLimit("a", "m"): "rate_limit",
+		k.Sessions("a"): "sessions", "app:unknown:x": "other", "other:presence:{u:a}": "other",
+	} {
+		if got := k.Kind(key); got != want {
+			t.Errorf("Kind(%q) = %q, want %q", key, got, want)
 		}
 	}
 }
