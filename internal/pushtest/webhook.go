@@ -76,6 +76,12 @@ func Sign(secret string, body []byte) string {
 }
 
 func (w *Webhook) serve(rw http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/push" {
+		// Not the webhook: a stray client of a port this fake took over
+		// from an earlier test's server. Not recorded.
+		http.NotFound(rw, r)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, 1<<20))
 	if err != nil {
 		http.Error(rw, "body too large", http.StatusRequestEntityTooLarge)
