@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -29,6 +30,7 @@ type hub struct {
 
 	subMu   sync.Mutex // guards sub and serialises (re)connects of the subscriber
 	sub     rueidis.DedicatedClient
+	subAddr string // the Sentinel master sub was dedicated from; "" in other modes
 	cancel  func()
 	closed  bool
 	onResub func(context.Context) // called after subscriptions were restored
@@ -67,10 +69,23 @@ func (h *hub) start(ctx context.Context) error {
 		return err
 	}
 	go func() {
+		// A Sentinel client moves to a new master on +switch-master but leaves
+		// dedicated connections where they are, and the old master, still up
+		// after a requested failover, keeps this subscriber until Sentinel
+		// demotes it (about 10 s) while publications go to the new one.
+		moved := time.NewTicker(masterCheckInterval)
+		defer moved.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case <-moved.C:
+				h.subMu.Lock()
+				if addr := h.masterAddr(); h.subAddr != "" && addr != "" && addr != h.subAddr && h.cancel != nil {
+					h.log.Warn("redis master moved; moving pub/sub to it", "from", h.subAddr, "to", addr)
+					h.cancel() // wait fires, and the loop below reconnects
+				}
+				h.subMu.Unlock()
 			case err := <-wait:
 				h.subMu.Lock()
 				closed := h.closed
@@ -106,13 +121,27 @@ func (h *hub) start(ctx context.Context) error {
 // connect dedicates a connection, installs the message hook and subscribes
 // to every user currently held here.
 func (h *hub) connect(ctx context.Context) (<-chan error, error) {
+	// The address is read before Dedicate: a switch in between then shows
+	// as a move on the next check instead of going unnoticed.
+	addr := h.masterAddr()
 	sub, cancel := h.client.Dedicate()
 	wait := sub.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: h.onMessage})
+	select {
+	case err := <-wait:
+		// The connection could not be dialled. With no user to subscribe
+		// nothing else would fail, and the caller would spin on wait.
+		cancel()
+		if err == nil {
+			err = errors.New("pub/sub connection closed")
+		}
+		return nil, err
+	default:
+	}
 	h.subMu.Lock()
 	if h.cancel != nil {
 		h.cancel()
 	}
-	h.sub, h.cancel = sub, cancel
+	h.sub, h.cancel, h.subAddr = sub, cancel, addr
 	h.subMu.Unlock()
 
 	var channels []string
@@ -133,6 +162,22 @@ func (h *hub) connect(ctx context.Context) (<-chan error, error) {
 		channels = channels[n:]
 	}
 	return wait, nil
+}
+
+// masterCheckInterval is how often the hub compares its subscriber's master
+// with the Sentinel client's.
+const masterCheckInterval = time.Second
+
+// masterAddr is the master a Sentinel client currently sends to, "" for
+// other clients.
+func (h *hub) masterAddr() string {
+	if h.client.Mode() != rueidis.ClientModeSentinel {
+		return ""
+	}
+	for addr := range h.client.Nodes() {
+		return addr
+	}
+	return ""
 }
 
 func (h *hub) close() {

@@ -95,7 +95,14 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 
 	api := httpapi.New(httpapi.Config{APIKey: cfg.APIKey, Logger: log}, httpapi.Deps{
 		Directory: dir, State: state, Messages: msgs,
-		Ping: func(ctx context.Context) error { return client.Do(ctx, client.B().Ping().Build()).Error() },
+		Ping: func(ctx context.Context) error {
+			// rueidis retries a PING on a dead connection until ctx ends: bound
+			// it, so /redis/health answers 503 during an outage or a failover
+			// instead of hanging until Redis is back.
+			ctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			return client.Do(ctx, client.B().Ping().Build()).Error()
+		},
 		Stats: func(ctx context.Context) (any, error) {
 			st, err := cch.Stats(ctx)
 			if err != nil {

@@ -10,6 +10,10 @@ import (
 	"time"
 )
 
+// Command sends one command to addr, for tests that inspect a server
+// directly; see command.
+func Command(addr string, args ...string) (any, error) { return command(addr, args...) }
+
 // command sends one command over plain RESP2 and returns its reply: string
 // (simple or bulk), int64, nil or []any; a Redis error reply is an error.
 // No client library: rueidis would route by cluster slots, retry, or follow
