@@ -149,7 +149,7 @@ func (s *Service) Sync(ctx context.Context, conv string, afterSeq int64, limit i
 	if err != nil {
 		return nil, err
 	}
-	if len(cached) > 0 && cached[0].Seq == afterSeq+1 {
+	if len(cached) > 0 && cached[0].Seq == afterSeq+1 && contiguous(cached) {
 		return cached, nil
 	}
 	if len(cached) == 0 {
@@ -164,6 +164,19 @@ func (s *Service) Sync(ctx context.Context, conv string, afterSeq int64, limit i
 		}
 	}
 	return s.store.MessagesAfter(ctx, conv, afterSeq, limit)
+}
+
+// contiguous reports whether msgs has no seq gap. A gap in the cache is
+// either a seq whose send failed or writes a Redis failover lost (the old
+// master took them after its replica was promoted, or never replicated
+// them) while the store has them: only the store can tell.
+func contiguous(msgs []chatstate.Message) bool {
+	for i := 1; i < len(msgs); i++ {
+		if msgs[i].Seq != msgs[i-1].Seq+1 {
+			return false
+		}
+	}
+	return true
 }
 
 // Before returns up to limit messages with seq < beforeSeq, ascending (the

@@ -276,7 +276,9 @@ test(`Sentinel: ${scenario}`, { timeout: 240000 }, async () => {
     const stored = await history(c.conv);
     const byCmid = new Map();
     for (const m of stored) byCmid.set(m.clientMessageId, (byCmid.get(m.clientMessageId) ?? 0) + 1);
+    const storedSeqs = stored.map((m) => m.seq).join(",");
     for (const m of c.acked) {
+      if (byCmid.get(m.clientMessageId) !== 1) console.log(`history of ${c.conv}: ${storedSeqs}; acked: ${c.acked.map((m) => m.seq).join(",")}`);
       assert.equal(byCmid.get(m.clientMessageId), 1, `acknowledged ${m.clientMessageId} (seq ${m.seq}) stored exactly once`);
       for (const d of c.ins) {
         const how = d.how.get(m.id);
