@@ -106,7 +106,10 @@ func (h *hub) start(ctx context.Context) error {
 						return
 					case <-time.After(backoff):
 					}
-					backoff = min(backoff*2, 5*time.Second)
+					// At most a second: after a failover the new master is
+					// up long before a 5 s backoff would notice, and every
+					// second without the subscriber is live delivery lost.
+					backoff = min(backoff*2, time.Second)
 				}
 				h.log.Info("redis pub/sub restored", "users", h.count())
 				if h.onResub != nil {
@@ -141,7 +144,8 @@ func (h *hub) connect(ctx context.Context) (<-chan error, error) {
 	if h.cancel != nil {
 		h.cancel()
 	}
-	h.sub, h.cancel, h.subAddr = sub, cancel, addr
+	h.sub, h.cancel = sub, cancel
+	h.subAddr = addr
 	h.subMu.Unlock()
 
 	var channels []string

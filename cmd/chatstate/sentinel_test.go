@@ -46,7 +46,7 @@ func runSentinelScenario(t *testing.T, scenario string) {
 		"CHATSTATE_API_KEY=" + env["CHATSTATE_API_KEY"], "CHATSTATE_JWT_SECRET=" + env["CHATSTATE_JWT_SECRET"],
 		"SCENARIO=" + scenario,
 		"SENTINEL_ADDRS=" + env["REDIS_SENTINEL_ADDRS"], "SENTINEL_MASTER=" + s.MasterName,
-		"NEW_MASTER_ADDR=" + s.Replica.Addr, fmt.Sprintf("MASTER_PID=%d", s.Master.Pid()),
+		"OLD_MASTER_ADDR=" + s.Master.Addr, "NEW_MASTER_ADDR=" + s.Replica.Addr, fmt.Sprintf("MASTER_PID=%d", s.Master.Pid()),
 	}, "sentinel.test.mjs")
 	if scenario != "basic" {
 		// The client saw the switch; the sentinels agree it happened.

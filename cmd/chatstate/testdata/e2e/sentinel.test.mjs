@@ -16,9 +16,12 @@ import { env, api, connect, uid, closeAll, ack, conversation, poll } from "./lib
 const scenario = process.env.SCENARIO;
 const sentinels = process.env.SENTINEL_ADDRS.split(",");
 const masterName = process.env.SENTINEL_MASTER;
+const oldMaster = process.env.OLD_MASTER_ADDR;
 const newMaster = process.env.NEW_MASTER_ADDR;
 const masterPid = Number(process.env.MASTER_PID);
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
+// aborted ends every retry loop once the test has failed, so node exits.
+let aborted = false;
 
 after(closeAll);
 
@@ -41,7 +44,7 @@ class Device {
         this.socket = await connect(this.url, { user: this.user, deviceId: this.deviceId });
         break;
       } catch (err) {
-        if (Date.now() > deadline) throw err;
+        if (aborted || Date.now() > deadline) throw err;
         await delay(200);
       }
     }
@@ -51,7 +54,7 @@ class Device {
       this.syncAll();
     });
     this.socket.on("disconnect", () => {
-      if (this.closed) return;
+      if (this.closed || aborted) return;
       this.disconnects++;
       this.open().then(() => this.syncAll());
     });
@@ -82,6 +85,7 @@ class Device {
         res = { ok: false, error: { code: "ack_timeout" } };
       }
       if (!res.ok) {
+        if (aborted) throw new Error("aborted");
         this.syncErrors.push(res.error?.code);
         if (Date.now() > deadline) throw new Error(`${this.user}/${this.deviceId}: sync keeps failing: ${JSON.stringify(res)}`);
         await delay(Math.min(res.error?.retryAfterMs ?? 200, 1000));
@@ -94,7 +98,7 @@ class Device {
 
   close() {
     this.closed = true;
-    this.socket.close();
+    this.socket?.close();
   }
 }
 
@@ -114,6 +118,7 @@ async function sendUntilAcked(dev, conv, content, refusals) {
       dev.record(res.message, "ack");
       return { ...res.message, ackedAt: Date.now() };
     }
+    if (aborted) throw new Error("aborted");
     const code = res.error?.code ?? "none";
     refusals[code] = (refusals[code] ?? 0) + 1;
     if (Date.now() > deadline) throw new Error(`send not acknowledged within 60s: ${JSON.stringify(res)}`);
@@ -182,6 +187,13 @@ async function failedOver() {
   return true;
 }
 
+// gatewaySubscribers counts the Pub/Sub connections on a server that are not
+// the sentinels' own (named sentinel-*).
+async function gatewaySubscribers(addr) {
+  const list = await redis(addr, "CLIENT", "LIST", "TYPE", "pubsub").catch(() => "");
+  return list.split("\n").filter((l) => l.startsWith("id=") && !/ name=sentinel-/.test(l)).length;
+}
+
 // history returns every stored message of conv (REST, paged by seq).
 async function history(conv) {
   const all = [];
@@ -216,103 +228,119 @@ function healthWatch(url) {
 }
 
 test(`Sentinel: ${scenario}`, { timeout: 240000 }, async () => {
-  const gws = [env.a, env.b];
-  // Four conversations, each with one sender and one receiver who has a
-  // device on each gateway; senders alternate gateways. One sender per
-  // conversation keeps seqs of a conversation in send order, so what is
-  // tested is the failover, not concurrent senders.
-  const convs = [];
-  for (let i = 0; i < 4; i++) {
-    const sender = uid(`s${i}`), receiver = uid(`r${i}`);
-    const conv = await conversation([sender, receiver]);
-    const out = new Device(gws[i % 2], sender, "phone", [conv]);
-    const ins = [new Device(gws[0], receiver, "a", [conv]), new Device(gws[1], receiver, "b", [conv])];
-    await out.open();
-    for (const d of ins) await d.open();
-    convs.push({ conv, out, ins, acked: [] });
-  }
-  const devices = convs.flatMap((c) => [c.out, ...c.ins]);
-  const refusals = {};
-  const health = gws.map(healthWatch);
-  let stop = false;
-  const senders = convs.map(async (c) => {
-    for (let i = 0; !stop; i++) {
-      c.acked.push(await sendUntilAcked(c.out, c.conv, `m${i}`, refusals));
-      await delay(100); // pace: stay under the per-socket event rate
+  const convs = [], health = [];
+  let senders = [];
+  try {
+    const gws = [env.a, env.b];
+    // Four conversations, each with one sender and one receiver who has a
+    // device on each gateway; senders alternate gateways. One sender per
+    // conversation keeps seqs of a conversation in send order, so what is
+    // tested is the failover, not concurrent senders.
+    for (let i = 0; i < 4; i++) {
+      const sender = uid(`s${i}`), receiver = uid(`r${i}`);
+      const conv = await conversation([sender, receiver]);
+      const out = new Device(gws[i % 2], sender, "phone", [conv]);
+      const ins = [new Device(gws[0], receiver, "a", [conv]), new Device(gws[1], receiver, "b", [conv])];
+      await out.open();
+      for (const d of ins) await d.open();
+      convs.push({ conv, out, ins, acked: [] });
     }
-  });
-  const ackedSince = (t) => Math.min(...convs.map((c) => c.acked.filter((m) => m.ackedAt > t).length));
-
-  await poll(() => ackedSince(0) >= 10, 30000, "traffic before the fault");
-  const faultAt = Date.now();
-  if (scenario === "failover") {
-    assert.equal(await redis(sentinels[0], "SENTINEL", "FAILOVER", masterName), "OK");
-  } else if (scenario === "kill") {
-    process.kill(masterPid, "SIGKILL");
-  }
-  if (scenario !== "basic") {
-    await poll(failedOver, 60000, `sentinels to name ${newMaster} master`);
-    // Each node restored its Pub/Sub on the new master and told its clients.
-    for (const d of devices) await poll(() => d.resyncs.some((t) => t > faultAt), 60000, `${d.user}/${d.deviceId} resync`);
-  }
-  const recoveredAt = Date.now();
-  await poll(() => ackedSince(recoveredAt) >= 10, 60000, "traffic after recovery");
-  stop = true;
-  await Promise.all(senders);
-
-  // A message sent now, after the failover, is delivered live across nodes.
-  for (const c of convs) {
-    const probe = await sendUntilAcked(c.out, c.conv, "probe", refusals);
-    c.acked.push(probe);
-    for (const d of c.ins) await poll(() => d.how.get(probe.id)?.has("live"), 15000, `${d.user}/${d.deviceId}: live probe`);
-  }
-  for (const w of health) w.stop = true;
-  await Promise.all(health.map((w) => w.done));
-  // A last sync of every device, as after any reconnect; then compare.
-  for (const d of devices) await d.syncAll();
-
-  let live = 0, viaSync = 0;
-  for (const c of convs) {
-    const stored = await history(c.conv);
-    const byCmid = new Map();
-    for (const m of stored) byCmid.set(m.clientMessageId, (byCmid.get(m.clientMessageId) ?? 0) + 1);
-    const storedSeqs = stored.map((m) => m.seq).join(",");
-    for (const m of c.acked) {
-      if (byCmid.get(m.clientMessageId) !== 1) console.log(`history of ${c.conv}: ${storedSeqs}; acked: ${c.acked.map((m) => m.seq).join(",")}`);
-      assert.equal(byCmid.get(m.clientMessageId), 1, `acknowledged ${m.clientMessageId} (seq ${m.seq}) stored exactly once`);
-      for (const d of c.ins) {
-        const how = d.how.get(m.id);
-        assert.ok(how && (how.has("live") || how.has("sync")), `${d.user}/${d.deviceId} never got acknowledged seq ${m.seq} (highest seen ${d.high.get(c.conv)})`);
-        if (how.has("live")) live++;
-        else viaSync++;
+    const devices = convs.flatMap((c) => [c.out, ...c.ins]);
+    const refusals = {};
+    health.push(...gws.map(healthWatch));
+    let stop = false;
+    senders = convs.map(async (c) => {
+      for (let i = 0; !stop && !aborted; i++) {
+        c.acked.push(await sendUntilAcked(c.out, c.conv, `m${i}`, refusals));
+        await delay(100); // pace: stay under the per-socket event rate
       }
-    }
-    assert.equal(stored.length, new Set(stored.map((m) => m.clientMessageId)).size, "no clientMessageId stored twice");
-  }
-  const acked = convs.reduce((n, c) => n + c.acked.length, 0);
-  const summary = {
-    scenario, acked, deliveries: live + viaSync, live, viaSync, refusals,
-    health: Object.fromEntries(gws.map((g, i) => [g, health[i].counts])),
-    resyncs: devices.reduce((n, d) => n + d.resyncs.length, 0),
-    disconnects: devices.reduce((n, d) => n + d.disconnects, 0),
-    syncErrors: devices.flatMap((d) => d.syncErrors),
-    outageMs: recoveredAt - faultAt,
-  };
-  console.log("SUMMARY " + JSON.stringify(summary));
+    });
+    const ackedSince = (t) => Math.min(...convs.map((c) => c.acked.filter((m) => m.ackedAt > t).length));
 
-  if (scenario === "basic") {
-    assert.equal(viaSync, 0, "without a fault every delivery is live");
-    assert.deepEqual(refusals, {}, "without a fault no send is refused");
+    await poll(() => ackedSince(0) >= 10, 30000, "traffic before the fault");
+    const faultAt = Date.now();
+    if (scenario === "failover") {
+      assert.equal(await redis(sentinels[0], "SENTINEL", "FAILOVER", masterName), "OK");
+    } else if (scenario === "kill") {
+      process.kill(masterPid, "SIGKILL");
+    }
+    if (scenario !== "basic") {
+      await poll(failedOver, 60000, `sentinels to name ${newMaster} master`);
+      // Both nodes moved their subscriber to the new master. After SENTINEL
+      // FAILOVER the old master is still up and still a master at that point
+      // (Sentinel demotes it, dropping its subscribers, only about 10 s later):
+      // the gateways followed +switch-master, not the demotion.
+      await poll(async () => (await gatewaySubscribers(newMaster)) >= gws.length, 60000, "both gateways subscribed on the new master");
+      if (scenario === "failover") {
+        const role = await redis(oldMaster, "ROLE");
+        assert.equal(role[0], "master", "the old master was demoted before the gateways moved their Pub/Sub");
+      }
+      // Each node restored its Pub/Sub on the new master and told its clients.
+      for (const d of devices) await poll(() => d.resyncs.some((t) => t > faultAt), 60000, `${d.user}/${d.deviceId} resync`);
+    }
+    const recoveredAt = Date.now();
+    await poll(() => ackedSince(recoveredAt) >= 10, 60000, "traffic after recovery");
+    stop = true;
+    await Promise.all(senders);
+
+    // A message sent now, after the failover, is delivered live across nodes.
+    for (const c of convs) {
+      const probe = await sendUntilAcked(c.out, c.conv, "probe", refusals);
+      c.acked.push(probe);
+      for (const d of c.ins) await poll(() => d.how.get(probe.id)?.has("live"), 15000, `${d.user}/${d.deviceId}: live probe`);
+    }
+    for (const w of health) w.stop = true;
+    await Promise.all(health.map((w) => w.done));
+    // A last sync of every device, as after any reconnect; then compare.
+    for (const d of devices) await d.syncAll();
+
+    let live = 0, viaSync = 0;
+    for (const c of convs) {
+      const stored = await history(c.conv);
+      const byCmid = new Map();
+      for (const m of stored) byCmid.set(m.clientMessageId, (byCmid.get(m.clientMessageId) ?? 0) + 1);
+      const storedSeqs = stored.map((m) => m.seq).join(",");
+      for (const m of c.acked) {
+        if (byCmid.get(m.clientMessageId) !== 1) console.log(`history of ${c.conv}: ${storedSeqs}; acked: ${c.acked.map((m) => m.seq).join(",")}`);
+        assert.equal(byCmid.get(m.clientMessageId), 1, `acknowledged ${m.clientMessageId} (seq ${m.seq}) stored exactly once`);
+        for (const d of c.ins) {
+          const how = d.how.get(m.id);
+          assert.ok(how && (how.has("live") || how.has("sync")), `${d.user}/${d.deviceId} never got acknowledged seq ${m.seq} (highest seen ${d.high.get(c.conv)})`);
+          if (how.has("live")) live++;
+          else viaSync++;
+        }
+      }
+      assert.equal(stored.length, new Set(stored.map((m) => m.clientMessageId)).size, "no clientMessageId stored twice");
+    }
+    const acked = convs.reduce((n, c) => n + c.acked.length, 0);
+    const summary = {
+      scenario, acked, deliveries: live + viaSync, live, viaSync, refusals,
+      health: Object.fromEntries(gws.map((g, i) => [g, health[i].counts])),
+      resyncs: devices.reduce((n, d) => n + d.resyncs.length, 0),
+      disconnects: devices.reduce((n, d) => n + d.disconnects, 0),
+      syncErrors: devices.flatMap((d) => d.syncErrors),
+      outageMs: recoveredAt - faultAt,
+    };
+    console.log("SUMMARY " + JSON.stringify(summary));
+
+    if (scenario === "basic") {
+      assert.equal(viaSync, 0, "without a fault every delivery is live");
+      assert.deepEqual(refusals, {}, "without a fault no send is refused");
+    }
+    if (scenario === "kill") {
+      // The master is gone for at least down-after-milliseconds (2 s); the
+      // probe's PING fails within its timeout, so each gateway reports 503.
+      for (const [i, w] of health.entries()) assert.ok(w.counts[503] > 0, `${gws[i]} /redis/health never reported 503: ${JSON.stringify(w.counts)}`);
+    }
+    for (const w of health) {
+      // Health only ever answers ok or 503, never an error page or a hang.
+      for (const s of Object.keys(w.counts)) assert.ok(s === "200" || s === "503", `health answered ${s}: ${JSON.stringify(w.counts)}`);
+      assert.ok(w.counts[200] > 0, "health reported ok too");
+    }
+  } finally {
+    aborted = true;
+    for (const w of health) w.stop = true;
+    for (const c of convs) for (const d of [c.out, ...c.ins]) d.close();
+    await Promise.allSettled([...senders, ...health.map((w) => w.done)]);
   }
-  if (scenario === "kill") {
-    // The master is gone for at least down-after-milliseconds (2 s); the
-    // probe's PING fails within its timeout, so each gateway reports 503.
-    for (const [i, w] of health.entries()) assert.ok(w.counts[503] > 0, `${gws[i]} /redis/health never reported 503: ${JSON.stringify(w.counts)}`);
-  }
-  for (const w of health) {
-    // Health only ever answers ok or 503, never an error page or a hang.
-    for (const s of Object.keys(w.counts)) assert.ok(s === "200" || s === "503", `health answered ${s}: ${JSON.stringify(w.counts)}`);
-    assert.ok(w.counts[200] > 0, "health reported ok too");
-  }
-  for (const d of devices) d.close();
 });
