@@ -294,23 +294,30 @@ test(`Sentinel: ${scenario}`, { timeout: 240000 }, async () => {
     // A last sync of every device, as after any reconnect; then compare.
     for (const d of devices) await d.syncAll();
 
+    // Every problem is collected and printed with the summary, so a failure
+    // shows all of them at once.
+    const problems = [];
     let live = 0, viaSync = 0;
     for (const c of convs) {
       const stored = await history(c.conv);
       const byCmid = new Map();
       for (const m of stored) byCmid.set(m.clientMessageId, (byCmid.get(m.clientMessageId) ?? 0) + 1);
-      const storedSeqs = stored.map((m) => m.seq).join(",");
       for (const m of c.acked) {
-        if (byCmid.get(m.clientMessageId) !== 1) console.log(`history of ${c.conv}: ${storedSeqs}; acked: ${c.acked.map((m) => m.seq).join(",")}`);
-        assert.equal(byCmid.get(m.clientMessageId), 1, `acknowledged ${m.clientMessageId} (seq ${m.seq}) stored exactly once`);
+        if (byCmid.get(m.clientMessageId) !== 1) {
+          problems.push(`${c.conv}: acknowledged seq ${m.seq} stored ${byCmid.get(m.clientMessageId) ?? 0} times`);
+        }
         for (const d of c.ins) {
           const how = d.how.get(m.id);
-          assert.ok(how && (how.has("live") || how.has("sync")), `${d.user}/${d.deviceId} never got acknowledged seq ${m.seq} (highest seen ${d.high.get(c.conv)})`);
-          if (how.has("live")) live++;
+          if (!how || !(how.has("live") || how.has("sync"))) {
+            problems.push(`${c.conv}: ${d.user}/${d.deviceId} never got acknowledged seq ${m.seq} (highest seen ${d.high.get(c.conv)})`);
+          } else if (how.has("live")) live++;
           else viaSync++;
         }
       }
-      assert.equal(stored.length, new Set(stored.map((m) => m.clientMessageId)).size, "no clientMessageId stored twice");
+      if (stored.length !== byCmid.size) problems.push(`${c.conv}: a clientMessageId is stored twice`);
+      if (problems.length) {
+        problems.push(`${c.conv}: stored seqs ${stored.map((m) => m.seq).join(",")}; acked seqs ${c.acked.map((m) => m.seq).join(",")}`);
+      }
     }
     const acked = convs.reduce((n, c) => n + c.acked.length, 0);
     const summary = {
@@ -322,6 +329,7 @@ test(`Sentinel: ${scenario}`, { timeout: 240000 }, async () => {
       outageMs: recoveredAt - faultAt,
     };
     console.log("SUMMARY " + JSON.stringify(summary));
+    assert.deepEqual(problems, [], "every acknowledged message stored once and seen by every member device");
 
     if (scenario === "basic") {
       assert.equal(viaSync, 0, "without a fault every delivery is live");
