@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -34,6 +35,16 @@ type hub struct {
 	cancel  func()
 	closed  bool
 	onResub func(context.Context) // called after subscriptions were restored
+
+	// resyncDue is set while a restored subscriber has not yet told the
+	// sockets to resync (onResub). The first publication it receives emits
+	// the resync first, under resyncMu: a socket given a live message with
+	// a higher seq before its resync would sync from that seq and skip
+	// what was published during the gap.
+	resyncMu  sync.Mutex
+	resyncDue atomic.Bool
+	subGen    atomic.Uint64 // counts connects; only the newest subscriber emits resync
+	runCtx    context.Context
 }
 
 type userConns struct {
@@ -64,6 +75,7 @@ func (h *hub) channelUser(ch string) (string, bool) {
 // after a Redis reconnect every current subscription is restored, the gap is
 // logged and counted, and onResub lets the gateway tell clients to resync.
 func (h *hub) start(ctx context.Context) error {
+	h.runCtx = ctx
 	wait, err := h.connect(ctx)
 	if err != nil {
 		return err
@@ -97,6 +109,7 @@ func (h *hub) start(ctx context.Context) error {
 				h.log.Warn("redis pub/sub connection lost; messages published until it is restored are not delivered live (clients resync by seq)", "err", err)
 				backoff := 100 * time.Millisecond
 				for {
+					h.resyncDue.Store(true)
 					if wait, err = h.connect(ctx); err == nil {
 						break
 					}
@@ -112,9 +125,7 @@ func (h *hub) start(ctx context.Context) error {
 					backoff = min(backoff*2, time.Second)
 				}
 				h.log.Info("redis pub/sub restored", "users", h.count())
-				if h.onResub != nil {
-					h.onResub(ctx)
-				}
+				h.resync()
 			}
 		}
 	}()
@@ -127,8 +138,14 @@ func (h *hub) connect(ctx context.Context) (<-chan error, error) {
 	// The address is read before Dedicate: a switch in between then shows
 	// as a move on the next check instead of going unnoticed.
 	addr := h.masterAddr()
+	gen := h.subGen.Add(1)
 	sub, cancel := h.client.Dedicate()
-	wait := sub.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: h.onMessage})
+	wait := sub.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: func(m rueidis.PubSubMessage) {
+		if h.resyncDue.Load() && h.subGen.Load() == gen {
+			h.resync()
+		}
+		h.onMessage(m)
+	}})
 	select {
 	case err := <-wait:
 		// The connection could not be dialled. With no user to subscribe
@@ -166,6 +183,20 @@ func (h *hub) connect(ctx context.Context) (<-chan error, error) {
 		channels = channels[n:]
 	}
 	return wait, nil
+}
+
+// resync calls onResub once per restored subscriber, from the reconnect
+// loop or from the first publication the subscriber delivers, whichever
+// comes first; either returns only once the resync frames are queued.
+func (h *hub) resync() {
+	h.resyncMu.Lock()
+	defer h.resyncMu.Unlock()
+	if h.resyncDue.Load() {
+		if h.onResub != nil {
+			h.onResub(h.runCtx)
+		}
+		h.resyncDue.Store(false)
+	}
 }
 
 // masterCheckInterval is how often the hub compares its subscriber's master
