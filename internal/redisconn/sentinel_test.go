@@ -3,7 +3,6 @@ package redisconn_test
 import (
 	"context"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +13,7 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(redistest.Run(m)) }
 
-// TestSentinelFollowsFailover: a client opened from REDIS_SENTINEL_* writes
+// TestSentinelFollowsFailover: a client opened from a Sentinel Config writes
 // to the master, and after a failover (requested, or a kill -9 of the
 // master) writes reach the new master without a restart; a dedicated
 // (Pub/Sub) connection to a killed master reports it, so its owner knows to
@@ -24,12 +23,8 @@ func TestSentinelFollowsFailover(t *testing.T) {
 		name := map[bool]string{false: "SENTINEL_FAILOVER", true: "kill_master"}[kill]
 		t.Run(name, func(t *testing.T) {
 			s := redistest.StartSentinel(t)
-			cfg, err := redisconn.FromEnv(func(k string) string {
-				return map[string]string{"REDIS_SENTINEL_ADDRS": strings.Join(s.SentinelAddrs, ","), "REDIS_SENTINEL_MASTER": s.MasterName}[k]
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			// As REDIS_SENTINEL_ADDRS / REDIS_SENTINEL_MASTER configure it.
+			cfg := redisconn.Config{SentinelAddrs: s.SentinelAddrs, SentinelMaster: s.MasterName}
 			ctx := redistest.Ctx(t)
 			client, err := redisconn.Open(ctx, cfg, 5*time.Second)
 			if err != nil {

@@ -22,6 +22,7 @@ const masterPid = Number(process.env.MASTER_PID);
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 // aborted ends every retry loop once the test has failed, so node exits.
 let aborted = false;
+const t0 = Date.now();
 
 after(closeAll);
 
@@ -35,6 +36,7 @@ class Device {
     this.disconnects = 0;
     this.syncErrors = [];
     this.syncing = Promise.resolve();
+    this.trace = []; // "ms:how:seq" and "ms:resync", printed when a check fails
   }
 
   async open() {
@@ -49,38 +51,47 @@ class Device {
       }
     }
     this.socket.on("message:new", (e) => this.record(e.message, "live"));
+    // The sync starts from the highest seq seen when the resync arrived: a
+    // live message can be handled before an async sync starts (socket
+    // frames read together are dispatched in one go), and syncing from
+    // its seq would skip what the gap lost.
     this.socket.on("resync", () => {
       this.resyncs.push(Date.now());
-      this.syncAll();
+      this.trace.push(`${Date.now() - t0}:resync`);
+      this.syncAll(new Map(this.high));
     });
     this.socket.on("disconnect", () => {
       if (this.closed || aborted) return;
       this.disconnects++;
-      this.open().then(() => this.syncAll());
+      this.open();
     });
-    await this.syncAll();
+    await this.syncAll(new Map(this.high));
   }
 
   record(m, how) {
+    this.trace.push(`${Date.now() - t0}:${how}:${m.seq}`);
     if (!this.how.has(m.id)) this.how.set(m.id, new Set());
     this.how.get(m.id).add(how);
     if (m.seq > (this.high.get(m.conversationId) ?? 0)) this.high.set(m.conversationId, m.seq);
   }
 
-  // syncAll syncs every conversation; syncs of one device never overlap.
-  syncAll() {
+  // syncAll syncs every conversation from the seqs in from; syncs of one
+  // device never overlap.
+  syncAll(from) {
     this.syncing = this.syncing.then(async () => {
-      for (const c of this.convs) await this.sync(c);
+      for (const c of this.convs) await this.sync(c, from.get(c) ?? 0);
     });
     return this.syncing;
   }
 
-  async sync(conv) {
+  async sync(conv, after) {
     const deadline = Date.now() + 60000;
     for (;;) {
       let res;
       try {
-        res = await ack(this.socket, "messages:sync", { conversationId: conv, afterSeq: this.high.get(conv) ?? 0 });
+        this.trace.push(`${Date.now() - t0}:sync-from:${after}`);
+        res = await ack(this.socket, "messages:sync", { conversationId: conv, afterSeq: after });
+        this.trace.push(`${Date.now() - t0}:sync-got:${res.ok ? res.messages.map((m) => m.seq).join(",") : JSON.stringify(res.error)}`);
       } catch (err) {
         res = { ok: false, error: { code: "ack_timeout" } };
       }
@@ -93,6 +104,7 @@ class Device {
       }
       for (const m of res.messages) this.record(m, "sync");
       if (res.messages.length < 100) return;
+      after = res.messages.at(-1).seq;
     }
   }
 
@@ -259,6 +271,7 @@ test(`Sentinel: ${scenario}`, { timeout: 240000 }, async () => {
 
     await poll(() => ackedSince(0) >= 10, 30000, "traffic before the fault");
     const faultAt = Date.now();
+    let switchedAt = 0;
     if (scenario === "failover") {
       assert.equal(await redis(sentinels[0], "SENTINEL", "FAILOVER", masterName), "OK");
     } else if (scenario === "kill") {
@@ -266,6 +279,7 @@ test(`Sentinel: ${scenario}`, { timeout: 240000 }, async () => {
     }
     if (scenario !== "basic") {
       await poll(failedOver, 60000, `sentinels to name ${newMaster} master`);
+    switchedAt = Date.now();
       // Both nodes moved their subscriber to the new master. After SENTINEL
       // FAILOVER the old master is still up and still a master at that point
       // (Sentinel demotes it, dropping its subscribers, only about 10 s later):
@@ -292,7 +306,7 @@ test(`Sentinel: ${scenario}`, { timeout: 240000 }, async () => {
     for (const w of health) w.stop = true;
     await Promise.all(health.map((w) => w.done));
     // A last sync of every device, as after any reconnect; then compare.
-    for (const d of devices) await d.syncAll();
+    for (const d of devices) await d.syncAll(new Map(d.high));
 
     // Every problem is collected and printed with the summary, so a failure
     // shows all of them at once.
@@ -316,6 +330,8 @@ test(`Sentinel: ${scenario}`, { timeout: 240000 }, async () => {
       }
       if (stored.length !== byCmid.size) problems.push(`${c.conv}: a clientMessageId is stored twice`);
       if (problems.length) {
+        for (const d of [c.out, ...c.ins]) problems.push(`${d.user}/${d.deviceId}@${d.url}: ${d.trace.join(" ")}`);
+        problems.push(`fault at ${faultAt - t0}, sentinels agree at ${switchedAt - t0}, recovered at ${recoveredAt - t0}`);
         problems.push(`${c.conv}: stored seqs ${stored.map((m) => m.seq).join(",")}; acked seqs ${c.acked.map((m) => m.seq).join(",")}`);
       }
     }
