@@ -43,11 +43,11 @@ func TestHubBacksOffWhileRedisIsDown(t *testing.T) {
 	var resubs atomic.Int64
 	h.onResub = func(context.Context) { resubs.Add(1) }
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	if err := h.start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	defer h.close()
+	defer cancel() // first: close may wait for the loop, which stops with ctx
 	srv.Stop()
 	deadline := time.Now().Add(20 * time.Second)
 	for logs.count("redis pub/sub reconnect failed") < 3 {
