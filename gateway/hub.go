@@ -31,6 +31,7 @@ type hub struct {
 
 	subMu   sync.Mutex // guards sub and serialises (re)connects of the subscriber
 	sub     rueidis.DedicatedClient
+	subAddr string // the Sentinel master sub was dedicated from; "" in other modes
 	cancel  func()
 	closed  bool
 	done    chan struct{}         // closed when the loop of start ends
@@ -43,6 +44,16 @@ type hub struct {
 	// losses counts the losses. See live.
 	up     atomic.Bool
 	losses atomic.Uint64
+
+	// resyncDue is set while a restored subscriber has not yet told the
+	// sockets to resync (onResub). The first publication it receives emits
+	// the resync first, under resyncMu: a socket given a live message with
+	// a higher seq before its resync would sync from that seq and skip
+	// what was published during the gap.
+	resyncMu  sync.Mutex
+	resyncDue atomic.Bool
+	subGen    atomic.Uint64 // counts connects; only the newest subscriber emits resync
+	runCtx    context.Context
 }
 
 type userConns struct {
@@ -73,6 +84,7 @@ func (h *hub) channelUser(ch string) (string, bool) {
 // after a Redis reconnect every current subscription is restored, the gap is
 // logged and counted, and onResub lets the gateway tell clients to resync.
 func (h *hub) start(ctx context.Context) error {
+	h.runCtx = ctx
 	wait, err := h.connect(ctx)
 	if err != nil {
 		return err
@@ -84,10 +96,23 @@ func (h *hub) start(ctx context.Context) error {
 	h.up.Store(true)
 	go func() {
 		defer close(done)
+		// A Sentinel client moves to a new master on +switch-master but leaves
+		// dedicated connections where they are, and the old master, still up
+		// after a requested failover, keeps this subscriber until Sentinel
+		// demotes it (about 10 s) while publications go to the new one.
+		moved := time.NewTicker(masterCheckInterval)
+		defer moved.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case <-moved.C:
+				h.subMu.Lock()
+				if addr := h.masterAddr(); h.subAddr != "" && addr != "" && addr != h.subAddr && h.cancel != nil {
+					h.log.Warn("redis master moved; moving pub/sub to it", "from", h.subAddr, "to", addr)
+					h.cancel() // wait fires, and the loop below reconnects
+				}
+				h.subMu.Unlock()
 			case err := <-wait:
 				h.subMu.Lock()
 				closed := h.closed
@@ -101,6 +126,7 @@ func (h *hub) start(ctx context.Context) error {
 				h.log.Warn("redis pub/sub connection lost; messages published until it is restored are not delivered live (clients resync by seq)", "err", err)
 				backoff := 100 * time.Millisecond
 				for {
+					h.resyncDue.Store(true)
 					if wait, err = h.connect(ctx); err == nil {
 						break
 					}
@@ -118,9 +144,7 @@ func (h *hub) start(ctx context.Context) error {
 					backoff = min(backoff*2, time.Second)
 				}
 				h.log.Info("redis pub/sub restored", "users", h.count())
-				if h.onResub != nil {
-					h.onResub(ctx)
-				}
+				h.resync()
 				// Only now: each socket gets its resync before the ack of
 				// any send accepted from here on, so the sync it triggers
 				// starts below that send's seq.
@@ -137,8 +161,17 @@ func (h *hub) start(ctx context.Context) error {
 func (h *hub) connect(ctx context.Context) (<-chan error, error) {
 	ctx, stop := context.WithTimeout(ctx, subscribeTimeout)
 	defer stop()
+	// The address is read before Dedicate: a switch in between then shows
+	// as a move on the next check instead of going unnoticed.
+	addr := h.masterAddr()
+	gen := h.subGen.Add(1)
 	sub, cancel := h.client.Dedicate()
-	wait := sub.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: h.onMessage})
+	wait := sub.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: func(m rueidis.PubSubMessage) {
+		if h.resyncDue.Load() && h.subGen.Load() == gen {
+			h.resync()
+		}
+		h.onMessage(m)
+	}})
 	h.subMu.Lock()
 	if h.closed {
 		// close ran meanwhile: nothing would cancel this connection.
@@ -146,10 +179,23 @@ func (h *hub) connect(ctx context.Context) (<-chan error, error) {
 		cancel()
 		return nil, errHubClosed
 	}
+	select {
+	case err := <-wait:
+		// The connection could not be dialled. With no user to subscribe
+		// nothing else would fail, and the caller would spin on wait.
+		h.subMu.Unlock()
+		cancel()
+		if err == nil {
+			err = errors.New("pub/sub connection closed")
+		}
+		return nil, err
+	default:
+	}
 	if h.cancel != nil {
 		h.cancel()
 	}
 	h.sub, h.cancel = sub, cancel
+	h.subAddr = addr
 	h.subMu.Unlock()
 
 	var channels []string
@@ -170,6 +216,36 @@ func (h *hub) connect(ctx context.Context) (<-chan error, error) {
 		channels = channels[n:]
 	}
 	return wait, nil
+}
+
+// resync calls onResub once per restored subscriber, from the reconnect
+// loop or from the first publication the subscriber delivers, whichever
+// comes first; either returns only once the resync frames are queued.
+func (h *hub) resync() {
+	h.resyncMu.Lock()
+	defer h.resyncMu.Unlock()
+	if h.resyncDue.Load() {
+		if h.onResub != nil {
+			h.onResub(h.runCtx)
+		}
+		h.resyncDue.Store(false)
+	}
+}
+
+// masterCheckInterval is how often the hub compares its subscriber's master
+// with the Sentinel client's.
+const masterCheckInterval = time.Second
+
+// masterAddr is the master a Sentinel client currently sends to, "" for
+// other clients.
+func (h *hub) masterAddr() string {
+	if h.client.Mode() != rueidis.ClientModeSentinel {
+		return ""
+	}
+	for addr := range h.client.Nodes() {
+		return addr
+	}
+	return ""
 }
 
 // live reports whether the subscriber is connected, and a count of its

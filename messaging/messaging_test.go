@@ -11,6 +11,7 @@ import (
 
 	"github.com/chatstate/chatstate"
 	"github.com/chatstate/chatstate/cache"
+	"github.com/chatstate/chatstate/internal/keys"
 	"github.com/chatstate/chatstate/internal/redistest"
 	"github.com/chatstate/chatstate/sqlitestore"
 	"github.com/redis/rueidis"
@@ -252,5 +253,30 @@ func TestStoreRefusalSkipsTheSeq(t *testing.T) {
 	sent, err := svc.Send(sendCtx, chatstate.Message{ConversationID: "c1", SenderID: "alice", ClientMessageID: "ok", Content: "short"}, cache.Publish{})
 	if err != nil || sent.Message.Seq != 2 {
 		t.Fatalf("next send: %+v %v", sent, err)
+	}
+}
+
+// TestSyncDoesNotTrustACacheWithAGap: after a Sentinel failover the new
+// master's cache can lack messages the store has (writes the old master
+// took after its replica was promoted): a sync must not skip them.
+func TestSyncDoesNotTrustACacheWithAGap(t *testing.T) {
+	client, prefix := redistest.Start(t)
+	f := setup(t, client, prefix, cache.Config{})
+	var sent []chatstate.Message
+	for i := 1; i <= 5; i++ {
+		m, _ := f.send(t, "c1", fmt.Sprint("cm", i), fmt.Sprint("m", i))
+		sent = append(sent, m)
+	}
+	if err := client.Do(f.ctx, client.B().Zremrangebyscore().Key(keys.New(prefix).Messages("c1")).Min("3").Max("3").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.svc.Sync(f.ctx, "c1", 0, 100)
+	if err != nil || len(got) != len(sent) {
+		t.Fatalf("Sync(0) = %d messages, %v; want %d", len(got), err, len(sent))
+	}
+	for i := range got {
+		if got[i] != sent[i] {
+			t.Fatalf("Sync(0)[%d] = %+v, want %+v", i, got[i], sent[i])
+		}
 	}
 }

@@ -14,7 +14,7 @@ func (s *Service) Sync(ctx context.Context, conv string, afterSeq int64, limit i
 	if err != nil {
 		return nil, err
 	}
-	if len(cached) > 0 && cached[0].Seq == afterSeq+1 {
+	if len(cached) > 0 && cached[0].Seq == afterSeq+1 && contiguous(cached) {
 		return cached, nil
 	}
 	// The watermark is read before the store: everything at or below it
@@ -48,6 +48,19 @@ func (s *Service) Before(ctx context.Context, conv string, beforeSeq int64, limi
 		beforeSeq = w.Settled + 1
 	}
 	return s.store.MessagesBefore(ctx, conv, beforeSeq, limit)
+}
+
+// contiguous reports whether msgs has no seq gap. A gap in the cache is a
+// skipped seq, or writes a Redis failover lost (the old master took them
+// after its replica was promoted, or never replicated them) while the store
+// has them: only the store can tell.
+func contiguous(msgs []chatstate.Message) bool {
+	for i := 1; i < len(msgs); i++ {
+		if msgs[i].Seq != msgs[i-1].Seq+1 {
+			return false
+		}
+	}
+	return true
 }
 
 func settledOnly(msgs []chatstate.Message, settled int64) []chatstate.Message {

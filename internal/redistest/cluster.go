@@ -1,10 +1,8 @@
 package redistest
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -188,30 +186,13 @@ func portFree(port int) bool {
 // clusterInfo sends CLUSTER INFO over plain RESP (no client library: rueidis
 // would try to route by slots the node does not serve yet).
 func clusterInfo(addr string) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	v, err := command(addr, "CLUSTER", "INFO")
 	if err != nil {
 		return "", err
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("CLUSTER INFO\r\n")); err != nil {
-		return "", err
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("CLUSTER INFO: %v", v)
 	}
-	r := bufio.NewReader(c)
-	head, err := r.ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	if !strings.HasPrefix(head, "$") {
-		return "", fmt.Errorf("CLUSTER INFO: %q", strings.TrimSpace(head))
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(head[1:]))
-	if err != nil || n < 0 {
-		return "", fmt.Errorf("CLUSTER INFO: bad length %q", head)
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return "", err
-	}
-	return string(body), nil
+	return s, nil
 }

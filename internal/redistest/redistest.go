@@ -27,6 +27,7 @@ type Server struct {
 	Addr string
 	Port int
 	dir  string
+	conf string // config file given first on the command line (sentinels); empty for none
 	args []string
 	proc *os.Process
 	done chan struct{} // closed when proc has exited
@@ -148,6 +149,12 @@ func Prefix(t testing.TB) string {
 }
 
 func start(dir string, extraArgs ...string) (*Server, error) {
+	return startWith(dir, "", extraArgs...)
+}
+
+// startWith starts a server with config file conf (empty for none) on a
+// free port, retrying with another port if one was taken meanwhile.
+func startWith(dir, conf string, extraArgs ...string) (*Server, error) {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		return nil, fmt.Errorf("redis-server not found on PATH (bash .ci/run installs it): %w", err)
 	}
@@ -157,7 +164,10 @@ func start(dir string, extraArgs ...string) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		s := &Server{Port: port, Addr: "127.0.0.1:" + strconv.Itoa(port), dir: dir, args: extraArgs}
+		if port == 6379 {
+			continue
+		}
+		s := &Server{Port: port, Addr: "127.0.0.1:" + strconv.Itoa(port), dir: dir, conf: conf, args: extraArgs}
 		if lastErr = s.launch(); lastErr == nil {
 			return s, nil
 		}
@@ -166,11 +176,16 @@ func start(dir string, extraArgs ...string) (*Server, error) {
 }
 
 func (s *Server) launch() error {
-	args := append([]string{
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf)
+	}
+	args = append(args,
 		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
-		"--loglevel", "warning", "--logfile", s.dir + "/redis.log",
-	}, s.args...)
+		"--loglevel", "warning", "--logfile", s.dir+"/redis.log",
+	)
+	args = append(args, s.args...)
 	cmd := exec.Command("redis-server", args...)
 	// Kill the server if the test binary dies without cleaning up.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
