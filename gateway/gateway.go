@@ -160,6 +160,10 @@ type Deps struct {
 	Registerer prometheus.Registerer // nil: metrics are not registered
 	Devices    Devices               // nil: device:register answers unavailable
 	Notifier   Notifier              // nil: sent messages notify nobody offline
+	// OnResync runs when this node's Pub/Sub subscriber was restored,
+	// before clients are told to resync: Redis may have lost writes (a
+	// failover, a restart), so reads should check the store for a while.
+	OnResync func()
 }
 
 // Gateway is one node of the Socket.IO gateway.
@@ -515,6 +519,11 @@ func (g *Gateway) refreshAll(ctx context.Context) int {
 func (g *Gateway) requestResync(ctx context.Context) {
 	if !g.tasks.add() {
 		return
+	}
+	if g.deps.OnResync != nil {
+		// Before the resync frames: the syncs they trigger must already
+		// check the store (messaging.Service.Verify).
+		g.deps.OnResync()
 	}
 	go func() {
 		defer g.tasks.done()

@@ -10,6 +10,7 @@ package messaging
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/chatstate/chatstate"
@@ -50,6 +51,9 @@ type Service struct {
 	b       *batcher
 	cfg     Config
 	settled notifier
+	// verifyUntil (unix ns): until then reads check the store's last seq,
+	// because Redis may have lost writes (see Verify).
+	verifyUntil atomic.Int64
 }
 
 // New returns the flow; Run must be running for Send to make progress.

@@ -280,3 +280,43 @@ func TestSyncDoesNotTrustACacheWithAGap(t *testing.T) {
 		}
 	}
 }
+
+// A failover that promotes a lagging replica can leave a conversation's
+// counter behind stored, acknowledged messages. After Verify (the gateway
+// calls it on resync) a sync checks the store and returns them.
+func TestVerifyAfterLostWrites(t *testing.T) {
+	client, prefix := redistest.Start(t)
+	f := setup(t, client, prefix, cache.Config{})
+	var sent []chatstate.Message
+	for i := 1; i <= 5; i++ {
+		m, _ := f.send(t, "c1", fmt.Sprint("cm", i), fmt.Sprint("m", i))
+		sent = append(sent, m)
+	}
+	// The new master lacks the last two writes of the old one.
+	k := keys.New(prefix)
+	for _, cmd := range []rueidis.Completed{
+		client.B().Set().Key(k.Seq("c1")).Value("3").Build(),
+		client.B().Zremrangebyscore().Key(k.Messages("c1")).Min("4").Max("5").Build(),
+	} {
+		if err := client.Do(f.ctx, cmd).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := f.svc.Sync(f.ctx, "c1", 3, 100); err != nil || len(got) != 0 {
+		t.Fatalf("before Verify the stale counter answers up to date: %v %v", got, err)
+	}
+	f.svc.Verify(time.Minute)
+	got, err := f.svc.Sync(f.ctx, "c1", 3, 100)
+	if err != nil || len(got) != 2 || got[0] != sent[3] || got[1] != sent[4] {
+		t.Fatalf("after Verify: %+v %v", got, err)
+	}
+	// A cached run shorter than the page is checked against the store too.
+	got, err = f.svc.Sync(f.ctx, "c1", 1, 100)
+	if err != nil || len(got) != 4 {
+		t.Fatalf("Sync(1) after Verify: %d messages %v", len(got), err)
+	}
+	// The counter caught up: the next send takes seq 6.
+	if m, _ := f.send(t, "c1", "cm6", "m6"); m.Seq != 6 {
+		t.Fatalf("next seq %d", m.Seq)
+	}
+}

@@ -2,8 +2,10 @@ package messaging
 
 import (
 	"context"
+	"time"
 
 	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/cache"
 )
 
 // Sync returns up to limit messages with seq > afterSeq, ascending, none
@@ -14,7 +16,8 @@ func (s *Service) Sync(ctx context.Context, conv string, afterSeq int64, limit i
 	if err != nil {
 		return nil, err
 	}
-	if len(cached) > 0 && cached[0].Seq == afterSeq+1 && contiguous(cached) {
+	verify := s.verifying()
+	if len(cached) > 0 && cached[0].Seq == afterSeq+1 && contiguous(cached) && (!verify || len(cached) == limit) {
 		return cached, nil
 	}
 	// The watermark is read before the store: everything at or below it
@@ -22,6 +25,11 @@ func (s *Service) Sync(ctx context.Context, conv string, afterSeq int64, limit i
 	w, err := s.window(ctx, conv)
 	if err != nil {
 		return nil, err
+	}
+	if verify && !w.Missing {
+		if w, err = s.catchUp(ctx, conv, w); err != nil {
+			return nil, err
+		}
 	}
 	if !w.Missing && afterSeq >= w.Settled {
 		// Up to date: the most common sync never reaches the store.
@@ -34,6 +42,31 @@ func (s *Service) Sync(ctx context.Context, conv string, afterSeq int64, limit i
 		return msgs, err
 	}
 	return settledOnly(msgs, w.Settled), nil
+}
+
+// Verify makes reads check the store's last seq for d: after Redis lost
+// writes (a failover promoting a replica that lagged, a restart) a
+// conversation's counter, and so its watermark, can be behind messages
+// that are stored and were acknowledged, until the next send there takes
+// a seq the store already has. The gateway calls it before telling its
+// clients to resync.
+func (s *Service) Verify(d time.Duration) {
+	s.verifyUntil.Store(time.Now().Add(d).UnixNano())
+}
+
+func (s *Service) verifying() bool { return time.Now().UnixNano() < s.verifyUntil.Load() }
+
+// catchUp raises a counter that is behind the store to the store's last
+// seq, and returns the window after it.
+func (s *Service) catchUp(ctx context.Context, conv string, w cache.Window) (cache.Window, error) {
+	last, err := s.store.LastSeq(ctx, conv)
+	if err != nil || last <= w.Settled {
+		return w, err
+	}
+	if _, err := s.cache.SetSeqFloor(ctx, conv, last); err != nil {
+		return w, err
+	}
+	return s.window(ctx, conv)
 }
 
 // Before returns up to limit messages with seq < beforeSeq, ascending (the

@@ -97,7 +97,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		Socket:                  socketio.Config{AllowedOrigins: cfg.AllowedOrigins, PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout},
 		Logger:                  log,
 	}, gateway.Deps{Redis: client, State: state, Cache: cch, Messages: msgs, LastSeen: store, Directory: dir, Verifier: verifier, Registerer: reg,
-		Devices: store, Notifier: pushes.notifier})
+		Devices: store, Notifier: pushes.notifier,
+		// Redis may have lost writes: reads check the store for a minute.
+		OnResync: func() { msgs.Verify(time.Minute) }})
 
 	runCtx, stopRun := context.WithCancel(context.Background())
 	defer stopRun()
