@@ -207,10 +207,11 @@ func TestSessionActivityThrottled(t *testing.T) {
 // session, and puts it back when it is gone; with an activity interval
 // longer than a third of the session TTL, sessions get rounds of their own.
 func TestSessionKeptAliveWhileConnected(t *testing.T) {
-	n, cc := countingNode(t, Config{NodeID: "a", SessionActivityInterval: time.Millisecond, ActivityInterval: time.Hour, SessionTTL: 300 * time.Millisecond})
+	n, cc := countingNode(t, Config{NodeID: "a", SessionActivityInterval: time.Millisecond, ActivityInterval: time.Hour, SessionTTL: 1500 * time.Millisecond})
 	ctx := redistest.Ctx(t)
 	connectDevice(t, n, "alice", "phone", nil)
-	// Session rounds every 100 ms (a third of 300 ms), presence every hour.
+	// Session rounds every 500 ms (a third of the TTL), presence every hour;
+	// the TTL leaves a loaded machine time between the refresh and the read.
 	poll(t, "a session round", func() bool { return cc.touches.Load() >= 2 })
 
 	if err := n.cache.DeleteSession(ctx, "alice", "phone"); err != nil {
