@@ -119,6 +119,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		Metrics:       promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Devices:       store,
 		Notifications: pushes.notifier,
+		Backend:       gw,
+		Conversations: store,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", gw.Handler())
