@@ -234,7 +234,7 @@ func TestSyncFallsBackToTheStore(t *testing.T) {
 func TestStoreRefusalSkipsTheSeq(t *testing.T) {
 	client, prefix := redistest.Start(t)
 	ctx := redistest.Ctx(t)
-	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"), sqlitestore.Config{MaxContentBytes: 10})
+	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"), sqlitestore.Config{StoreLimits: chatstate.StoreLimits{MaxContentBytes: 10}})
 	if err != nil {
 		t.Fatal(err)
 	}
