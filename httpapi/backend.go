@@ -21,8 +21,8 @@ type Backend interface {
 	PresenceOf(ctx context.Context, userIDs []string) (map[string]chatstate.PresenceView, error)
 }
 
-// Conversations reads a conversation as stored (the store).
-type Conversations interface {
+// ConversationReader reads a conversation as stored (the store).
+type ConversationReader interface {
 	Conversation(ctx context.Context, id string) (chatstate.Conversation, error)
 }
 
@@ -33,7 +33,7 @@ func (s *Server) backendRoutes() {
 		s.mux.HandleFunc("POST /v1/conversations/{id}/events", s.auth(s.postConversationEvent))
 		s.mux.HandleFunc("GET /v1/presence", s.auth(s.presence))
 	}
-	if s.deps.Conversations != nil {
+	if s.deps.ConversationReader != nil {
 		s.mux.HandleFunc("GET /v1/conversations/{id}", s.auth(s.conversation))
 	}
 }
@@ -71,7 +71,7 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 // never skips a message.
 func (s *Server) conversation(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	c, err := s.deps.Conversations.Conversation(r.Context(), id)
+	c, err := s.deps.ConversationReader.Conversation(r.Context(), id)
 	if err != nil {
 		s.error(w, r, err)
 		return

@@ -35,7 +35,7 @@ func newBackendServer(t *testing.T) *httptest.Server {
 	state := presence.New(client, presence.Config{KeyPrefix: prefix})
 	gw := gateway.New(gateway.Config{KeyPrefix: prefix}, gateway.Deps{Redis: client, State: state, Cache: c, Messages: msgs, Directory: dir})
 	t.Cleanup(func() { gw.Close() })
-	api := New(Config{APIKey: "k"}, Deps{Directory: dir, State: state, Messages: msgs, Backend: gw, Conversations: store,
+	api := New(Config{APIKey: "k"}, Deps{Directory: dir, State: state, Messages: msgs, Backend: gw, ConversationReader: store,
 		Ping: func(ctx context.Context) error { return nil }})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)

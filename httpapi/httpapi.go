@@ -60,8 +60,9 @@ type Deps struct {
 	// Backend serves the app-backend routes (backend.go): sends, custom
 	// events and presence; nil leaves them out.
 	Backend Backend
-	// Conversations serves GET /v1/conversations/{id}; nil leaves it out.
-	Conversations Conversations
+	// ConversationReader serves GET /v1/conversations/{id}; nil leaves it
+	// out.
+	ConversationReader ConversationReader
 }
 
 // Messages reads history: cache first, then the store (messaging.Service).

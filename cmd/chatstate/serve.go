@@ -115,12 +115,12 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 			}
 			return map[string]any{"redis": st, "node": state.Instance(), "connections": gw.Connections()}, nil
 		},
-		Cleanup:       func(ctx context.Context) (any, error) { return cleaner.RunOnce(ctx) },
-		Metrics:       promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Devices:       store,
-		Notifications: pushes.notifier,
-		Backend:       gw,
-		Conversations: store,
+		Cleanup:            func(ctx context.Context) (any, error) { return cleaner.RunOnce(ctx) },
+		Metrics:            promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Devices:            store,
+		Notifications:      pushes.notifier,
+		Backend:            gw,
+		ConversationReader: store,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", gw.Handler())
