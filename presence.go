@@ -33,6 +33,20 @@ type Presence struct {
 	Devices  int    `json:"devices"`
 }
 
+// PresenceView is a user's presence as clients are shown it, keyed by user
+// id (presence:get, GET /v1/presence).
+type PresenceView struct {
+	Online   bool   `json:"online"`
+	Status   Status `json:"status"`
+	LastSeen int64  `json:"lastSeen"`
+	Devices  int    `json:"devices"`
+}
+
+// View is p without its user id.
+func (p Presence) View() PresenceView {
+	return PresenceView{Online: p.Online, Status: p.Status, LastSeen: p.LastSeen, Devices: p.Devices}
+}
+
 // PresenceChange is returned by presence writes so the caller can tell
 // friends. Changed is true when the public view's Online or Status changed.
 type PresenceChange struct {

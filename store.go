@@ -21,7 +21,7 @@ type MessageStore interface {
 	// failed and nothing can be assumed stored.
 	InsertMessages(ctx context.Context, msgs []Message) ([]error, error)
 	// MessagesAfter returns up to limit messages with seq > afterSeq,
-	// ascending by seq.
+	// ascending by seq; a limit over StoreLimits.MaxPageSize is too_large.
 	MessagesAfter(ctx context.Context, conversationID string, afterSeq int64, limit int) ([]Message, error)
 	// MessagesBefore returns the last limit messages with seq < beforeSeq,
 	// ascending by seq.
@@ -71,6 +71,7 @@ type UserStore interface {
 }
 
 // Store is the persistence layer: MongoDB (mongostore) or embedded SQLite.
+// Every implementation enforces StoreLimits the same way.
 type Store interface {
 	MessageStore
 	ConversationStore

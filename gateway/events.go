@@ -131,23 +131,9 @@ func (g *Gateway) handleSend(ctx context.Context, cl *client, ev *socketio.Event
 	if err := decodeArg(ev, &req); err != nil {
 		return nil, err
 	}
-	if req.ClientMessageID == "" {
-		return nil, chatstate.Errorf(chatstate.EINVALID, "clientMessageId is required")
-	}
-	if req.Content == "" {
-		return nil, chatstate.Errorf(chatstate.EINVALID, "content is required")
-	}
-	if req.Type == "" {
-		req.Type = "text"
-	}
-	if err := chatstate.ValidateClientType(req.Type); err != nil {
-		return nil, err
-	}
-	msg := chatstate.Message{
-		ID: chatstate.NewID(), ConversationID: req.ConversationID, SenderID: cl.userID,
-		Content: req.Content, Type: req.Type, ClientMessageID: req.ClientMessageID,
-	}
-	if err := msg.Validate(g.cfg.MaxContentBytes); err != nil {
+	msg, err := g.newMessage(chatstate.Message{ConversationID: req.ConversationID, SenderID: cl.userID,
+		Content: req.Content, Type: req.Type, ClientMessageID: req.ClientMessageID})
+	if err != nil {
 		return nil, err
 	}
 	rl, err := g.deps.Cache.CheckRateLimit(ctx, cl.userID, "message_send", g.cfg.MessageRateLimit, g.cfg.MessageRateWindow)
@@ -161,9 +147,6 @@ func (g *Gateway) handleSend(ctx context.Context, cl *client, ev *socketio.Event
 	if err != nil {
 		return nil, err
 	}
-	// The flow persists the message, commits it and returns once its seq is
-	// settled: the ack means durable, and a resend (same clientMessageId) is
-	// neither stored nor delivered again.
 	select {
 	case <-cl.echo: // a late echo of an earlier send
 	default:
@@ -172,17 +155,9 @@ func (g *Gateway) handleSend(ctx context.Context, cl *client, ev *socketio.Event
 	if !up {
 		return nil, errLiveDown
 	}
-	sent, err := g.deps.Messages.Send(ctx, msg, g.messagePublish(members, cl.conn.ID()))
+	sent, err := g.deliver(ctx, msg, members, cl.conn.ID())
 	if err != nil {
 		return nil, err
-	}
-	if !sent.Duplicate {
-		g.m.messages.Inc()
-	}
-	if sent.Published && g.deps.Notifier != nil {
-		// Published by this call: new, or a resend of one whose node died
-		// before publishing it (and so before notifying).
-		g.deps.Notifier.MessageSent(sent.Message, members)
 	}
 	if sent.Published {
 		// Messages settled before this one were published before it, on
@@ -348,29 +323,11 @@ func (g *Gateway) handlePresenceGet(ctx context.Context, cl *client, ev *socketi
 	if err := decodeArg(ev, &req); err != nil {
 		return nil, err
 	}
-	ids, err := chatstate.ValidateIDs("userIds", req.UserIDs, g.cfg.MaxBulk)
+	out, err := g.PresenceOf(ctx, req.UserIDs)
 	if err != nil {
 		return nil, err
-	}
-	if len(ids) == 0 {
-		return map[string]any{"presence": map[string]any{}}, nil
-	}
-	ps, err := g.deps.State.Presence(ctx, ids...)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]presenceView, len(ps))
-	for id, p := range ps {
-		out[id] = presenceView{Online: p.Online, Status: p.Status, LastSeen: p.LastSeen, Devices: p.Devices}
 	}
 	return map[string]any{"presence": out}, nil
-}
-
-type presenceView struct {
-	Online   bool             `json:"online"`
-	Status   chatstate.Status `json:"status"`
-	LastSeen int64            `json:"lastSeen"`
-	Devices  int              `json:"devices"`
 }
 
 func (g *Gateway) handleSync(ctx context.Context, cl *client, ev *socketio.Event) (map[string]any, error) {

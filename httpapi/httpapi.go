@@ -1,6 +1,6 @@
 // Package httpapi serves chatstate's HTTP API: the service API that backends
-// call (conversations, friends), the design's /redis/* endpoints and the
-// health probes.
+// call (conversations, friends, messages, custom events, presence), the
+// design's /redis/* endpoints and the health probes.
 package httpapi
 
 import (
@@ -63,12 +63,20 @@ type Deps struct {
 	// DELETE /v1/users/{id}/sessions/{deviceId}.
 	Sessions      SessionLog
 	RevokeSession func(ctx context.Context, userID, deviceID string) error
+	// Backend serves the app-backend routes (backend.go): sends, custom
+	// events and presence; nil leaves them out.
+	Backend Backend
+	// ConversationReader serves GET /v1/conversations/{id}; nil leaves it
+	// out.
+	ConversationReader ConversationReader
 }
 
 // Messages reads history: cache first, then the store (messaging.Service).
 type Messages interface {
 	Sync(ctx context.Context, conversationID string, afterSeq int64, limit int) ([]chatstate.Message, error)
 	Before(ctx context.Context, conversationID string, beforeSeq int64, limit int) ([]chatstate.Message, error)
+	// LastSeq is the highest seq a client may be shown.
+	LastSeq(ctx context.Context, conversationID string) (int64, error)
 }
 
 // Server is the API's http.Handler.
@@ -106,6 +114,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.mux.HandleFunc("GET /v1/conversations/{id}/messages", s.auth(s.messages))
 	s.pushRoutes()
 	s.sessionRoutes()
+	s.backendRoutes()
 	if deps.Metrics != nil {
 		s.mux.Handle("GET /metrics", deps.Metrics)
 	}

@@ -235,7 +235,7 @@ func TestSyncFallsBackToTheStore(t *testing.T) {
 func TestStoreRefusalSkipsTheSeq(t *testing.T) {
 	client, prefix := redistest.Start(t)
 	ctx := redistest.Ctx(t)
-	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"), sqlitestore.Config{MaxContentBytes: 10})
+	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"), sqlitestore.Config{StoreLimits: chatstate.StoreLimits{MaxContentBytes: 10}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,5 +318,43 @@ func TestVerifyAfterLostWrites(t *testing.T) {
 	// The counter caught up: the next send takes seq 6.
 	if m, _ := f.send(t, "c1", "cm6", "m6"); m.Seq != 6 {
 		t.Fatalf("next seq %d", m.Seq)
+	}
+}
+
+// LastSeq never passes a seq that is reserved but not yet stored, so a
+// client that syncs from it cannot skip that message.
+func TestLastSeqIsTheSettledWatermark(t *testing.T) {
+	client, prefix := redistest.Start(t)
+	f := setup(t, client, prefix, cache.Config{})
+	if n, err := f.svc.LastSeq(f.ctx, "c1"); err != nil || n != 0 {
+		t.Fatalf("LastSeq of a new conversation = %d, %v", n, err)
+	}
+	f.send(t, "c1", "m1", "one")
+	if n, err := f.svc.LastSeq(f.ctx, "c1"); err != nil || n != 1 {
+		t.Fatalf("LastSeq after one send = %d, %v", n, err)
+	}
+	// Seq 2 reserved by a send still storing, seq 3 stored and committed
+	// behind it.
+	r, err := f.cache.Reserve(f.ctx, "c1", "bob", "held")
+	if err != nil || r.Seq != 2 {
+		t.Fatalf("Reserve = %+v, %v", r, err)
+	}
+	sendCtx, cancel := context.WithCancel(f.ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.svc.Send(sendCtx, chatstate.Message{ConversationID: "c1", SenderID: "alice", ClientMessageID: "m3", Content: "three", Type: "text"},
+			cache.Publish{Channels: []string{f.ch}})
+		done <- err
+	}()
+	defer func() { cancel(); <-done }() // it waits behind seq 2 until cancelled
+	deadline := time.Now().Add(10 * time.Second)
+	for n, _ := f.store.LastSeq(f.ctx, "c1"); n != 3; n, _ = f.store.LastSeq(f.ctx, "c1") {
+		if time.Now().After(deadline) {
+			t.Fatal("seq 3 was never stored")
+		}
+		time.Sleep(5 * time.Millisecond) // polling with a deadline
+	}
+	if n, err := f.svc.LastSeq(f.ctx, "c1"); err != nil || n != 1 {
+		t.Fatalf("LastSeq with seq 2 pending and 3 stored = %d, %v; want 1", n, err)
 	}
 }

@@ -104,3 +104,17 @@ func settledOnly(msgs []chatstate.Message, settled int64) []chatstate.Message {
 	}
 	return msgs
 }
+
+// LastSeq is the conversation's settled watermark: its highest seq a
+// client may be shown (0 before the first message). When Redis has lost
+// the counter the store's highest seq is all there is.
+func (s *Service) LastSeq(ctx context.Context, conv string) (int64, error) {
+	w, err := s.window(ctx, conv)
+	if err != nil {
+		return 0, err
+	}
+	if w.Missing {
+		return s.store.LastSeq(ctx, conv)
+	}
+	return w.Settled, nil
+}

@@ -32,11 +32,7 @@ func open(t testing.TB, cfg mongostore.Config) *mongostore.Store {
 }
 
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) chatstate.Store {
-		s, err := mongostore.Open(ctx(t), mongotest.Start(t), "", mongostore.Config{})
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		return s // storetest.Run closes it
+	storetest.Run(t, func(t *testing.T, l chatstate.StoreLimits) (chatstate.Store, error) {
+		return mongostore.Open(ctx(t), mongotest.Start(t), "", mongostore.Config{StoreLimits: l})
 	})
 }

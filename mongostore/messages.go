@@ -165,14 +165,11 @@ func (s *Store) resends(ctx context.Context, docs []messageDoc, conflicts []int)
 }
 
 func (s *Store) pageLimit(limit int) (int64, error) {
-	if limit < 1 {
-		return 0, chatstate.Errorf(chatstate.EINVALID, "limit %d: must be at least 1", limit)
-	}
-	return int64(min(limit, s.cfg.MaxPage)), nil
+	return int64(limit), chatstate.CheckPageSize(limit, s.cfg.MaxPageSize)
 }
 
 // MessagesAfter returns up to limit messages with seq > afterSeq, ascending.
-// limit above Config.MaxPage is clamped.
+// limit above MaxPageSize is too_large.
 func (s *Store) MessagesAfter(ctx context.Context, conversationID string, afterSeq int64, limit int) ([]chatstate.Message, error) {
 	if err := chatstate.ValidateID("conversationId", conversationID); err != nil {
 		return nil, err
@@ -192,7 +189,7 @@ func (s *Store) MessagesAfter(ctx context.Context, conversationID string, afterS
 }
 
 // MessagesBefore returns the last limit messages with seq < beforeSeq,
-// ascending. limit above Config.MaxPage is clamped.
+// ascending. limit above MaxPageSize is too_large.
 func (s *Store) MessagesBefore(ctx context.Context, conversationID string, beforeSeq int64, limit int) ([]chatstate.Message, error) {
 	if err := chatstate.ValidateID("conversationId", conversationID); err != nil {
 		return nil, err

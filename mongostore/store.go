@@ -52,23 +52,9 @@ const (
 
 // Config tunes the store. Zero values mean the documented defaults.
 type Config struct {
-	// MaxBatch caps the messages of one InsertMessages call; zero means 1000.
-	MaxBatch int
-	// MaxContentBytes caps a message's content; zero means 64 KiB (the
-	// Redis cache's own limit, 16 KiB by default, must stay below it).
-	MaxContentBytes int
-	// MaxPage caps the limit of MessagesAfter/MessagesBefore (larger limits
-	// are clamped); zero means 1000.
-	MaxPage int
-	// MaxMembers caps a conversation's members; zero means 10000.
-	MaxMembers int
-	// MaxFriends caps a friend list; zero means 5000.
-	MaxFriends int
-	// MaxDeviceTokens caps a user's push tokens; when a new device would
-	// exceed it, the least recently updated token is dropped. Zero means 20.
-	MaxDeviceTokens int
-	// MaxTokenBytes caps one push token; zero means 4096.
-	MaxTokenBytes int
+	// StoreLimits are the limits every store shares: names, defaults and
+	// behaviour at each are documented on chatstate.StoreLimits.
+	chatstate.StoreLimits
 	// MaxConversationsOf caps the ids ConversationsOf returns; zero means
 	// 10000.
 	MaxConversationsOf int
@@ -79,26 +65,24 @@ type Config struct {
 	Now func() time.Time
 }
 
-func (c *Config) setDefaults() {
-	def := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
+func (c *Config) setDefaults() error {
+	var err error
+	if c.StoreLimits, err = c.StoreLimits.WithDefaults(); err != nil {
+		return err
 	}
-	def(&c.MaxBatch, 1000)
-	def(&c.MaxContentBytes, 64<<10)
-	def(&c.MaxPage, 1000)
-	def(&c.MaxMembers, 10000)
-	def(&c.MaxFriends, 5000)
-	def(&c.MaxDeviceTokens, 20)
-	def(&c.MaxTokenBytes, 4096)
-	def(&c.MaxConversationsOf, 10000)
+	if c.MaxConversationsOf < 0 {
+		return chatstate.Errorf(chatstate.EINVALID, "MaxConversationsOf must not be negative")
+	}
+	if c.MaxConversationsOf == 0 {
+		c.MaxConversationsOf = 10000
+	}
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = 10 * time.Second
 	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	return nil
 }
 
 // Store is a chatstate.Store on MongoDB (or FerretDB).
@@ -127,7 +111,9 @@ func OpenEnv(ctx context.Context, cfg Config) (*Store, error) {
 // existing identical index is left alone, so Open is idempotent). database
 // empty means the URI's database, else "chatstate".
 func Open(ctx context.Context, uri, database string, cfg Config) (*Store, error) {
-	cfg.setDefaults()
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
 	cs, err := connstring.ParseAndValidate(uri)
 	if err != nil {
 		// The driver's message may echo the URI, credentials included.

@@ -100,8 +100,9 @@ func (s *Store) LastSeen(ctx context.Context, userID string) (int64, error) {
 }
 
 // SetDeviceToken adds or replaces the token of t.DeviceID (UpdatedAt 0 is
-// set to now). A new device beyond Config.MaxDeviceTokens evicts the least
-// recently updated token in the same update. The count check reads first, so
+// set to now). A new device beyond MaxDeviceTokens evicts the least
+// recently updated token (ties: the smallest device id) in the same update
+// (chatstate.StoreLimits). The count check reads first, so
 // two devices added at the very same moment may briefly exceed the cap by
 // one; the next SetDeviceToken trims it again.
 func (s *Store) SetDeviceToken(ctx context.Context, userID string, t chatstate.DeviceToken) error {
@@ -126,7 +127,7 @@ func (s *Store) SetDeviceToken(ctx context.Context, userID string, t chatstate.D
 		for range extra {
 			oldest := ""
 			for k, v := range d.DeviceTokens {
-				if oldest == "" || v.UpdatedAt < d.DeviceTokens[oldest].UpdatedAt {
+				if o, ok := d.DeviceTokens[oldest]; !ok || v.UpdatedAt < o.UpdatedAt || v.UpdatedAt == o.UpdatedAt && v.DeviceID < o.DeviceID {
 					oldest = k
 				}
 			}

@@ -24,7 +24,7 @@ func BenchmarkInsertMessages(b *testing.B) {
 	for _, mode := range []string{"full", "normal"} {
 		for _, batch := range []int{1, 16, 128} {
 			b.Run(fmt.Sprintf("sync=%s/batch=%d", mode, batch), func(b *testing.B) {
-				s := open(b, filepath.Join(b.TempDir(), "bench.db"), Config{Synchronous: mode, MaxBatch: batch})
+				s := open(b, filepath.Join(b.TempDir(), "bench.db"), Config{Synchronous: mode, StoreLimits: chatstate.StoreLimits{MaxBatch: batch}})
 				defer s.Close(ctx(b))
 				var left atomic.Int64
 				left.Store(int64(b.N))

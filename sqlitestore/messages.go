@@ -106,13 +106,7 @@ func (s *Store) checkPage(conversationID string, seq int64, limit int) error {
 	if seq < 0 {
 		return chatstate.Errorf(chatstate.EINVALID, "seq %d is negative", seq)
 	}
-	if limit < 1 {
-		return chatstate.Errorf(chatstate.EINVALID, "limit must be at least 1, not %d", limit)
-	}
-	if limit > s.cfg.MaxPageSize {
-		return chatstate.Errorf(chatstate.ETOOLARGE, "limit %d is more than %d", limit, s.cfg.MaxPageSize)
-	}
-	return nil
+	return chatstate.CheckPageSize(limit, s.cfg.MaxPageSize)
 }
 
 // MessagesAfter returns up to limit messages with seq > afterSeq, ascending,

@@ -37,21 +37,9 @@ type Config struct {
 	// InsertMessages reported stored survives a power loss. "normal" (WAL)
 	// only survives process crashes but commits several times faster.
 	Synchronous string
-	// MaxBatch is the most messages per InsertMessages call; zero means 1000.
-	MaxBatch int
-	// MaxContentBytes limits Message.Content; zero means 64 KiB.
-	MaxContentBytes int
-	// MaxPageSize is the largest limit MessagesAfter/Before accept; zero
-	// means 1000.
-	MaxPageSize int
-	// MaxMembers limits a conversation's members; zero means 1000.
-	MaxMembers int
-	// MaxFriends limits a friend list; zero means 5000.
-	MaxFriends int
-	// MaxDevices limits the device tokens of one user; zero means 32.
-	MaxDevices int
-	// MaxTokenBytes limits DeviceToken.Token; zero means 4096.
-	MaxTokenBytes int
+	// StoreLimits are the limits every store shares: names, defaults and
+	// behaviour at each are documented on chatstate.StoreLimits.
+	chatstate.StoreLimits
 }
 
 func (c *Config) defaults() error {
@@ -67,18 +55,12 @@ func (c *Config) defaults() error {
 	default:
 		return chatstate.Errorf(chatstate.EINVALID, "synchronous must be full or normal, not %q", c.Synchronous)
 	}
-	setDefault(&c.MaxBatch, 1000)
-	setDefault(&c.MaxContentBytes, 64<<10)
-	setDefault(&c.MaxPageSize, 1000)
-	setDefault(&c.MaxMembers, 1000)
-	setDefault(&c.MaxFriends, 5000)
-	setDefault(&c.MaxDevices, 32)
-	setDefault(&c.MaxTokenBytes, 4096)
-	if c.ReadConns < 0 || c.BusyTimeout < 0 || c.MaxBatch < 0 || c.MaxContentBytes < 0 || c.MaxPageSize < 0 ||
-		c.MaxMembers < 0 || c.MaxFriends < 0 || c.MaxDevices < 0 || c.MaxTokenBytes < 0 {
-		return chatstate.Errorf(chatstate.EINVALID, "negative limit in sqlitestore.Config")
+	if c.ReadConns < 0 || c.BusyTimeout < 0 {
+		return chatstate.Errorf(chatstate.EINVALID, "negative ReadConns or BusyTimeout in sqlitestore.Config")
 	}
-	return nil
+	var err error
+	c.StoreLimits, err = c.StoreLimits.WithDefaults()
+	return err
 }
 
 func setDefault(v *int, def int) {

@@ -29,8 +29,8 @@ func open(t testing.TB, path string, cfg Config) *Store {
 }
 
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) chatstate.Store {
-		return open(t, filepath.Join(t.TempDir(), "data", "chat.db"), Config{})
+	storetest.Run(t, func(t *testing.T, l chatstate.StoreLimits) (chatstate.Store, error) {
+		return Open(ctx(t), filepath.Join(t.TempDir(), "data", "chat.db"), Config{StoreLimits: l})
 	})
 }
 
@@ -100,53 +100,6 @@ func TestReopenKeepsData(t *testing.T) {
 	}
 }
 
-func TestLimits(t *testing.T) {
-	s := open(t, filepath.Join(t.TempDir(), "chat.db"), Config{
-		MaxBatch: 3, MaxContentBytes: 10, MaxPageSize: 5, MaxMembers: 2, MaxFriends: 2, MaxDevices: 2, MaxTokenBytes: 8,
-	})
-	defer s.Close(ctx(t))
-	c := ctx(t)
-	m := func(seq int64, content string) chatstate.Message {
-		return chatstate.Message{ID: "m", ConversationID: "c", SenderID: "u", Content: content, Type: "text", Seq: seq}
-	}
-	_, err := s.InsertMessages(c, []chatstate.Message{m(1, ""), m(2, ""), m(3, ""), m(4, "")})
-	wantCode(t, "batch over MaxBatch", err, chatstate.ETOOLARGE)
-	if n, _ := s.LastSeq(c, "c"); n != 0 {
-		t.Fatalf("a rejected batch stored messages: LastSeq %d", n)
-	}
-	errs, err := s.InsertMessages(c, []chatstate.Message{m(1, "0123456789"), m(2, "0123456789x")})
-	if err != nil || errs[0] != nil {
-		t.Fatalf("content at the limit: %v, %v", errs, err)
-	}
-	wantCode(t, "content over the limit", errs[1], chatstate.ETOOLARGE)
-	_, err = s.MessagesAfter(c, "c", 0, 6)
-	wantCode(t, "page over MaxPageSize", err, chatstate.ETOOLARGE)
-	_, err = s.MessagesBefore(c, "c", 10, 6)
-	wantCode(t, "page over MaxPageSize", err, chatstate.ETOOLARGE)
-	if got, err := s.MessagesAfter(c, "c", 0, 5); err != nil || len(got) != 1 {
-		t.Fatalf("page at the limit: %v, %v", got, err)
-	}
-	_, err = s.CreateConversation(c, chatstate.Conversation{ID: "c", Members: []string{"a", "b", "c"}})
-	wantCode(t, "members over MaxMembers", err, chatstate.ETOOLARGE)
-	if _, err := s.CreateConversation(c, chatstate.Conversation{ID: "c", Members: []string{"a", "b"}}); err != nil {
-		t.Fatalf("members at the limit: %v", err)
-	}
-	wantCode(t, "friends over MaxFriends", s.SetFriends(c, "u", []string{"a", "b", "c"}), chatstate.ETOOLARGE)
-	wantCode(t, "token over MaxTokenBytes", s.SetDeviceToken(c, "u", chatstate.DeviceToken{DeviceID: "d", Platform: "android", Token: "123456789"}), chatstate.ETOOLARGE)
-	for _, d := range []string{"d1", "d2", "d2", "d1"} { // replacing does not count as a new device
-		if err := s.SetDeviceToken(c, "u", chatstate.DeviceToken{DeviceID: d, Platform: "android", Token: "t"}); err != nil {
-			t.Fatalf("SetDeviceToken(%s): %v", d, err)
-		}
-	}
-	wantCode(t, "device over MaxDevices", s.SetDeviceToken(c, "u", chatstate.DeviceToken{DeviceID: "d3", Platform: "android", Token: "t"}), chatstate.ETOOLARGE)
-	if err := s.RemoveDeviceToken(c, "u", "d1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetDeviceToken(c, "u", chatstate.DeviceToken{DeviceID: "d3", Platform: "android", Token: "t"}); err != nil {
-		t.Fatalf("d3 after removing d1: %v", err)
-	}
-}
-
 func TestOpenErrors(t *testing.T) {
 	for _, p := range []string{"", ":memory:", "file:x.db", filepath.Join(t.TempDir(), "a?b.db")} {
 		_, err := Open(ctx(t), p, Config{})
@@ -154,8 +107,8 @@ func TestOpenErrors(t *testing.T) {
 	}
 	_, err := Open(ctx(t), filepath.Join(t.TempDir(), "x.db"), Config{Synchronous: "off"})
 	wantCode(t, "Synchronous off", err, chatstate.EINVALID)
-	_, err = Open(ctx(t), filepath.Join(t.TempDir(), "x.db"), Config{MaxBatch: -1})
-	wantCode(t, "negative MaxBatch", err, chatstate.EINVALID)
+	_, err = Open(ctx(t), filepath.Join(t.TempDir(), "x.db"), Config{ReadConns: -1})
+	wantCode(t, "negative ReadConns", err, chatstate.EINVALID)
 
 	path := filepath.Join(t.TempDir(), "new.db")
 	s := open(t, path, Config{})

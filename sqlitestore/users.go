@@ -197,7 +197,8 @@ func (s *Store) userCheck(userID string) error {
 }
 
 // SetDeviceToken adds or replaces the token of t.DeviceID; UpdatedAt 0
-// becomes now. A new device beyond MaxDevices is ETOOLARGE.
+// becomes now. A new device beyond MaxDeviceTokens evicts the least
+// recently updated tokens in the same transaction (chatstate.StoreLimits).
 func (s *Store) SetDeviceToken(ctx context.Context, userID string, t chatstate.DeviceToken) error {
 	if err := s.userCheck(userID); err != nil {
 		return err
@@ -213,13 +214,12 @@ func (s *Store) SetDeviceToken(ctx context.Context, userID string, t chatstate.D
 		return dbErr("begin", err)
 	}
 	defer tx.Rollback()
-	var others int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM device_tokens WHERE user_id = ? AND device_id <> ?`,
-		userID, t.DeviceID).Scan(&others); err != nil {
-		return dbErr("count devices", err)
-	}
-	if others >= s.cfg.MaxDevices {
-		return chatstate.Errorf(chatstate.ETOOLARGE, "user has %d devices, the limit is %d", others, s.cfg.MaxDevices)
+	// Keep the MaxDeviceTokens-1 most recent other devices.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM device_tokens WHERE user_id = ?1 AND device_id IN (
+		SELECT device_id FROM device_tokens WHERE user_id = ?1 AND device_id <> ?2
+		ORDER BY updated_at DESC, device_id DESC LIMIT -1 OFFSET ?3)`,
+		userID, t.DeviceID, s.cfg.MaxDeviceTokens-1); err != nil {
+		return dbErr("evict device tokens", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO device_tokens (user_id, device_id, platform, token, updated_at)
 		VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, device_id) DO UPDATE SET

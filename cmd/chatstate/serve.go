@@ -132,11 +132,13 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 			defer cancel()
 			return cleaner.RunOnce(ctx)
 		},
-		Metrics:       promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Devices:       store,
-		Notifications: pushes.notifier,
-		Sessions:      cch,
-		RevokeSession: gw.RevokeSession,
+		Metrics:            promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Devices:            store,
+		Notifications:      pushes.notifier,
+		Sessions:           cch,
+		RevokeSession:      gw.RevokeSession,
+		Backend:            gw,
+		ConversationReader: store,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", gw.Handler())

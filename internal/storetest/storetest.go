@@ -2,7 +2,9 @@
 // pass (sqlitestore, mongostore). A store package runs it from a test:
 //
 //	func TestContract(t *testing.T) {
-//		storetest.Run(t, func(t *testing.T) chatstate.Store { return open(t) })
+//		storetest.Run(t, func(t *testing.T, l chatstate.StoreLimits) (chatstate.Store, error) {
+//			return open(t, Config{StoreLimits: l})
+//		})
 //	}
 //
 // Semantics the contract pins down beyond the interface comments in store.go:
@@ -10,6 +12,7 @@
 //   - Every id (conversation, sender, message id, clientMessageId, user,
 //     member, friend, device) is checked with chatstate.ValidateID; a bad one
 //     is a *chatstate.Error with code "invalid". Message Type is an id too.
+//
 //   - InsertMessages reports a bad message in its own slot of the result
 //     (code invalid or too_large) and still stores the others. Seq must be
 //     >= 1, CreatedAt >= 0, Content valid UTF-8. An empty ClientMessageID
@@ -17,20 +20,33 @@
 //     other. When a message conflicts on both unique keys, ErrDuplicateMessage
 //     wins (the resend case). Within one batch, messages are applied in order,
 //     so the later of two conflicting messages gets the error.
+//
 //   - MessagesAfter / MessagesBefore / MessageByClientID / LastSeq on an
 //     unknown conversation or sender return empty / ENOTFOUND / 0, not an
 //     error. limit < 1 and afterSeq < 0 are invalid.
+//
 //   - CreateConversation drops duplicate members keeping the first
 //     occurrence's order, fills CreatedAt with the current time when it is 0,
 //     and Conversation returns the members in that order.
+//
 //   - SetFriends drops duplicates keeping order; nil and empty both clear.
+//
 //   - DeviceTokens' order is unspecified. Platform must be "fcm" or "apns",
 //     Token non-empty without whitespace. UpdatedAt 0 is filled with the
 //     current time. RemoveDeviceToken of an unknown device is not an error.
 //
-// newStore is called once per Run; the store is shared by all subtests (every
-// subtest uses ids unique to this run, so a persistent database can be reused
-// across runs) and Run closes it when the test ends, failing on a Close error.
+//   - Limits (chatstate.StoreLimits): each has its documented default and
+//     behaviour; over MaxPageSize, MaxMembers, MaxBatch, MaxFriends,
+//     MaxContentBytes or MaxTokenBytes is too_large with nothing stored; a
+//     new device over MaxDeviceTokens evicts the least recently updated
+//     token; a negative limit fails the open with invalid.
+//
+// newStore opens a store with the given limits (zero: the defaults). Run
+// calls it for the main store, shared by all subtests (every subtest uses
+// ids unique to this run, so a persistent database can be reused across
+// runs), for one with small limits (Limits*), and with a negative limit,
+// which must fail. Run closes the stores when the test ends, failing on a
+// Close error.
 package storetest
 
 import (
@@ -47,16 +63,22 @@ import (
 )
 
 // Run runs the whole contract against the store newStore returns.
-func Run(t *testing.T, newStore func(t *testing.T) chatstate.Store) {
-	s := newStore(t)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
+func Run(t *testing.T, newStore func(t *testing.T, limits chatstate.StoreLimits) (chatstate.Store, error)) {
+	open := func(l chatstate.StoreLimits) chatstate.Store {
+		s, err := newStore(t, l)
+		if err != nil {
+			t.Fatalf("open a store with limits %+v: %v", l, err)
 		}
-	})
-	e := &env{s: s, run: fmt.Sprintf("%x", time.Now().UnixNano())}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := s.Close(ctx); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+		return s
+	}
+	e := &env{s: open(chatstate.StoreLimits{}), small: open(smallLimits), newStore: newStore, run: fmt.Sprintf("%x", time.Now().UnixNano())}
 	for _, tc := range []struct {
 		name string
 		fn   func(*testing.T, *env)
@@ -89,15 +111,24 @@ func Run(t *testing.T, newStore func(t *testing.T) chatstate.Store) {
 		{"LastSeen", testLastSeen},
 		{"DeviceTokens", testDeviceTokens},
 		{"InvalidUsers", testInvalidUsers},
+		{"LimitsDefault", testLimitsDefault},
+		{"LimitsNegative", testLimitsNegative},
+		{"LimitPageSize", testLimitPageSize},
+		{"LimitMembers", testLimitMembers},
+		{"LimitDeviceTokens", testLimitDeviceTokens},
+		{"LimitsOthers", testLimitsOthers},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, e) })
 	}
 }
 
 type env struct {
-	s   chatstate.Store
-	run string
-	n   atomic.Int64
+	s     chatstate.Store // default limits
+	small chatstate.Store // smallLimits
+	// newStore is Run's argument, for the open that must fail.
+	newStore func(t *testing.T, limits chatstate.StoreLimits) (chatstate.Store, error)
+	run      string
+	n        atomic.Int64
 }
 
 // id returns an id unique to this run, e.g. "conv-1a2b3c-17".

@@ -1,0 +1,189 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/messaging"
+)
+
+// This file is the app-backend side of the gateway (the design's
+// handleNewMessage, broadcastToUser and broadcastToConversation for
+// servers), which the HTTP API serves with the API key. A backend send
+// takes the same path as message:send: newMessage, then deliver.
+
+// newMessage validates a message a client or a backend asks to send and
+// completes it (id, default type "text"); ConversationID, SenderID,
+// ClientMessageID, Content and Type come from the request.
+func (g *Gateway) newMessage(m chatstate.Message) (chatstate.Message, error) {
+	if m.ClientMessageID == "" {
+		return m, chatstate.Errorf(chatstate.EINVALID, "clientMessageId is required")
+	}
+	if m.Content == "" {
+		return m, chatstate.Errorf(chatstate.EINVALID, "content is required")
+	}
+	if m.Type == "" {
+		m.Type = "text"
+	}
+	if err := chatstate.ValidateClientType(m.Type); err != nil {
+		return m, err
+	}
+	m.ID = chatstate.NewID()
+	return m, m.Validate(g.cfg.MaxContentBytes)
+}
+
+// deliver sends msg with the message flow, published to every member's
+// devices except the socket excludeSocket, and tells the notifier about it
+// for the members without a connection.
+//
+// The flow persists the message, commits it and returns once its seq is
+// settled: success means durable, and a resend (same sender and
+// clientMessageId) is neither stored nor delivered again.
+func (g *Gateway) deliver(ctx context.Context, msg chatstate.Message, members []string, excludeSocket string) (messaging.Sent, error) {
+	sent, err := g.deps.Messages.Send(ctx, msg, g.messagePublish(members, excludeSocket))
+	if err != nil {
+		return sent, err
+	}
+	if !sent.Duplicate {
+		g.m.messages.Inc()
+	}
+	if sent.Published && g.deps.Notifier != nil {
+		// Published by this call: new, or a resend of one whose node died
+		// before publishing it (and so before notifying).
+		g.deps.Notifier.MessageSent(sent.Message, members)
+	}
+	return sent, nil
+}
+
+// SendAs sends a message on behalf of a backend (POST
+// /v1/conversations/{id}/messages): msg.SenderID, ConversationID,
+// ClientMessageID, Content and Type (empty: "text") as in message:send,
+// validated the same way, with the same seq and the same idempotency on
+// (sender, clientMessageId). The sender need not be a member (a bot or
+// "system"); the message reaches every device of every member, the
+// sender's included. There is no per-user rate limit: the caller holds the
+// API key. duplicate reports a resend, answered with the original.
+func (g *Gateway) SendAs(ctx context.Context, msg chatstate.Message) (stored chatstate.Message, duplicate bool, err error) {
+	if err := chatstate.ValidateID("conversationId", msg.ConversationID); err != nil {
+		return msg, false, err
+	}
+	if err := chatstate.ValidateID("senderId", msg.SenderID); err != nil {
+		return msg, false, err
+	}
+	if msg, err = g.newMessage(msg); err != nil {
+		return msg, false, err
+	}
+	members, err := g.deps.Directory.Members(ctx, msg.ConversationID)
+	if err != nil {
+		return msg, false, err
+	}
+	sent, err := g.deliver(ctx, msg, members, "")
+	return sent.Message, sent.Duplicate, err
+}
+
+// PresenceOf is presence:get and GET /v1/presence: the public presence of
+// up to MaxBulk users (duplicates count once).
+func (g *Gateway) PresenceOf(ctx context.Context, userIDs []string) (map[string]chatstate.PresenceView, error) {
+	ids, err := chatstate.ValidateIDs("userIds", userIDs, g.cfg.MaxBulk)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]chatstate.PresenceView, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	ps, err := g.deps.State.Presence(ctx, ids...)
+	if err != nil {
+		return nil, err
+	}
+	for id, p := range ps {
+		out[id] = p.View()
+	}
+	return out, nil
+}
+
+// Limits of a custom event (EmitToUser, EmitToConversation).
+const (
+	MaxEventNameLen   = 64
+	MaxEventDataBytes = 64 << 10
+)
+
+// reservedEvents are names chatstate emits itself or that Socket.IO
+// clients treat specially; a custom event must not impersonate them.
+var reservedEvents = map[string]bool{
+	"message:new": true, "typing": true, "presence": true, "resync": true, "receipt": true,
+	EventTokenExpired: true, drainEvent: true, EventNotification: true, "session:revoked": true,
+	// Socket.IO's own: socket.io-client never hands these to listeners
+	// as events, or treats them as its lifecycle.
+	"connect": true, "connect_error": true, "disconnect": true, "disconnecting": true,
+	"newListener": true, "removeListener": true,
+}
+
+// reservedPrefixes are the namespaces of chatstate's own events, present
+// and future.
+var reservedPrefixes = []string{
+	"message:", "messages:", "session:", "typing:", "presence:", "receipt:", "conversation:", "conversations:",
+	"notification:", "notifications:", "device:", "token:", "server:", "members:",
+}
+
+// ValidateCustomEvent checks a backend's custom event: a name of 1 to
+// MaxEventNameLen characters from [A-Za-z0-9_.:-], not reserved (see
+// reservedEvents and reservedPrefixes), and data of at most
+// MaxEventDataBytes of JSON (empty: the event has no argument).
+func ValidateCustomEvent(name string, data json.RawMessage) error {
+	if name == "" || len(name) > MaxEventNameLen {
+		return chatstate.Errorf(chatstate.EINVALID, "event must be 1 to %d characters", MaxEventNameLen)
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_.:-", r)) {
+			return chatstate.Errorf(chatstate.EINVALID, "event may only use letters, digits and _ . : -")
+		}
+	}
+	if reservedEvents[name] {
+		return chatstate.Errorf(chatstate.EINVALID, "event %q is reserved", name)
+	}
+	for _, p := range reservedPrefixes {
+		if strings.HasPrefix(name, p) {
+			return chatstate.Errorf(chatstate.EINVALID, "event names starting with %q are reserved", p)
+		}
+	}
+	if len(data) > MaxEventDataBytes {
+		return chatstate.Errorf(chatstate.ETOOLARGE, "event data is %d bytes, the limit is %d", len(data), MaxEventDataBytes)
+	}
+	if len(data) > 0 && !json.Valid(data) {
+		return chatstate.Errorf(chatstate.EINVALID, "event data must be JSON")
+	}
+	return nil
+}
+
+// EmitToUser delivers a custom event to every connected device of userID,
+// on whichever node (POST /v1/users/{id}/events). Delivery is live only:
+// a device offline at that moment never gets it.
+func (g *Gateway) EmitToUser(ctx context.Context, userID, event string, data json.RawMessage) error {
+	if err := ValidateCustomEvent(event, data); err != nil {
+		return err
+	}
+	return g.BroadcastToUser(ctx, userID, event, eventArgs(data)...)
+}
+
+// EmitToConversation delivers a custom event to every connected device of
+// every member of the conversation (POST /v1/conversations/{id}/events);
+// ENOTFOUND for an unknown conversation.
+func (g *Gateway) EmitToConversation(ctx context.Context, conversationID, event string, data json.RawMessage) error {
+	if err := ValidateCustomEvent(event, data); err != nil {
+		return err
+	}
+	if err := chatstate.ValidateID("conversationId", conversationID); err != nil {
+		return err
+	}
+	return g.BroadcastToConversation(ctx, conversationID, event, eventArgs(data)...)
+}
+
+func eventArgs(data json.RawMessage) []any {
+	if len(data) == 0 {
+		return nil
+	}
+	return []any{data}
+}
