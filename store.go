@@ -75,5 +75,6 @@ type Store interface {
 	MessageStore
 	ConversationStore
 	UserStore
+	ReadStore
 	Close(ctx context.Context) error
 }

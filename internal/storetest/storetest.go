@@ -27,6 +27,10 @@
 //   - DeviceTokens' order is unspecified. Platform must be "fcm" or "apns",
 //     Token non-empty without whitespace. UpdatedAt 0 is filled with the
 //     current time. RemoveDeviceToken of an unknown device is not an error.
+//   - SetReadPosition is a monotonic max per (conversation, user); it does
+//     not check membership. ConversationActivity ignores edit, delete and
+//     reaction entries and skip markers, falls back to CreatedAt, and breaks
+//     ties by id.
 //
 // newStore is called once per Run; the store is shared by all subtests (every
 // subtest uses ids unique to this run, so a persistent database can be reused
@@ -89,6 +93,8 @@ func Run(t *testing.T, newStore func(t *testing.T) chatstate.Store) {
 		{"LastSeen", testLastSeen},
 		{"DeviceTokens", testDeviceTokens},
 		{"InvalidUsers", testInvalidUsers},
+		{"ReadPositions", testReadPositions},
+		{"ConversationActivity", testConversationActivity},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, e) })
 	}
