@@ -54,7 +54,7 @@ end
 -- the same step, so it follows publication order exactly: the last seq,
 -- the last counted message, the counted seqs (unread = counted seqs above
 -- a read position) and the sender's read position, raised to its own
--- entry (a member has read what it sent, so unread never counts it).
+-- counted message (a member has read what it sent, so unread never counts it).
 -- cache/reads.go and docs/redis-keys.md ("Conversation list").
 local function summarize(k, rec)
   local seq = tonumber(rec.q)
@@ -68,10 +68,10 @@ local function summarize(k, rec)
     end
     redis.call('ZADD', k.counted, seq, seq)
     redis.call('ZREMRANGEBYRANK', k.counted, 0, -(k.unreadKeep + 1))
-  end
-  if type(rec.u) == 'string' and rec.u ~= '' then
-    if tonumber(redis.call('HGET', k.reads, rec.u) or '0') < seq then
-      redis.call('HSET', k.reads, rec.u, seq)
+    if type(rec.u) == 'string' and rec.u ~= '' then
+      if tonumber(redis.call('HGET', k.reads, rec.u) or '0') < seq then
+        redis.call('HSET', k.reads, rec.u, seq)
+      end
     end
   end
 end
