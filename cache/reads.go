@@ -107,13 +107,17 @@ func (c *Cache) Reads(ctx context.Context, conv string) (reads map[string]int64,
 	return reads, filled, nil
 }
 
-// FillSummary restores conv's summary from the store: its last seq and
-// last counted message (nil when none), raising only.
-func (c *Cache) FillSummary(ctx context.Context, conv string, lastSeq int64, last *chatstate.Message) error {
+// FillSummary restores conv's summary from the store: its last seq, last
+// counted message (nil when none) and the seqs of recent counted messages
+// (so unread counts over them are right again), raising only.
+func (c *Cache) FillSummary(ctx context.Context, conv string, lastSeq int64, last *chatstate.Message, counted ...int64) error {
 	if err := validateIDs("conversationId", conv); err != nil {
 		return err
 	}
 	args := []string{itoa(lastSeq), "0", ""}
+	for _, seq := range counted {
+		args = append(args, itoa(seq))
+	}
 	if last != nil {
 		b, err := json.Marshal(last)
 		if err != nil {
@@ -121,7 +125,7 @@ func (c *Cache) FillSummary(ctx context.Context, conv string, lastSeq int64, las
 		}
 		args[1], args[2] = itoa(last.Seq), string(b)
 	}
-	return mapErr(scriptSummaryFill.Exec(ctx, c.client, []string{c.keys.Summary(conv)}, args).Error())
+	return mapErr(scriptSummaryFill.Exec(ctx, c.client, []string{c.keys.Summary(conv), c.keys.Counted(conv)}, args).Error())
 }
 
 // Summary is one conversation's list entry as one user sees it.

@@ -67,8 +67,12 @@ type Config struct {
 	// arriving late or never. Zero means 5s; clients should allow at least
 	// twice that for an ack before they resend (same clientMessageId).
 	EventTimeout time.Duration
-	Socket       socketio.Config
-	Logger       *slog.Logger
+	// ReceiptInterval is the least time between two receipts of one
+	// reader in one conversation (across nodes); reads within it are
+	// merged into one receipt sent when it has passed. Zero means 1s.
+	ReceiptInterval time.Duration
+	Socket          socketio.Config
+	Logger          *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -108,6 +112,9 @@ func (c *Config) setDefaults() {
 	if c.EventTimeout == 0 {
 		c.EventTimeout = 5 * time.Second
 	}
+	if c.ReceiptInterval == 0 {
+		c.ReceiptInterval = time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -137,6 +144,7 @@ type Deps struct {
 	Registerer prometheus.Registerer // nil: metrics are not registered
 	Devices    Devices               // nil: device:register answers unavailable
 	Notifier   Notifier              // nil: sent messages notify nobody offline
+	Reads      Reads                 // nil: message:read and conversations:list answer unavailable, sync has no reads
 }
 
 // Gateway is one node of the Socket.IO gateway.
@@ -154,7 +162,8 @@ type Gateway struct {
 	draining             atomic.Bool
 	stop                 context.CancelFunc // ends the background work of Start
 	wg                   sync.WaitGroup     // refreshActivity
-	tasks                tasks              // typing expiry, resync
+	tasks                tasks              // typing expiry, resync, held-back receipts
+	receipts             receiptTimers
 }
 
 // client is the state of one connected socket.
@@ -235,7 +244,7 @@ func (g *Gateway) messagePublish(members []string, excludeSocket string) cache.P
 	for i, u := range members {
 		channels[i] = g.keys.UserChannel(u)
 	}
-	return cache.Publish{Channels: channels, Prefix: excludeSocket + "\x00" + g.msgPrefix, Suffix: g.msgSuffix}
+	return cache.Publish{Channels: channels, Prefix: excludeSocket + "\x00" + g.msgPrefix, Suffix: g.msgSuffix, Members: members}
 }
 
 // Handler serves Socket.IO at the configured path (default /socket.io/).
@@ -254,6 +263,7 @@ func (g *Gateway) Close() error {
 		g.stop()
 	}
 	g.hub.close() // joins the subscriber loop, the only source of resyncs
+	g.receipts.stop()
 	g.tasks.closeAndWait()
 	g.wg.Wait()
 	return err

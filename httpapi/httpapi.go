@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/messaging"
 )
 
 // Config of the HTTP API.
@@ -57,6 +58,14 @@ type Deps struct {
 	// leaves them out.
 	Devices       Devices
 	Notifications Notifications
+	// Conversations serves GET /v1/users/{id}/conversations; nil answers
+	// 501.
+	Conversations Conversations
+}
+
+// Conversations lists a user's conversations (messaging.Service).
+type Conversations interface {
+	Conversations(ctx context.Context, user string, limit int, cursor string) (messaging.ConversationPage, error)
 }
 
 // Messages reads history: cache first, then the store (messaging.Service).
@@ -98,6 +107,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.mux.HandleFunc("POST /v1/conversations", s.auth(s.createConversation))
 	s.mux.HandleFunc("PUT /v1/users/{id}/friends", s.auth(s.setFriends))
 	s.mux.HandleFunc("GET /v1/conversations/{id}/messages", s.auth(s.messages))
+	s.mux.HandleFunc("GET /v1/users/{id}/conversations", s.auth(s.userConversations))
 	s.pushRoutes()
 	if deps.Metrics != nil {
 		s.mux.Handle("GET /metrics", deps.Metrics)
@@ -301,6 +311,37 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		msgs = []chatstate.Message{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"messages": msgs})
+}
+
+// userConversations is the user's conversation list, most recent activity
+// first: ?limit= (default 20, at most 100) and ?cursor= from the previous
+// page.
+func (s *Server) userConversations(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Conversations == nil {
+		writeJSON(w, http.StatusNotImplemented, errorJSON(chatstate.Errorf(chatstate.EUNAVAILABLE, "conversation lists not configured")))
+		return
+	}
+	user := r.PathValue("id")
+	if err := chatstate.ValidateID("userId", user); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	limit := 0
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			s.error(w, r, chatstate.Errorf(chatstate.EINVALID, "limit must be a non-negative integer"))
+			return
+		}
+		limit = n
+	}
+	page, err := s.deps.Conversations.Conversations(r.Context(), user, limit, q.Get("cursor"))
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page.Reply())
 }
 
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
