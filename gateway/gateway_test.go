@@ -65,11 +65,11 @@ func startNodeWith(t *testing.T, client rueidis.Client, store *sqlitestore.Store
 	}
 	c := cache.New(client, cache.Config{KeyPrefix: prefix})
 	dir := directory.New(client, store, c, directory.Config{KeyPrefix: prefix})
-	msgs := messaging.New(c, store, messaging.Config{})
+	msgs := messaging.New(c, store, messaging.Config{Reads: store, Members: dir.Members})
 	go msgs.Run(ctx)
 	gw := New(cfg, Deps{
 		Redis: client, State: state, Cache: c, Messages: msgs, LastSeen: store,
-		Directory: dir, Verifier: v,
+		Directory: dir, Verifier: v, Reads: msgs,
 	})
 	if err := gw.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -81,8 +81,13 @@ func startNodeWith(t *testing.T, client rueidis.Client, store *sqlitestore.Store
 
 func connectUser(t *testing.T, n *node, user string) *testClient {
 	t.Helper()
+	return connectDevice(t, n, user, "d1")
+}
+
+func connectDevice(t *testing.T, n *node, user, device string) *testClient {
+	t.Helper()
 	tok, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": user, "exp": time.Now().Add(time.Hour).Unix()}).SignedString(testSecret)
-	c, err := dialClient(t, n.url, map[string]string{"token": tok, "deviceId": "d1"})
+	c, err := dialClient(t, n.url, map[string]string{"token": tok, "deviceId": device})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,6 +66,7 @@ type Deps struct {
 // Conversations lists a user's conversations (messaging.Service).
 type Conversations interface {
 	Conversations(ctx context.Context, user string, limit int, cursor string) (messaging.ConversationPage, error)
+	ConversationCreated(ctx context.Context, c chatstate.Conversation) error
 }
 
 // Messages reads history: cache first, then the store (messaging.Service).
@@ -225,6 +226,13 @@ func (s *Server) createConversation(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.error(w, r, err)
 		return
+	}
+	if s.deps.Conversations != nil {
+		if err := s.deps.Conversations.ConversationCreated(r.Context(), c); err != nil {
+			// Created: the members' cached lists show it from its first
+			// message or their next refill.
+			s.cfg.Logger.Warn("new conversation not added to cached lists", "conversation", c.ID, "err", err)
+		}
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"id": c.ID, "members": c.Members})
 }

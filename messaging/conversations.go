@@ -22,6 +22,7 @@ type ReadCache interface {
 	ConversationPage(ctx context.Context, user string, limit int, cursor string) (cache.ListPage, error)
 	FillConversationList(ctx context.Context, user string, list []chatstate.ConversationActivity) error
 	RemoveFromConversationList(ctx context.Context, user, conv string) error
+	TouchConversation(ctx context.Context, conv string, at int64, users []string) error
 }
 
 // errNoReads answers when the flow was built without Config.Reads.
@@ -147,6 +148,16 @@ type ConversationPage struct {
 	Conversations []ConversationEntry
 	// Cursor continues after this page; "" on the last one.
 	Cursor string
+}
+
+// ConversationCreated puts a new conversation into its members' cached
+// lists (lists not cached get it from the store when filled).
+func (s *Service) ConversationCreated(ctx context.Context, c chatstate.Conversation) error {
+	rc, _, err := s.readDeps()
+	if err != nil {
+		return err
+	}
+	return rc.TouchConversation(ctx, c.ID, c.CreatedAt, c.Members)
 }
 
 // Reply is the wire shape of a page (socket ack and HTTP body):
