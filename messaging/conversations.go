@@ -89,33 +89,53 @@ func (s *Service) Reads(ctx context.Context, conv string) (map[string]int64, err
 	return reads, err
 }
 
+// fillReads restores conv's read positions after Redis lost them: the
+// store's, each raised to the member's own last counted message among the
+// recent ones (a member has read what it sent; that is not written to the
+// store on every send).
 func (s *Service) fillReads(ctx context.Context, rc ReadCache, store chatstate.ReadStore, conv string) error {
 	reads, err := store.ReadPositions(ctx, conv)
 	if err != nil {
 		return err
 	}
-	return rc.FillReads(ctx, conv, reads)
-}
-
-// refillPage is how many recent messages a summary refill reads to find
-// the last counted message and restore unread counts over them.
-const refillPage = 100
-
-// fillSummary restores conv's summary after Redis lost it: the last
-// settled seq and the counted messages among the last refillPage.
-func (s *Service) fillSummary(ctx context.Context, rc ReadCache, conv string) error {
-	w, err := s.window(ctx, conv)
+	_, msgs, err := s.recent(ctx, conv)
 	if err != nil {
 		return err
 	}
+	for _, m := range msgs {
+		if chatstate.CountsAsUnread(m.Type) && reads[m.SenderID] < m.Seq {
+			reads[m.SenderID] = m.Seq
+		}
+	}
+	return rc.FillReads(ctx, conv, reads)
+}
+
+// refillPage is how many recent messages a refill reads: unread counts
+// are exact again up to it after Redis lost its data.
+const refillPage = 100
+
+// recent returns conv's last settled seq and its last refillPage stored
+// messages, for refills.
+func (s *Service) recent(ctx context.Context, conv string) (int64, []chatstate.Message, error) {
+	w, err := s.window(ctx, conv)
+	if err != nil {
+		return 0, nil, err
+	}
 	last, err := s.store.LastSeq(ctx, conv)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	if !w.Missing && last > w.Settled {
 		last = w.Settled
 	}
 	msgs, err := s.store.MessagesBefore(ctx, conv, last+1, refillPage)
+	return last, msgs, err
+}
+
+// fillSummary restores conv's summary after Redis lost it: the last
+// settled seq and the counted messages among the recent ones.
+func (s *Service) fillSummary(ctx context.Context, rc ReadCache, conv string) error {
+	last, msgs, err := s.recent(ctx, conv)
 	if err != nil {
 		return err
 	}
