@@ -30,6 +30,7 @@ func testCache(t *testing.T, newClient newClientFunc) {
 		{"Reserve", testReserve},
 		{"ReadsAndUnread", testReadsAndUnread},
 		{"UnreadLimit", testUnreadLimit},
+		{"SummaryReadsCachedCopy", testSummaryReadsCachedCopy},
 		{"ConversationList", testConversationList},
 		{"SessionsBasic", testSessionsBasic},
 		{"SessionsExpiry", testSessionsExpiry},

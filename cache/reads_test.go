@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
 	"time"
@@ -215,4 +216,24 @@ func testConversationList(t *testing.T, nc newClientFunc) {
 	}
 	_, err := e.c.ConversationPage(e.ctx, "u", 0, "")
 	wantCode(t, err, chatstate.EINVALID)
+}
+
+// The list's last message is the cached copy while it is cached, so a
+// timeline edit that rewrites the cached original shows there.
+func testSummaryReadsCachedCopy(t *testing.T, nc newClientFunc) {
+	e := newEnv(t, nc, Config{})
+	m := e.send("c", "alice", "text", 1)
+	edited := m
+	edited.Content = "edited"
+	b, _ := json.Marshal(edited)
+	key := e.c.keys.Messages("c")
+	e.do(e.client.B().Zremrangebyscore().Key(key).Min("1").Max("1").Build())
+	e.do(e.client.B().Zadd().Key(key).ScoreMember().ScoreMember(1, string(b)).Build())
+	if s := e.summary("c", "bob"); s.LastMessage == nil || *s.LastMessage != edited {
+		t.Fatalf("last message %+v, want the cached copy %+v", s.LastMessage, edited)
+	}
+	e.do(e.client.B().Del().Key(key).Build())
+	if s := e.summary("c", "bob"); s.LastMessage == nil || *s.LastMessage != m {
+		t.Fatalf("last message once uncached %+v, want the summary's %+v", s.LastMessage, m)
+	}
 }
