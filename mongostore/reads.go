@@ -2,8 +2,10 @@ package mongostore
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
+	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -93,21 +95,36 @@ func (s *Store) ConversationActivity(ctx context.Context, userID string) ([]chat
 			skip = append(skip, t)
 		}
 	}
-	out := make([]chatstate.ConversationActivity, 0, len(convs))
-	for _, c := range convs {
-		a := chatstate.ConversationActivity{ID: c.ID, LastActivity: c.CreatedAt}
-		var last struct {
-			CreatedAt int64 `bson:"createdAt"`
+	// One indexed FindOne per conversation, eight at a time: only the
+	// Redis list's repair pays this.
+	out := make([]chatstate.ConversationActivity, len(convs))
+	errs := make([]error, len(convs))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, c := range convs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			out[i] = chatstate.ConversationActivity{ID: c.ID, LastActivity: c.CreatedAt}
+			var last struct {
+				CreatedAt int64 `bson:"createdAt"`
+			}
+			err := s.messages.FindOne(ctx, bson.D{{Key: "conversationId", Value: c.ID}, {Key: "type", Value: bson.D{{Key: "$nin", Value: skip}}}},
+				options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}}).SetProjection(bson.D{{Key: "createdAt", Value: 1}})).Decode(&last)
+			switch {
+			case err == nil:
+				out[i].LastActivity = last.CreatedAt
+			case !errors.Is(err, mongo.ErrNoDocuments):
+				errs[i] = dbErr("conversation activity", err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
 		}
-		err := s.messages.FindOne(ctx, bson.D{{Key: "conversationId", Value: c.ID}, {Key: "type", Value: bson.D{{Key: "$nin", Value: skip}}}},
-			options.FindOne().SetSort(bson.D{{Key: "seq", Value: -1}}).SetProjection(bson.D{{Key: "createdAt", Value: 1}})).Decode(&last)
-		switch {
-		case err == nil:
-			a.LastActivity = last.CreatedAt
-		case err != mongo.ErrNoDocuments:
-			return nil, dbErr("conversation activity", err)
-		}
-		out = append(out, a)
 	}
 	slices.SortFunc(out, func(x, y chatstate.ConversationActivity) int {
 		if x.LastActivity != y.LastActivity {
