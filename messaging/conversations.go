@@ -300,5 +300,10 @@ func (s *Service) membersOf(ctx context.Context, ids []string) ([][]string, erro
 		}()
 	}
 	wg.Wait()
-	return out, errors.Join(errs...)
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
