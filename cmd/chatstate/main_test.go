@@ -229,7 +229,7 @@ func TestEmbeddedMode(t *testing.T) {
 		"GATEWAY_A=" + url, "GATEWAY_B=" + url,
 		"CHATSTATE_API_KEY=" + devAPIKey, "CHATSTATE_JWT_SECRET=" + devJWTSecret,
 		"CHATSTATE_MESSAGE_RATE_LIMIT=30", "TYPING_TTL_MS=1000",
-	}, "auth.test.mjs", "api.test.mjs", "messages.test.mjs", "presence.test.mjs")
+	}, "auth.test.mjs", "api.test.mjs", "messages.test.mjs", "presence.test.mjs", "reads.test.mjs")
 	cancel()
 	select {
 	case err := <-done:
