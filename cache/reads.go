@@ -36,6 +36,8 @@ type ReadMark struct {
 	// Wait, when not 0, is how long until a receipt held back by the
 	// interval may go: call MarkRead with seq 0 then.
 	Wait time.Duration
+	// Raised: this call moved the position (so it is worth storing).
+	Raised bool
 }
 
 // MarkRead raises user's read position in conv to seq, never above the
@@ -59,10 +61,10 @@ func (c *Cache) MarkRead(ctx context.Context, conv, user string, seq int64, inte
 		return ReadMark{NotFilled: true}, nil
 	case len(n) == 1 && n[0] == -2:
 		return ReadMark{NoSummary: true}, nil
-	case len(n) != 3:
+	case len(n) != 4:
 		return ReadMark{}, fmt.Errorf("cache: reads_mark: unexpected reply %v", n)
 	}
-	return ReadMark{Seq: n[0], Receipt: n[1], Wait: time.Duration(n[2]) * time.Millisecond}, nil
+	return ReadMark{Seq: n[0], Receipt: n[1], Wait: time.Duration(n[2]) * time.Millisecond, Raised: n[3] == 1}, nil
 }
 
 // FillReads merges read positions loaded from the store into conv's

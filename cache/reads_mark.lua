@@ -12,7 +12,8 @@
 -- ARGV[3] receipt interval ms
 -- Reply: {-1} reads not filled from the store yet; {-2} summary missing
 --   (Redis lost it); else {read seq, seq to send in a receipt now (0 =
---   none), ms until a held-back receipt may go (0 = none held)}.
+--   none), ms until a held-back receipt may go (0 = none held), 1 when
+--   this call raised the position else 0}.
 if redis.call('HEXISTS', KEYS[1], '~') == 0 then
   return {-1}
 end
@@ -27,18 +28,19 @@ local want = tonumber(ARGV[2])
 if want > last then
   want = last
 end
+local raised = 0
 if want > cur then
   redis.call('HSET', KEYS[1], user, want)
-  cur = want
+  cur, raised = want, 1
 end
 if cur <= tonumber(redis.call('HGET', KEYS[1], 'e:' .. user) or '0') then
-  return {cur, 0, 0}
+  return {cur, 0, 0, raised}
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local nextAt = tonumber(redis.call('HGET', KEYS[1], 'n:' .. user) or '0')
 if now >= nextAt then
   redis.call('HSET', KEYS[1], 'e:' .. user, cur, 'n:' .. user, now + tonumber(ARGV[3]))
-  return {cur, cur, 0}
+  return {cur, cur, 0, raised}
 end
-return {cur, 0, nextAt - now}
+return {cur, 0, nextAt - now, raised}

@@ -68,14 +68,14 @@ func testReadsAndUnread(t *testing.T, nc newClientFunc) {
 		t.Fatalf("Reads = %v filled %v", reads, filled)
 	}
 	// Past the last seq is capped; a receipt may go at once.
-	if r := e.mark("c", "bob", 100, time.Hour); r.Seq != 6 || r.Receipt != 6 || r.Wait != 0 {
+	if r := e.mark("c", "bob", 100, time.Hour); r.Seq != 6 || r.Receipt != 6 || r.Wait != 0 || !r.Raised {
 		t.Fatalf("mark 100: %+v, want seq 6 with a receipt", r)
 	}
 	if s := e.summary("c", "bob"); s.Unread != 0 || s.ReadSeq != 6 || !s.ReadsFilled {
 		t.Fatalf("bob after reading: %+v", s)
 	}
 	// Never back; nothing new to announce.
-	if r := e.mark("c", "bob", 3, time.Hour); r.Seq != 6 || r.Receipt != 0 || r.Wait != 0 {
+	if r := e.mark("c", "bob", 3, time.Hour); r.Seq != 6 || r.Receipt != 0 || r.Wait != 0 || r.Raised {
 		t.Fatalf("mark 3 after 6: %+v", r)
 	}
 	e.send("c", "alice", "text", 7)

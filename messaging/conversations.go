@@ -58,9 +58,12 @@ func (s *Service) MarkRead(ctx context.Context, conv, user string, seq int64, in
 		case m.NoSummary:
 			err = s.fillSummary(ctx, rc, conv)
 		default:
-			if seq > 0 && m.Seq > 0 {
-				// Written after Redis so the store never holds a position
-				// Redis refused (past the last seq).
+			if m.Seq > 0 && (m.Raised || seq >= m.Seq) {
+				// Written after Redis, so the store never holds a position
+				// Redis refused (past the last seq). Also when not raised
+				// but asked for (seq >= the position): a retry after this
+				// write failed must still store it. A read behind the
+				// position (another device was ahead) writes nothing.
 				_, err = store.SetReadPosition(ctx, conv, user, m.Seq)
 			}
 			return m, err
