@@ -112,7 +112,7 @@ func (c *Config) setDefaults() {
 	if c.EventTimeout == 0 {
 		c.EventTimeout = 5 * time.Second
 	}
-	if c.ReceiptInterval == 0 {
+	if c.ReceiptInterval <= 0 {
 		c.ReceiptInterval = time.Second
 	}
 	if c.Logger == nil {
