@@ -76,5 +76,6 @@ type Store interface {
 	MessageStore
 	ConversationStore
 	UserStore
+	ReadStore
 	Close(ctx context.Context) error
 }

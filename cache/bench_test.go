@@ -233,3 +233,42 @@ func BenchmarkStats(b *testing.B) {
 		return err
 	})
 }
+
+// BenchmarkConversationPage reads one page of 20 (the list page and its
+// summaries, two round trips) from lists of 100 and 100000 conversations:
+// the cost must not grow with the list.
+func BenchmarkConversationPage(b *testing.B) {
+	for _, n := range []int{100, 1000, 100000} {
+		b.Run(fmt.Sprintf("convs=%d", n), func(b *testing.B) {
+			c, ctx := benchCache(b, Config{})
+			list := make([]chatstate.ConversationActivity, n)
+			for i := range list {
+				list[i] = chatstate.ConversationActivity{ID: fmt.Sprintf("c%d", i), LastActivity: int64(1e12) + int64(i)}
+			}
+			for i := 0; i < n; i += 10000 {
+				if err := c.FillConversationList(ctx, "u", list[i:min(i+10000, n)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			cursor := ""
+			for i := 0; i < b.N; i++ {
+				p, err := c.ConversationPage(ctx, "u", 20, cursor)
+				if err != nil || len(p.Entries) != 20 {
+					b.Fatalf("page: %d entries, %v", len(p.Entries), err)
+				}
+				ids := make([]string, len(p.Entries))
+				for j, e := range p.Entries {
+					ids[j] = e.ID
+				}
+				if _, err := c.Summaries(ctx, "u", ids); err != nil {
+					b.Fatal(err)
+				}
+				if cursor = p.Cursor; i%50 == 49 {
+					cursor = "" // stay within the list
+				}
+			}
+		})
+	}
+}

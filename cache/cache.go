@@ -51,6 +51,14 @@ type Config struct {
 	MaxKnownDevices int           // devices remembered per user, least recently seen forgotten; zero means 100
 
 	MaxValueBytes int // JSON size of session data, notifications and security events; zero means 4 KiB
+
+	// UnreadLimit is how many counted message seqs a conversation keeps
+	// for unread badges: a badge is exact up to it and stays at it beyond
+	// (show it as "1000+"); zero means 1000.
+	UnreadLimit int
+	// ConvListTTL is the idle lifetime of a user's cached conversation
+	// list, refilled from the store after it; zero means 7 days.
+	ConvListTTL time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -80,6 +88,8 @@ func (c Config) withDefaults() Config {
 	setDur(&c.KnownDevicesTTL, 90*24*time.Hour)
 	setInt(&c.MaxKnownDevices, 100)
 	setInt(&c.MaxValueBytes, 4<<10)
+	setInt(&c.UnreadLimit, 1000)
+	setDur(&c.ConvListTTL, 7*24*time.Hour)
 	return c
 }
 
@@ -137,12 +147,20 @@ var (
 	scriptRateLimitCheck    = load("ratelimit_check")
 	scriptSecurityLogAdd    = load("securitylog_add")
 	scriptDeviceRemember    = load("device_remember")
+	scriptReadsMark         = load("reads_mark")
+	scriptReadsFill         = load("reads_fill")
+	scriptSummaryFill       = load("summary_fill")
+	scriptSummaryRead       = load("summary_read")
+	scriptConvListPage      = load("convlist_page")
+	scriptConvListFill      = load("convlist_fill")
+	scriptConvListTouch     = load("convlist_touch")
 )
 
 var allScripts = []*luascript.Script{
 	scriptMessageAdd, scriptMessageCommit, scriptMessageSettle, scriptMessageSeqFloor, scriptMessageReserve, scriptSessionCreate, scriptSessionTouch,
 	scriptSessionRead, scriptSessionSweep, scriptFriendsSet, scriptFriendsInvalidate, scriptNotificationAdd,
-	scriptRateLimitCheck, scriptSecurityLogAdd, scriptDeviceRemember,
+	scriptRateLimitCheck, scriptSecurityLogAdd, scriptDeviceRemember, scriptReadsMark, scriptReadsFill, scriptSummaryFill, scriptSummaryRead,
+	scriptConvListPage, scriptConvListFill, scriptConvListTouch,
 }
 
 // Scripts returns the Lua source of every script by name (file name without

@@ -22,6 +22,10 @@ import (
 type Publish struct {
 	Channels       []string
 	Prefix, Suffix string
+	// Members are the conversation's members: when the message bumps
+	// activity (chatstate.BumpsActivity), Commit moves the conversation up
+	// their cached conversation lists. Empty leaves the lists alone.
+	Members []string
 }
 
 // Reservation is the outcome of Reserve.
@@ -107,6 +111,8 @@ type publishRecord struct {
 	Prefix   string   `json:"p"`
 	Suffix   string   `json:"s"`
 	Channels []string `json:"c"`
+	Sender   string   `json:"u"`
+	Counted  bool     `json:"n"`
 }
 
 // Commit is the step after msg (with its reserved Seq) is stored: msg
@@ -125,12 +131,14 @@ func (c *Cache) Commit(ctx context.Context, msg chatstate.Message, pub Publish) 
 		return Committed{}, err
 	}
 	rec, err := json.Marshal(publishRecord{Seq: msg.Seq, Member: string(member), Field: dedupeField(msg.SenderID, msg.ClientMessageID),
-		Prefix: pub.Prefix, Suffix: pub.Suffix, Channels: pub.Channels})
+		Prefix: pub.Prefix, Suffix: pub.Suffix, Channels: pub.Channels,
+		Sender: msg.SenderID, Counted: chatstate.CountsAsUnread(msg.Type)})
 	if err != nil {
 		return Committed{}, err
 	}
 	reply, err := scriptMessageCommit.Exec(ctx, c.client, c.deliveryKeys(msg.ConversationID),
-		[]string{itoa(msg.Seq), string(rec), ms(c.cfg.MessageTTL), itoa(int64(c.cfg.MessageLimit)), itoa(int64(c.cfg.DedupeLimit))}).ToArray()
+		[]string{itoa(msg.Seq), string(rec), ms(c.cfg.MessageTTL), itoa(int64(c.cfg.MessageLimit)), itoa(int64(c.cfg.DedupeLimit)),
+			itoa(int64(c.cfg.UnreadLimit))}).ToArray()
 	if err != nil {
 		return Committed{}, mapErr(err)
 	}
@@ -146,6 +154,12 @@ func (c *Cache) Commit(ctx context.Context, msg chatstate.Message, pub Publish) 
 		return Committed{}, err
 	}
 	out.Window, err = parseWindow(reply[2:])
+	if err == nil && !out.Already && chatstate.BumpsActivity(msg.Type) {
+		// Best effort, after the commit (the lists are other slots): a
+		// lost touch leaves a conversation lower in a cached list until
+		// its next message or the list's refill from the store.
+		c.touchLists(ctx, msg.ConversationID, msg.CreatedAt, pub.Members)
+	}
 	return out, err
 }
 
@@ -160,7 +174,8 @@ func (c *Cache) Settle(ctx context.Context, conversationID string, skip int64) (
 		return Window{}, chatstate.Errorf(chatstate.EINVALID, "seq %d out of range", skip)
 	}
 	reply, err := scriptMessageSettle.Exec(ctx, c.client, c.deliveryKeys(conversationID),
-		[]string{itoa(skip), ms(c.cfg.MessageTTL), itoa(int64(c.cfg.MessageLimit)), itoa(int64(c.cfg.DedupeLimit))}).ToArray()
+		[]string{itoa(skip), ms(c.cfg.MessageTTL), itoa(int64(c.cfg.MessageLimit)), itoa(int64(c.cfg.DedupeLimit)),
+			itoa(int64(c.cfg.UnreadLimit))}).ToArray()
 	if err != nil {
 		return Window{}, mapErr(err)
 	}
@@ -172,7 +187,7 @@ func (c *Cache) Settle(ctx context.Context, conversationID string, skip int64) (
 
 func (c *Cache) deliveryKeys(conv string) []string {
 	return []string{c.keys.Messages(conv), c.keys.Seq(conv), c.keys.MessageIDs(conv), c.keys.MessageIDOrder(conv),
-		c.keys.Pending(conv), c.keys.Ready(conv)}
+		c.keys.Pending(conv), c.keys.Ready(conv), c.keys.Summary(conv), c.keys.Counted(conv), c.keys.Reads(conv)}
 }
 
 // parseWindow reads {settled, head seq, head deadline ms, now ms}.

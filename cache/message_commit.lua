@@ -7,15 +7,20 @@
 -- KEYS[4] msgidx:{c:C}    sorted set, member = KEYS[3] field, score = written at (ms)
 -- KEYS[5] pending:{c:C}   sorted set, score = seq, member = "seq:deadline ms"
 -- KEYS[6] ready:{c:C}     sorted set, score = seq, member = publish record JSON
+-- KEYS[7] summary:{c:C}   hash lastSeq, msgSeq, msg (message_lib summarize)
+-- KEYS[8] counted:{c:C}   sorted set of counted seqs
+-- KEYS[9] reads:{c:C}     hash userId -> read seq
 -- ARGV[1] seq of the stored message
--- ARGV[2] publish record JSON {"q","m","f","p","s","c"} (see message_lib)
+-- ARGV[2] publish record JSON {"q","m","f","p","s","c","u","n"} (see message_lib)
 -- ARGV[3] TTL in ms of KEYS[1], KEYS[3], KEYS[4]; also the dedupe window
 -- ARGV[4] messages kept (cap of KEYS[1])
 -- ARGV[5] dedupe entries kept (cap of KEYS[3])
+-- ARGV[6] counted seqs kept (cap of KEYS[8])
 -- Reply: {status, message JSON, settled, lowest pending seq, its deadline, now ms}
 --   status 0: committed (published once settled >= seq);
 --   status 1: already published before this call (message JSON = the cached copy).
-local k = {msgs = KEYS[1], seq = KEYS[2], ids = KEYS[3], idx = KEYS[4], pending = KEYS[5], ready = KEYS[6]}
+local k = {msgs = KEYS[1], seq = KEYS[2], ids = KEYS[3], idx = KEYS[4], pending = KEYS[5], ready = KEYS[6],
+  summary = KEYS[7], counted = KEYS[8], reads = KEYS[9], unreadKeep = tonumber(ARGV[6])}
 local seq = ARGV[1]
 local ttl, keep, dedupeKeep = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local now = now_ms()

@@ -50,10 +50,38 @@ local function cache_publish(kMsgs, kIDs, kIdx, seq, member, field, now, ttl, ke
   end
 end
 
+-- summarize keeps the conversation list's view of a published entry, in
+-- the same step, so it follows publication order exactly: the last seq,
+-- the last counted message, the counted seqs (unread = counted seqs above
+-- a read position) and the sender's read position, raised to its own
+-- counted message (a member has read what it sent, so unread never counts it).
+-- cache/reads.go and docs/redis-keys.md ("Conversation list").
+local function summarize(k, rec)
+  local seq = tonumber(rec.q)
+  local last = tonumber(redis.call('HGET', k.summary, 'lastSeq') or '0')
+  if seq > last then
+    redis.call('HSET', k.summary, 'lastSeq', seq)
+  end
+  if rec.n == true then
+    if seq > tonumber(redis.call('HGET', k.summary, 'msgSeq') or '0') then
+      redis.call('HSET', k.summary, 'msgSeq', seq, 'msg', rec.m)
+    end
+    redis.call('ZADD', k.counted, seq, seq)
+    redis.call('ZREMRANGEBYRANK', k.counted, 0, -(k.unreadKeep + 1))
+    if type(rec.u) == 'string' and rec.u ~= '' then
+      if tonumber(redis.call('HGET', k.reads, rec.u) or '0') < seq then
+        redis.call('HSET', k.reads, rec.u, seq)
+      end
+    end
+  end
+end
+
 -- publish_record publishes one ready record: {"q": seq, "m": member JSON,
--- "f": dedupe field, "p"/"s": payload prefix/suffix, "c": channels}.
+-- "f": dedupe field, "p"/"s": payload prefix/suffix, "c": channels,
+-- "u": sender, "n": counted (summarize)}.
 local function publish_record(k, rec, now, ttl, keep, dedupeKeep)
   cache_publish(k.msgs, k.ids, k.idx, rec.q, rec.m, rec.f, now, ttl, keep, dedupeKeep, rec.p, rec.s, rec.c)
+  summarize(k, rec)
 end
 
 -- advance publishes, in seq order, every ready message below the lowest

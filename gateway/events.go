@@ -102,6 +102,10 @@ func (g *Gateway) dispatch(ctx context.Context, cl *client, ev *socketio.Event) 
 		return g.handleDeviceRegister(ctx, cl, ev)
 	case "notifications:list":
 		return g.handleNotificationsList(ctx, cl, ev)
+	case "message:read":
+		return g.handleRead(ctx, cl, ev)
+	case "conversations:list":
+		return g.handleConversationsList(ctx, cl, ev)
 	}
 	err := chatstate.Errorf(chatstate.EINVALID, "unknown event %q", truncate(ev.Name, 64))
 	ev.Name = "unknown"
@@ -338,7 +342,8 @@ func (g *Gateway) handleSync(ctx context.Context, cl *client, ev *socketio.Event
 	if req.AfterSeq < 0 || req.Limit < 0 {
 		return nil, chatstate.Errorf(chatstate.EINVALID, "afterSeq and limit must not be negative")
 	}
-	if _, err := g.members(ctx, cl, req.ConversationID); err != nil {
+	members, err := g.members(ctx, cl, req.ConversationID)
+	if err != nil {
 		return nil, err
 	}
 	limit := req.Limit
@@ -352,7 +357,16 @@ func (g *Gateway) handleSync(ctx context.Context, cl *client, ev *socketio.Event
 	if msgs == nil {
 		msgs = []chatstate.Message{}
 	}
-	return map[string]any{"messages": msgs}, nil
+	if g.deps.Reads == nil {
+		return map[string]any{"messages": msgs}, nil
+	}
+	// Read after the messages: a position can only be at or below what a
+	// later sync returns, never ahead of what the client can draw.
+	reads, err := g.syncReads(ctx, req.ConversationID, members)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"messages": msgs, "reads": reads}, nil
 }
 
 func others(list []string, except string) []string {

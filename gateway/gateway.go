@@ -68,6 +68,10 @@ type Config struct {
 	// arriving late or never. Zero means 5s; clients should allow at least
 	// twice that for an ack before they resend (same clientMessageId).
 	EventTimeout time.Duration
+	// ReceiptInterval is the least time between two receipts of one
+	// reader in one conversation (across nodes); reads within it are
+	// merged into one receipt sent when it has passed. Zero means 1s.
+	ReceiptInterval time.Duration
 	// TrustedProxies are the direct peers (load balancers) whose
 	// X-Forwarded-For or X-Real-IP names the client's address in sessions,
 	// socket records and the security log; empty trusts none (the TCP
@@ -131,6 +135,9 @@ func (c *Config) setDefaults() {
 	if c.SessionTTL == 0 {
 		c.SessionTTL = time.Hour
 	}
+	if c.ReceiptInterval <= 0 {
+		c.ReceiptInterval = time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -164,6 +171,7 @@ type Deps struct {
 	// before clients are told to resync: Redis may have lost writes (a
 	// failover, a restart), so reads should check the store for a while.
 	OnResync func()
+	Reads    Reads // nil: message:read and conversations:list answer unavailable, sync has no reads
 }
 
 // Gateway is one node of the Socket.IO gateway.
@@ -181,7 +189,8 @@ type Gateway struct {
 	draining             atomic.Bool
 	stop                 context.CancelFunc // ends the background work of Start
 	wg                   sync.WaitGroup     // refreshActivity
-	tasks                tasks              // typing expiry, resync
+	tasks                tasks              // typing expiry, resync, held-back receipts
+	receipts             receiptTimers
 }
 
 // client is the state of one connected socket.
@@ -269,7 +278,7 @@ func (g *Gateway) messagePublish(members []string, excludeSocket string) cache.P
 	for i, u := range members {
 		channels[i] = g.keys.UserChannel(u)
 	}
-	return cache.Publish{Channels: channels, Prefix: excludeSocket + "\x00" + g.msgPrefix, Suffix: g.msgSuffix}
+	return cache.Publish{Channels: channels, Prefix: excludeSocket + "\x00" + g.msgPrefix, Suffix: g.msgSuffix, Members: members}
 }
 
 // Handler serves Socket.IO at the configured path (default /socket.io/).
@@ -288,6 +297,7 @@ func (g *Gateway) Close() error {
 		g.stop()
 	}
 	g.hub.close() // joins the subscriber loop, the only source of resyncs
+	g.receipts.stop()
 	g.tasks.closeAndWait()
 	g.wg.Wait()
 	return err

@@ -79,6 +79,59 @@ func TestCrossNodeDeliveryOnCluster(t *testing.T) {
 	if n := len(alice.received("message:new")); n != 1 {
 		t.Errorf("alice got %d message:new, want 1 (her own sends are not echoed to her socket)", n)
 	}
+
+	// The conversation list and receipts with conversations on every
+	// master: the list's pipelined reads and the commit's touches cross
+	// slots, each script stays on one.
+	unread := map[string]map[string]float64{"alice": {}, "bob": {}}
+	var order []string
+	for _, user := range []*testClient{alice, bob} {
+		name := map[*testClient]string{alice: "alice", bob: "bob"}[user]
+		cursor := any(nil)
+		var seen []string
+		for page := 0; ; page++ {
+			req := map[string]any{"limit": 2}
+			if cursor != nil {
+				req["cursor"] = cursor
+			}
+			ack := user.emit("conversations:list", req)
+			list, _ := ack["conversations"].([]any)
+			if ack["ok"] != true || len(list) > 2 || page > len(convs) {
+				t.Fatalf("%s's list page %d: %v", name, page, ack)
+			}
+			for _, e := range list {
+				e := e.(map[string]any)
+				seen = append(seen, e["id"].(string))
+				unread[name][e["id"].(string)] = e["unread"].(float64)
+			}
+			if cursor = ack["cursor"]; cursor == nil {
+				break
+			}
+		}
+		if len(seen) != len(convs) || seen[0] != convs[0] {
+			t.Fatalf("%s's list %v, want all of %v with %s (bob's reply) first", name, seen, convs, convs[0])
+		}
+		if order == nil {
+			order = seen
+		} else if fmt.Sprint(order) != fmt.Sprint(seen) {
+			t.Errorf("alice's order %v, bob's %v", order, seen)
+		}
+	}
+	for _, conv := range convs {
+		wantAlice, wantBob := 0.0, 1.0
+		if conv == convs[0] {
+			wantAlice, wantBob = 1, 0 // bob's reply; his own reply read alice's message
+		}
+		if unread["alice"][conv] != wantAlice || unread["bob"][conv] != wantBob {
+			t.Errorf("%s unread: alice %v bob %v, want %v and %v", conv, unread["alice"][conv], unread["bob"][conv], wantAlice, wantBob)
+		}
+	}
+	if ack := bob.emit("message:read", map[string]any{"conversationId": convs[1], "seq": 1}); ack["readSeq"] != float64(1) {
+		t.Fatalf("read: %v", ack)
+	}
+	alice.waitEvent("receipt", func(m map[string]any) bool {
+		return m["conversationId"] == convs[1] && m["userId"] == "bob" && m["seq"] == float64(1)
+	})
 }
 
 // slotOwners maps a key to the address of the master serving its slot,

@@ -15,7 +15,6 @@ import (
 	"github.com/chatstate/chatstate/messaging"
 	"github.com/chatstate/chatstate/presence"
 	"github.com/chatstate/chatstate/sqlitestore"
-	"github.com/golang-jwt/jwt/v5"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/rueidis"
 )
@@ -72,11 +71,11 @@ func startNodeDeps(t *testing.T, client rueidis.Client, store *sqlitestore.Store
 	}
 	c := cache.New(client, cache.Config{KeyPrefix: prefix})
 	dir := directory.New(client, store, c, directory.Config{KeyPrefix: prefix})
-	msgs := messaging.New(c, store, messaging.Config{})
+	msgs := messaging.New(c, store, messaging.Config{Reads: store, Members: dir.Members})
 	go msgs.Run(ctx)
 	deps := Deps{
 		Redis: client, State: state, Cache: c, Messages: msgs, LastSeen: store,
-		Directory: dir, Verifier: v,
+		Directory: dir, Verifier: v, Reads: msgs,
 	}
 	if wrap != nil {
 		wrap(&deps)
@@ -92,12 +91,7 @@ func startNodeDeps(t *testing.T, client rueidis.Client, store *sqlitestore.Store
 
 func connectUser(t *testing.T, n *node, user string) *testClient {
 	t.Helper()
-	tok, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": user, "exp": time.Now().Add(time.Hour).Unix()}).SignedString(testSecret)
-	c, err := dialClient(t, n.url, map[string]string{"token": tok, "deviceId": "d1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return connectDevice(t, n, user, "d1", nil)
 }
 
 func TestBroadcastMethodsAcrossNodes(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/messaging"
 )
 
 // Config of the HTTP API.
@@ -69,6 +70,15 @@ type Deps struct {
 	// ConversationReader serves GET /v1/conversations/{id}; nil leaves it
 	// out.
 	ConversationReader ConversationReader
+	// Conversations serves GET /v1/users/{id}/conversations; nil answers
+	// 501.
+	Conversations Conversations
+}
+
+// Conversations lists a user's conversations (messaging.Service).
+type Conversations interface {
+	Conversations(ctx context.Context, user string, limit int, cursor string) (messaging.ConversationPage, error)
+	ConversationCreated(ctx context.Context, c chatstate.Conversation) error
 }
 
 // Messages reads history: cache first, then the store (messaging.Service).
@@ -112,6 +122,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.mux.HandleFunc("POST /v1/conversations", s.auth(s.createConversation))
 	s.mux.HandleFunc("PUT /v1/users/{id}/friends", s.auth(s.setFriends))
 	s.mux.HandleFunc("GET /v1/conversations/{id}/messages", s.auth(s.messages))
+	s.mux.HandleFunc("GET /v1/users/{id}/conversations", s.auth(s.userConversations))
 	s.pushRoutes()
 	s.sessionRoutes()
 	s.backendRoutes()
@@ -232,6 +243,13 @@ func (s *Server) createConversation(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
+	if s.deps.Conversations != nil {
+		if err := s.deps.Conversations.ConversationCreated(r.Context(), c); err != nil {
+			// Created: the members' cached lists show it from its first
+			// message or their next refill.
+			s.cfg.Logger.Warn("new conversation not added to cached lists", "conversation", c.ID, "err", err)
+		}
+	}
 	writeJSON(w, http.StatusCreated, map[string]any{"id": c.ID, "members": c.Members})
 }
 
@@ -317,6 +335,37 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 		msgs = []chatstate.Message{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"messages": msgs})
+}
+
+// userConversations is the user's conversation list, most recent activity
+// first: ?limit= (default 20, at most 100) and ?cursor= from the previous
+// page.
+func (s *Server) userConversations(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Conversations == nil {
+		writeJSON(w, http.StatusNotImplemented, errorJSON(chatstate.Errorf(chatstate.EUNAVAILABLE, "conversation lists not configured")))
+		return
+	}
+	user := r.PathValue("id")
+	if err := chatstate.ValidateID("userId", user); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	limit := 0
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			s.error(w, r, chatstate.Errorf(chatstate.EINVALID, "limit must be a non-negative integer"))
+			return
+		}
+		limit = n
+	}
+	page, err := s.deps.Conversations.Conversations(r.Context(), user, limit, q.Get("cursor"))
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page.Reply())
 }
 
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {

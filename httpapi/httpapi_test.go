@@ -107,6 +107,8 @@ func TestAPI(t *testing.T) {
 		{"GET", "/redis/online-users?cursor=-1", "k", "", 400, "invalid"},
 		{"GET", "/redis/stats", "k", "", 501, "unavailable"},
 		{"POST", "/redis/cleanup", "k", "", 501, "unavailable"},
+		{"GET", "/v1/users/a/conversations", "k", "", 501, "unavailable"},
+		{"GET", "/v1/users/a/conversations", "", "", 401, "unauthorized"},
 		{"GET", "/redis/health", "", "", 200, ""},
 		{"GET", "/healthz", "", "", 200, ""},
 	} {

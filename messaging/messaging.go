@@ -42,6 +42,17 @@ type Config struct {
 	// fault-injection points for the delivery tests.
 	BeforePersist func(chatstate.Message)
 	AfterPersist  func(chatstate.Message)
+	// Reads persists read positions and orders the conversation list when
+	// Redis lost it; Members looks a conversation's members up (the
+	// directory). Without both, MarkRead, Reads and Conversations answer
+	// unavailable.
+	Reads   chatstate.ReadStore
+	Members func(ctx context.Context, conversationID string) ([]string, error)
+	// ListLimit is the page size of Conversations when the caller gives
+	// none; zero means 20. MaxListLimit clamps larger requests; zero means
+	// 100.
+	ListLimit    int
+	MaxListLimit int
 }
 
 // Service sends and reads messages.
@@ -63,6 +74,12 @@ func New(c Cache, store chatstate.MessageStore, cfg Config) *Service {
 	}
 	if cfg.Queue <= 0 {
 		cfg.Queue = 4096
+	}
+	if cfg.MaxListLimit <= 0 {
+		cfg.MaxListLimit = 100
+	}
+	if cfg.ListLimit <= 0 {
+		cfg.ListLimit = min(20, cfg.MaxListLimit)
 	}
 	return &Service{cache: c, store: store, cfg: cfg,
 		b: &batcher{store: store, max: cfg.MaxBatch, queue: make(chan *insert, cfg.Queue)}}

@@ -48,6 +48,7 @@ const (
 	idxConvSeq      = "conversationId_seq"
 	idxSenderClient = "senderId_clientMessageId"
 	idxMembers      = "members"
+	idxReadsConv    = "conversationId"
 )
 
 // Config tunes the store. Zero values mean the documented defaults.
@@ -93,6 +94,7 @@ type Store struct {
 	messages *mongo.Collection
 	convs    *mongo.Collection
 	users    *mongo.Collection
+	reads    *mongo.Collection // read positions, _id "<conversation>/<user>"
 }
 
 var _ chatstate.Store = (*Store)(nil)
@@ -139,6 +141,7 @@ func Open(ctx context.Context, uri, database string, cfg Config) (*Store, error)
 		messages: db.Collection("messages"),
 		convs:    db.Collection("conversations"),
 		users:    db.Collection("users"),
+		reads:    db.Collection("read_positions"),
 	}
 	if err := client.Ping(ctx, nil); err != nil {
 		client.Disconnect(context.Background())
@@ -164,9 +167,15 @@ func (s *Store) createIndexes(ctx context.Context) error {
 	); err != nil {
 		return err
 	}
-	return ensureIndexes(ctx, s.convs, mongo.IndexModel{
+	if err := ensureIndexes(ctx, s.convs, mongo.IndexModel{
 		Keys:    bson.D{{Key: "members", Value: 1}},
 		Options: options.Index().SetName(idxMembers),
+	}); err != nil {
+		return err
+	}
+	return ensureIndexes(ctx, s.reads, mongo.IndexModel{
+		Keys:    bson.D{{Key: "conversationId", Value: 1}},
+		Options: options.Index().SetName(idxReadsConv),
 	})
 }
 

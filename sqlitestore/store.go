@@ -71,7 +71,7 @@ func setDefault(v *int, def int) {
 
 // schemaVersion is stored in PRAGMA user_version; Open refuses a file written
 // by a newer version rather than misreading it.
-const schemaVersion = 1
+const schemaVersion = 2
 
 const schema = `
 CREATE TABLE IF NOT EXISTS messages (
@@ -109,6 +109,13 @@ CREATE TABLE IF NOT EXISTS device_tokens (
 	token      TEXT    NOT NULL,
 	updated_at INTEGER NOT NULL,
 	PRIMARY KEY (user_id, device_id)
+) WITHOUT ROWID;
+-- version 2: read positions (reads.go); CREATE IF NOT EXISTS migrates 1.
+CREATE TABLE IF NOT EXISTS read_positions (
+	conversation_id TEXT    NOT NULL,
+	user_id         TEXT    NOT NULL,
+	seq             INTEGER NOT NULL,
+	PRIMARY KEY (conversation_id, user_id)
 ) WITHOUT ROWID;
 `
 

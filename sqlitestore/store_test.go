@@ -220,3 +220,31 @@ func TestTwoStoresOneFile(t *testing.T) {
 		}
 	}
 }
+
+// A version 1 database (before read positions) is migrated in place: its
+// messages stay and read positions work.
+func TestMigrateFromVersion1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v1.db")
+	s := open(t, path, Config{})
+	if errs, err := s.InsertMessages(ctx(t), []chatstate.Message{{ID: "m", ConversationID: "c", SenderID: "u", Content: "x", Type: "text", Seq: 1}}); err != nil || errs[0] != nil {
+		t.Fatal(err, errs)
+	}
+	for _, q := range []string{`DROP TABLE read_positions`, `PRAGMA user_version = 1`} {
+		if _, err := s.w.ExecContext(ctx(t), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close(ctx(t))
+	s = open(t, path, Config{})
+	defer s.Close(ctx(t))
+	var version int
+	if err := s.w.QueryRowContext(ctx(t), `PRAGMA user_version`).Scan(&version); err != nil || version != schemaVersion {
+		t.Fatalf("user_version %d (%v), want %d", version, err, schemaVersion)
+	}
+	if last, err := s.LastSeq(ctx(t), "c"); err != nil || last != 1 {
+		t.Fatalf("LastSeq after the migration: %d, %v", last, err)
+	}
+	if seq, err := s.SetReadPosition(ctx(t), "c", "u", 1); err != nil || seq != 1 {
+		t.Fatalf("SetReadPosition after the migration: %d, %v", seq, err)
+	}
+}

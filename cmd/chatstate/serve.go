@@ -77,6 +77,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	msgs := messaging.New(cch, store, messaging.Config{
 		PublishFor:    func(ctx context.Context, m chatstate.Message) (cache.Publish, error) { return gw.PublishFor(ctx, m) },
 		BeforePersist: holdpoint(cfg.HoldPersist, cfg.TestDir), AfterPersist: both(storedpoint(cfg.TestDir), failpoint(cfg.FailAfterPersist)),
+		Reads: store, Members: dir.Members,
 	})
 
 	reg := prometheus.NewRegistry()
@@ -97,7 +98,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		Socket:                  socketio.Config{AllowedOrigins: cfg.AllowedOrigins, PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout},
 		Logger:                  log,
 	}, gateway.Deps{Redis: client, State: state, Cache: cch, Messages: msgs, LastSeen: store, Directory: dir, Verifier: verifier, Registerer: reg,
-		Devices: store, Notifier: pushes.notifier,
+		Devices: store, Notifier: pushes.notifier, Reads: msgs,
 		// Redis may have lost writes: reads check the store for a minute.
 		OnResync: func() { msgs.Verify(time.Minute) }})
 
@@ -117,7 +118,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	go func() { msgs.Run(runCtx); background <- struct{}{} }()
 
 	api := httpapi.New(httpapi.Config{APIKey: cfg.APIKey, Logger: log}, httpapi.Deps{
-		Directory: dir, State: state, Messages: msgs,
+		Directory: dir, State: state, Messages: msgs, Conversations: msgs,
 		Ping:     func(ctx context.Context) error { return client.Do(ctx, client.B().Ping().Build()).Error() },
 		Draining: gw.Draining,
 		Stats: func(ctx context.Context) (any, error) {

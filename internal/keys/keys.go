@@ -175,3 +175,22 @@ func (k Keys) KnownDevices(userID string) string { return k.user("known_devices"
 
 // Lock is a short-lived lock used by background jobs so one node runs a sweep.
 func (k Keys) Lock(name string) string { return k.prefix + "lock:" + name }
+
+// Reads holds a conversation's read positions (hash, field userId -> seq),
+// the receipt coalescing state of each reader ("e:<user>" last seq sent in
+// a receipt, "n:<user>" when the next may go, epoch ms) and the field "~"
+// once it was filled from the store. cache/reads.go.
+func (k Keys) Reads(convID string) string { return k.conv("reads", convID) }
+
+// Summary is a conversation's list entry (hash: lastSeq, msgSeq, msg = the
+// last counted message JSON), written as messages publish.
+func (k Keys) Summary(convID string) string { return k.conv("summary", convID) }
+
+// Counted holds the seqs of a conversation's recent counted messages
+// (sorted set, score = member = seq): unread = ZCOUNT (readSeq, +inf).
+func (k Keys) Counted(convID string) string { return k.conv("counted", convID) }
+
+// ConvList is a user's conversations by last activity (sorted set, score =
+// epoch ms, member = conversation id, plus the member "~" at score -1 that
+// says the set was filled from the store).
+func (k Keys) ConvList(userID string) string { return k.user("convs", userID) }

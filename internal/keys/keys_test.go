@@ -38,6 +38,10 @@ func TestKeys(t *testing.T) {
 		{k.PushDone(), "app:pushq:{pushq}:done"},
 		{k.PushDead(), "app:pushq:{pushq}:dead"},
 		{k.Members("c1"), "app:members:{c:c1}"},
+		{k.Reads("c1"), "app:reads:{c:c1}"},
+		{k.Summary("c1"), "app:summary:{c:c1}"},
+		{k.Counted("c1"), "app:counted:{c:c1}"},
+		{k.ConvList("alice"), "app:convs:{u:alice}"},
 		{k.UserChannel("alice"), "app:user:{u:alice}"},
 		{New("").Presence("bob"), "presence:{u:bob}"},
 	}
@@ -53,9 +57,10 @@ func TestSameSlot(t *testing.T) {
 	k := New("p:")
 	groups := [][]string{
 		{k.Presence("alice"), k.Sessions("alice"), k.Friends("alice"),
-			k.Notifications("alice"), k.RateLimit("alice", "x"), k.SecurityLog("alice"), k.KnownDevices("alice")},
+			k.Notifications("alice"), k.RateLimit("alice", "x"), k.SecurityLog("alice"), k.KnownDevices("alice"), k.ConvList("alice")},
 		{k.PushJobs(), k.PushPending("high"), k.PushPending("normal"), k.PushLeased(), k.PushRetry(), k.PushAttempts(), k.PushDone(), k.PushDead()},
-		{k.Typing("c9"), k.Messages("c9"), k.Seq("c9"), k.MessageIDs("c9"), k.MessageIDOrder("c9"), k.Pending("c9"), k.Ready("c9")},
+		{k.Typing("c9"), k.Messages("c9"), k.Seq("c9"), k.MessageIDs("c9"), k.MessageIDOrder("c9"), k.Pending("c9"), k.Ready("c9"),
+			k.Reads("c9"), k.Summary("c9"), k.Counted("c9")},
 
 		{k.Nodes(), k.NodeInfo()},
 		{New("").Nodes(), New("").NodeInfo()},

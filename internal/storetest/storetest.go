@@ -35,6 +35,11 @@
 //     Token non-empty without whitespace. UpdatedAt 0 is filled with the
 //     current time. RemoveDeviceToken of an unknown device is not an error.
 //
+//   - SetReadPosition is a monotonic max per (conversation, user); it does
+//     not check membership. ConversationActivity ignores edit, delete and
+//     reaction entries and skip markers, falls back to CreatedAt, and breaks
+//     ties by id.
+//
 //   - Limits (chatstate.StoreLimits): each has its documented default and
 //     behaviour; over MaxPageSize, MaxMembers, MaxBatch, MaxFriends,
 //     MaxContentBytes or MaxTokenBytes is too_large with nothing stored; a
@@ -117,6 +122,8 @@ func Run(t *testing.T, newStore func(t *testing.T, limits chatstate.StoreLimits)
 		{"LimitMembers", testLimitMembers},
 		{"LimitDeviceTokens", testLimitDeviceTokens},
 		{"LimitsOthers", testLimitsOthers},
+		{"ReadPositions", testReadPositions},
+		{"ConversationActivity", testConversationActivity},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, e) })
 	}
