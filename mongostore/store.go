@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -48,6 +49,7 @@ const (
 	idxConvSeq      = "conversationId_seq"
 	idxSenderClient = "senderId_clientMessageId"
 	idxMembers      = "members"
+	idxConvID       = "conversationId_id"
 )
 
 // Config tunes the store. Zero values mean the documented defaults.
@@ -109,6 +111,8 @@ type Store struct {
 	messages *mongo.Collection
 	convs    *mongo.Collection
 	users    *mongo.Collection
+
+	membersMu sync.Mutex // UpdateMembers
 }
 
 var _ chatstate.Store = (*Store)(nil)
@@ -174,6 +178,10 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		mongo.IndexModel{
 			Keys:    bson.D{{Key: "senderId", Value: 1}, {Key: "clientMessageId", Value: 1}},
 			Options: options.Index().SetName(idxSenderClient).SetUnique(true),
+		},
+		mongo.IndexModel{ // MessageByID and applying entries to their target
+			Keys:    bson.D{{Key: "conversationId", Value: 1}, {Key: "id", Value: 1}},
+			Options: options.Index().SetName(idxConvID),
 		},
 	); err != nil {
 		return err
