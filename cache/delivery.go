@@ -107,6 +107,9 @@ type publishRecord struct {
 	Prefix   string   `json:"p"`
 	Suffix   string   `json:"s"`
 	Channels []string `json:"c"`
+	// Apply: a timeline entry whose target's cached copy is updated when
+	// it is published (message_lib apply_entry).
+	Apply bool `json:"a,omitempty"`
 }
 
 // Commit is the step after msg (with its reserved Seq) is stored: msg
@@ -125,7 +128,7 @@ func (c *Cache) Commit(ctx context.Context, msg chatstate.Message, pub Publish) 
 		return Committed{}, err
 	}
 	rec, err := json.Marshal(publishRecord{Seq: msg.Seq, Member: string(member), Field: dedupeField(msg.SenderID, msg.ClientMessageID),
-		Prefix: pub.Prefix, Suffix: pub.Suffix, Channels: pub.Channels})
+		Prefix: pub.Prefix, Suffix: pub.Suffix, Channels: pub.Channels, Apply: chatstate.IsEntry(msg.Type)})
 	if err != nil {
 		return Committed{}, err
 	}
