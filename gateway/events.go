@@ -80,6 +80,12 @@ func (g *Gateway) dispatch(ctx context.Context, cl *client, ev *socketio.Event) 
 		return g.handlePresenceGet(ctx, cl, ev)
 	case "messages:sync":
 		return g.handleSync(ctx, cl, ev)
+	case "message:edit":
+		return g.handleEntry(ctx, cl, ev, chatstate.TypeEdit)
+	case "message:delete":
+		return g.handleEntry(ctx, cl, ev, chatstate.TypeDelete)
+	case "message:react":
+		return g.handleEntry(ctx, cl, ev, chatstate.TypeReaction)
 	case "device:register":
 		return g.handleDeviceRegister(ctx, cl, ev)
 	case "notifications:list":
@@ -132,60 +138,15 @@ func (g *Gateway) handleSend(ctx context.Context, cl *client, ev *socketio.Event
 	if err := msg.Validate(g.cfg.MaxContentBytes); err != nil {
 		return nil, err
 	}
-	rl, err := g.deps.Cache.CheckRateLimit(ctx, cl.userID, "message_send", g.cfg.MessageRateLimit, g.cfg.MessageRateWindow)
-	if err != nil {
-		return nil, err
-	}
-	if !rl.Allowed {
-		return nil, &chatstate.Error{Code: chatstate.ERATELIMITED, Message: "too many messages, retry later", RetryAfter: max(rl.RetryAfter, time.Millisecond)}
-	}
 	members, err := g.members(ctx, cl, req.ConversationID)
 	if err != nil {
 		return nil, err
 	}
-	// The flow persists the message, commits it and returns once its seq is
-	// settled: the ack means durable, and a resend (same clientMessageId) is
-	// neither stored nor delivered again.
-	select {
-	case <-cl.echo: // a late echo of an earlier send
-	default:
-	}
-	losses, up := g.hub.live()
-	if !up {
-		return nil, errLiveDown
-	}
-	sent, err := g.deps.Messages.Send(ctx, msg, g.messagePublish(members, cl.conn.ID()))
+	sent, err := g.deliver(ctx, cl, msg, members)
 	if err != nil {
 		return nil, err
 	}
-	if !sent.Duplicate {
-		g.m.messages.Inc()
-	}
-	if sent.Published && g.deps.Notifier != nil {
-		// Published by this call: new, or a resend of one whose node died
-		// before publishing it (and so before notifying).
-		g.deps.Notifier.MessageSent(sent.Message, members)
-	}
-	if sent.Published {
-		// Messages settled before this one were published before it, on
-		// the same channel, and this socket receives them through the
-		// hub. Acking once this message's own publication reaches the hub
-		// puts the ack behind them on the socket, so a client never sees
-		// this seq before a lower one it could then skip.
-		t := time.NewTimer(echoTimeout)
-		select {
-		case <-cl.echo:
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		t.Stop()
-	}
-	if l, up := g.hub.live(); !up || l != losses {
-		// Stored, but this node's live delivery broke meanwhile: the
-		// retry (same clientMessageId) is acked once it is restored.
-		return nil, errLiveDown
-	}
-	return map[string]any{"message": sent.Message}, nil
+	return map[string]any{"message": sent}, nil
 }
 
 // echoTimeout bounds the ack's wait for its message's publication, which

@@ -118,6 +118,9 @@ func (c *Config) setDefaults() {
 type Messages interface {
 	Send(ctx context.Context, msg chatstate.Message, pub cache.Publish) (messaging.Sent, error)
 	Sync(ctx context.Context, conversationID string, afterSeq int64, limit int) ([]chatstate.Message, error)
+	// Message returns a stored message with its current state (the target
+	// of an edit, delete or reaction).
+	Message(ctx context.Context, conversationID, id string) (chatstate.Message, error)
 }
 
 // LastSeenStore keeps a user's last-seen time beyond the presence TTLs.

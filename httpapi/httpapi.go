@@ -57,6 +57,9 @@ type Deps struct {
 	// leaves them out.
 	Devices       Devices
 	Notifications Notifications
+	// ChangeMembers serves POST /v1/conversations/{id}/members (members.go);
+	// nil answers 501.
+	ChangeMembers ChangeMembers
 }
 
 // Messages reads history: cache first, then the store (messaging.Service).
@@ -98,6 +101,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.mux.HandleFunc("POST /v1/conversations", s.auth(s.createConversation))
 	s.mux.HandleFunc("PUT /v1/users/{id}/friends", s.auth(s.setFriends))
 	s.mux.HandleFunc("GET /v1/conversations/{id}/messages", s.auth(s.messages))
+	s.mux.HandleFunc("POST /v1/conversations/{id}/members", s.auth(s.changeMembers))
 	s.pushRoutes()
 	if deps.Metrics != nil {
 		s.mux.Handle("GET /metrics", deps.Metrics)

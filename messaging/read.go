@@ -58,3 +58,9 @@ func settledOnly(msgs []chatstate.Message, settled int64) []chatstate.Message {
 	}
 	return msgs
 }
+
+// Message returns a stored message with its current state (edited,
+// deleted, reactions): what an edit, delete or reaction is checked against.
+func (s *Service) Message(ctx context.Context, conv, id string) (chatstate.Message, error) {
+	return s.store.MessageByID(ctx, conv, id)
+}

@@ -1,0 +1,172 @@
+package gateway
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/socketio"
+)
+
+// Timeline events (docs/timeline.md): message:edit, message:delete and
+// message:react append an entry that goes through the same durable send as
+// message:send (next seq, stored, cached, published as message:new, replayed
+// by messages:sync) and updates its target in the store and the cache.
+
+type entryRequest struct {
+	ConversationID string `json:"conversationId"`
+	MessageID      string `json:"messageId"`
+	Content        string `json:"content"`
+	Emoji          string `json:"emoji"`
+	Remove         bool   `json:"remove"`
+}
+
+func (g *Gateway) handleEntry(ctx context.Context, cl *client, ev *socketio.Event, typ string) (map[string]any, error) {
+	var req entryRequest
+	if err := decodeArg(ev, &req); err != nil {
+		return nil, err
+	}
+	if err := chatstate.ValidateID("messageId", req.MessageID); err != nil {
+		return nil, err
+	}
+	members, err := g.members(ctx, cl, req.ConversationID)
+	if err != nil {
+		return nil, err
+	}
+	target, err := g.deps.Messages.Message(ctx, req.ConversationID, req.MessageID)
+	if err != nil {
+		return nil, err
+	}
+	if target.Type == chatstate.TypeMembers || chatstate.IsEntry(target.Type) {
+		return nil, chatstate.Errorf(chatstate.ENOTFOUND, "message %s is a timeline entry, not a message", req.MessageID)
+	}
+	if target.Deleted {
+		if typ == chatstate.TypeEdit {
+			return nil, chatstate.Errorf(chatstate.ECONFLICT, "message %s was deleted", req.MessageID)
+		}
+		return nil, chatstate.Errorf(chatstate.ENOTFOUND, "message %s was deleted", req.MessageID)
+	}
+	msg := chatstate.Message{ID: chatstate.NewID(), ConversationID: req.ConversationID, SenderID: cl.userID, Type: typ,
+		Target: target.ID, TargetSeq: target.Seq}
+	switch typ {
+	case chatstate.TypeEdit, chatstate.TypeDelete:
+		if target.SenderID != cl.userID {
+			return nil, chatstate.Errorf(chatstate.EFORBIDDEN, "only the sender can %s a message", typ)
+		}
+		if typ == chatstate.TypeEdit {
+			if req.Content == "" {
+				return nil, chatstate.Errorf(chatstate.EINVALID, "content is required")
+			}
+			msg.Content = req.Content
+		}
+	case chatstate.TypeReaction:
+		if err := chatstate.ValidateEmoji(req.Emoji); err != nil {
+			return nil, err
+		}
+		msg.Content, msg.Remove = req.Emoji, req.Remove
+		if !req.Remove && !target.HasReaction(req.Emoji, cl.userID) {
+			// Soft limits: two devices of one user reacting at the same
+			// instant may both pass.
+			if target.UserReactions(cl.userID) >= chatstate.MaxReactionsPerUser {
+				return nil, chatstate.Errorf(chatstate.ETOOLARGE, "at most %d reactions per user on one message", chatstate.MaxReactionsPerUser)
+			}
+			if target.Reactions != nil && (*target.Reactions)[req.Emoji] == nil && len(*target.Reactions) >= chatstate.MaxReactionKinds {
+				return nil, chatstate.Errorf(chatstate.ETOOLARGE, "at most %d different reactions on one message", chatstate.MaxReactionKinds)
+			}
+		}
+	}
+	if err := msg.Validate(g.cfg.MaxContentBytes); err != nil {
+		return nil, err
+	}
+	sent, err := g.deliver(ctx, cl, msg, members)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"message": sent}, nil
+}
+
+// ChangeMembers adds and removes members of a conversation and appends its
+// members entry (sender actorID, "chatstate" when empty), published to the
+// old and the new members: the removed ones learn of their removal, and
+// from that entry on nothing reaches them, on any node, because every
+// node's next member read sees the new set (Directory.UpdateMembers). A
+// change that changes nothing appends no entry and returns a nil entry.
+func (g *Gateway) ChangeMembers(ctx context.Context, conversationID, actorID string, change chatstate.MembersChange) (chatstate.Conversation, *chatstate.Message, error) {
+	if actorID == "" {
+		actorID = "chatstate"
+	}
+	if err := chatstate.ValidateID("actorId", actorID); err != nil {
+		return chatstate.Conversation{}, nil, err
+	}
+	c, eff, err := g.deps.Directory.UpdateMembers(ctx, conversationID, change)
+	if err != nil || len(eff.Added)+len(eff.Removed) == 0 {
+		return c, nil, err
+	}
+	if _, up := g.hub.live(); !up {
+		return c, nil, errLiveDown
+	}
+	msg := chatstate.Message{ID: chatstate.NewID(), ConversationID: c.ID, SenderID: actorID, Type: chatstate.TypeMembers, Members: &eff}
+	sent, err := g.deps.Messages.Send(ctx, msg, g.messagePublish(slices.Concat(c.Members, eff.Removed), ""))
+	if err != nil {
+		return c, nil, err
+	}
+	g.m.messages.Inc()
+	return c, &sent.Message, nil
+}
+
+// deliver sends msg through the durable flow and returns it as stored once
+// it is safe to ack (handleSend explains the waits).
+func (g *Gateway) deliver(ctx context.Context, cl *client, msg chatstate.Message, members []string) (chatstate.Message, error) {
+	rl, err := g.deps.Cache.CheckRateLimit(ctx, cl.userID, "message_send", g.cfg.MessageRateLimit, g.cfg.MessageRateWindow)
+	if err != nil {
+		return chatstate.Message{}, err
+	}
+	if !rl.Allowed {
+		return chatstate.Message{}, &chatstate.Error{Code: chatstate.ERATELIMITED, Message: "too many messages, retry later", RetryAfter: max(rl.RetryAfter, time.Millisecond)}
+	}
+	// The flow persists the message, commits it and returns once its seq is
+	// settled: the ack means durable, and a resend (same clientMessageId) is
+	// neither stored nor delivered again.
+	select {
+	case <-cl.echo: // a late echo of an earlier send
+	default:
+	}
+	losses, up := g.hub.live()
+	if !up {
+		return chatstate.Message{}, errLiveDown
+	}
+	sent, err := g.deps.Messages.Send(ctx, msg, g.messagePublish(members, cl.conn.ID()))
+	if err != nil {
+		return chatstate.Message{}, err
+	}
+	if !sent.Duplicate {
+		g.m.messages.Inc()
+	}
+	if sent.Published && g.deps.Notifier != nil && !chatstate.IsEntry(msg.Type) {
+		// Published by this call: new, or a resend of one whose node died
+		// before publishing it (and so before notifying). Edits and
+		// reactions push nothing.
+		g.deps.Notifier.MessageSent(sent.Message, members)
+	}
+	if sent.Published {
+		// Messages settled before this one were published before it, on
+		// the same channel, and this socket receives them through the
+		// hub. Acking once this message's own publication reaches the hub
+		// puts the ack behind them on the socket, so a client never sees
+		// this seq before a lower one it could then skip.
+		t := time.NewTimer(echoTimeout)
+		select {
+		case <-cl.echo:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
+	if l, up := g.hub.live(); !up || l != losses {
+		// Stored, but this node's live delivery broke meanwhile: the
+		// retry (same clientMessageId) is acked once it is restored.
+		return chatstate.Message{}, errLiveDown
+	}
+	return sent.Message, nil
+}
