@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/cache"
 	"github.com/chatstate/chatstate/socketio"
 )
 
@@ -107,7 +108,13 @@ func (g *Gateway) ChangeMembers(ctx context.Context, conversationID, actorID str
 		return c, nil, errLiveDown
 	}
 	msg := chatstate.Message{ID: chatstate.NewID(), ConversationID: c.ID, SenderID: actorID, Type: chatstate.TypeMembers, Members: &eff}
-	sent, err := g.deps.Messages.Send(ctx, msg, g.messagePublish(slices.Concat(c.Members, eff.Removed), ""))
+	sent, err := g.deps.Messages.SendTo(ctx, msg, func(ctx context.Context) (cache.Publish, error) {
+		members, err := g.deps.Directory.Members(ctx, c.ID)
+		if err != nil {
+			return cache.Publish{}, err
+		}
+		return g.messagePublish(union(members, eff.Removed), ""), nil
+	})
 	if err != nil {
 		return c, nil, err
 	}
@@ -136,7 +143,16 @@ func (g *Gateway) deliver(ctx context.Context, cl *client, msg chatstate.Message
 	if !up {
 		return chatstate.Message{}, errLiveDown
 	}
-	sent, err := g.deps.Messages.Send(ctx, msg, g.messagePublish(members, cl.conn.ID()))
+	// members was read before the seq was reserved (to refuse non-members
+	// without taking a seq); the recipients are read again after it, so a
+	// member removed by a members entry with a lower seq gets nothing.
+	sent, err := g.deps.Messages.SendTo(ctx, msg, func(ctx context.Context) (cache.Publish, error) {
+		var err error
+		if members, err = g.members(ctx, cl, msg.ConversationID); err != nil {
+			return cache.Publish{}, err
+		}
+		return g.messagePublish(members, cl.conn.ID()), nil
+	})
 	if err != nil {
 		return chatstate.Message{}, err
 	}
@@ -169,4 +185,15 @@ func (g *Gateway) deliver(ctx context.Context, cl *client, msg chatstate.Message
 		return chatstate.Message{}, errLiveDown
 	}
 	return sent.Message, nil
+}
+
+// union is a followed by the ids of b not in a.
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, id := range b {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }

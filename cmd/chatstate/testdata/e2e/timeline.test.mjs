@@ -202,7 +202,15 @@ test("a removed member stops receiving on both nodes at once and is refused on s
   assert.equal((await api(env.b, "POST", `/v1/conversations/${conv}/members`, {})).status, 400);
   assert.equal((await api(env.b, "POST", `/v1/conversations/${conv}/members`, { add: [carol], remove: [carol] })).status, 400);
 
-  const res = await api(env.b, "POST", `/v1/conversations/${conv}/members`, { add: [dave], remove: [carol], actorId: alice });
+  // Sends on both nodes race the change: none with a seq above the members
+  // entry may reach carol.
+  const bobA = await connect(env.a, { user: bob, deviceId: "second" });
+  const racing = [];
+  for (let i = 0; i < 6; i++) racing.push(send(i % 2 ? a : bobA, conv, `racing ${i}`), send(b, conv, `racing b ${i}`));
+  const [res] = await Promise.all([
+    api(env.b, "POST", `/v1/conversations/${conv}/members`, { add: [dave], remove: [carol], actorId: alice }),
+    ...racing,
+  ]);
   assert.equal(res.status, 200, JSON.stringify(res.body));
   assert.equal(res.body.id, conv);
   assert.deepEqual(res.body.members, [alice, bob, dave]);
@@ -212,8 +220,9 @@ test("a removed member stops receiving on both nodes at once and is refused on s
     const got = await waitFor(s, "message:new", (e) => e.message.conversationId === conv && e.message.type === "members");
     assert.deepEqual(got.message.members, { added: [dave], removed: [carol] });
     assert.equal(got.message.senderId, alice);
-    assert.equal(got.message.seq, before.seq + 1);
+    assert.equal(got.message.seq, res.body.entry.seq);
   }
+  const entrySeq = res.body.entry.seq;
 
   const afterMsg = await send(a, conv, "after the change");
   for (const s of [b, d]) await waitFor(s, "message:new", (e) => e.message.id === afterMsg.id);
@@ -223,6 +232,8 @@ test("a removed member stops receiving on both nodes at once and is refused on s
   for (const s of [carolA, carolB]) await waitFor(s, "message:new", (e) => e.message.id === barrier.id);
   for (const s of [carolA, carolB]) {
     assert.equal(received(s, "message:new", (e) => e.message.id === afterMsg.id).length, 0, "a removed member receives nothing more");
+    const late = received(s, "message:new", (e) => e.message.conversationId === conv && e.message.seq > entrySeq);
+    assert.deepEqual(late.map((e) => e.message.seq), [], "nothing after the members entry, even from sends racing it");
   }
   for (const [event, payload] of [
     ["message:send", { conversationId: conv, clientMessageId: uid("c"), content: "still here?" }],
@@ -239,7 +250,7 @@ test("a removed member stops receiving on both nodes at once and is refused on s
   // Dave reads the whole history, from before he joined.
   const hist = await ack(d, "messages:sync", { conversationId: conv, afterSeq: 0 });
   assert.ok(hist.ok, JSON.stringify(hist));
-  assert.deepEqual(hist.messages.map((m) => m.seq), [before.seq, before.seq + 1, afterMsg.seq]);
+  assert.deepEqual(hist.messages.map((m) => m.seq), Array.from({ length: afterMsg.seq }, (_, i) => i + 1));
   assert.equal(hist.messages[0].content, "before the change");
   // Dave can send; carol back in is a member again.
   await send(d, conv, "hi, I'm new");
