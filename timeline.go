@@ -36,6 +36,18 @@ type MembersChange struct {
 	Removed []string `json:"removed"`
 }
 
+// NonNil returns c with nil lists made empty, so the JSON shows [] (a
+// store may decode an empty list as nil).
+func (c MembersChange) NonNil() *MembersChange {
+	if c.Added == nil {
+		c.Added = []string{}
+	}
+	if c.Removed == nil {
+		c.Removed = []string{}
+	}
+	return &c
+}
+
 // Reactions of a message: emoji -> the users who reacted with it, in the
 // order of their (latest) reaction. Message holds a pointer so it stays
 // comparable with ==.

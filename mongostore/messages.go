@@ -86,6 +86,9 @@ func (d messageDoc) message() chatstate.Message {
 		Target: d.Target, TargetSeq: d.TargetSeq, Remove: d.Remove, Members: d.Members,
 		EditedAt: d.EditedAt, Deleted: d.Deleted,
 	}
+	if d.Members != nil {
+		m.Members = d.Members.NonNil()
+	}
 	if !d.Deleted && len(d.Rx) > 0 {
 		m.Reactions = reactionsOf(d.Rx)
 	}

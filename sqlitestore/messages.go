@@ -134,6 +134,7 @@ func scanMessages(rows *sql.Rows, capHint int) ([]chatstate.Message, error) {
 			if err := json.Unmarshal([]byte(members), m.Members); err != nil {
 				return nil, fmt.Errorf("sqlitestore: members of %s: %w", m.ID, err)
 			}
+			m.Members = m.Members.NonNil()
 		}
 		out = append(out, m)
 	}

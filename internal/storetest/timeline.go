@@ -153,6 +153,14 @@ func testTimelineMembersEntry(t *testing.T, e *env) {
 	if len(got) != 1 || !reflect.DeepEqual(got[0], m) {
 		t.Fatalf("members entry read back as %+v, want %+v", got, m)
 	}
+	// An empty list reads back as [], not null.
+	only := e.msg(conv, admin, 4)
+	only.Type, only.Content, only.ClientMessageID = chatstate.TypeMembers, "", ""
+	only.Members = &chatstate.MembersChange{Added: []string{}, Removed: []string{e.id("u")}}
+	mustInsert(t, e.s, only)
+	if got := after(t, e.s, conv, 3, 1); len(got) != 1 || got[0].Members == nil || got[0].Members.Added == nil || !reflect.DeepEqual(got[0], only) {
+		t.Fatalf("members entry with an empty list read back as %+v", got)
+	}
 	bad := m
 	bad.Seq, bad.ID, bad.Members = 2, e.id("m"), nil
 	wantCode(t, "members entry without members", insert(t, e.s, bad)[0], chatstate.EINVALID)
