@@ -91,23 +91,54 @@ func (g *Gateway) handleEntry(ctx context.Context, cl *client, ev *socketio.Even
 // members entry (sender actorID, "chatstate" when empty), published to the
 // old and the new members: the removed ones learn of their removal, and
 // from that entry on nothing reaches them, on any node, because every
-// node's next member read sees the new set (Directory.UpdateMembers). A
-// change that changes nothing appends no entry and returns a nil entry.
-func (g *Gateway) ChangeMembers(ctx context.Context, conversationID, actorID string, change chatstate.MembersChange) (chatstate.Conversation, *chatstate.Message, error) {
+// node's next member read sees the new set (Directory.UpdateMembers) and
+// sends read their recipients after reserving their seq (SendTo).
+//
+// A change that changes nothing appends no entry and returns a nil entry,
+// unless requestID (the entry's clientMessageId) is set: then a retry of a
+// change whose entry may not have been sent (the first call failed after
+// storing the change) sends it, once, with the part of the request that
+// holds now.
+func (g *Gateway) ChangeMembers(ctx context.Context, conversationID, actorID, requestID string, change chatstate.MembersChange) (chatstate.Conversation, *chatstate.Message, error) {
 	if actorID == "" {
 		actorID = "chatstate"
 	}
 	if err := chatstate.ValidateID("actorId", actorID); err != nil {
 		return chatstate.Conversation{}, nil, err
 	}
+	if requestID != "" {
+		if err := chatstate.ValidateID("requestId", requestID); err != nil {
+			return chatstate.Conversation{}, nil, err
+		}
+	}
 	c, eff, err := g.deps.Directory.UpdateMembers(ctx, conversationID, change)
-	if err != nil || len(eff.Added)+len(eff.Removed) == 0 {
+	if err != nil {
 		return c, nil, err
+	}
+	if len(eff.Added)+len(eff.Removed) == 0 {
+		if requestID == "" {
+			return c, nil, nil
+		}
+		eff = chatstate.MembersChange{Added: []string{}, Removed: []string{}}
+		for _, id := range change.Added {
+			if slices.Contains(c.Members, id) && !slices.Contains(eff.Added, id) {
+				eff.Added = append(eff.Added, id)
+			}
+		}
+		for _, id := range change.Removed {
+			if !slices.Contains(c.Members, id) && !slices.Contains(eff.Removed, id) {
+				eff.Removed = append(eff.Removed, id)
+			}
+		}
+		if len(eff.Added)+len(eff.Removed) == 0 {
+			return c, nil, nil
+		}
 	}
 	if _, up := g.hub.live(); !up {
 		return c, nil, errLiveDown
 	}
-	msg := chatstate.Message{ID: chatstate.NewID(), ConversationID: c.ID, SenderID: actorID, Type: chatstate.TypeMembers, Members: &eff}
+	msg := chatstate.Message{ID: chatstate.NewID(), ConversationID: c.ID, SenderID: actorID, Type: chatstate.TypeMembers,
+		Members: &eff, ClientMessageID: requestID}
 	sent, err := g.deps.Messages.SendTo(ctx, msg, func(ctx context.Context) (cache.Publish, error) {
 		members, err := g.deps.Directory.Members(ctx, c.ID)
 		if err != nil {
@@ -118,7 +149,12 @@ func (g *Gateway) ChangeMembers(ctx context.Context, conversationID, actorID str
 	if err != nil {
 		return c, nil, err
 	}
-	g.m.messages.Inc()
+	if !sent.Duplicate {
+		g.m.messages.Inc()
+	}
+	if sent.Message.Type != chatstate.TypeMembers || sent.Message.ConversationID != c.ID {
+		return c, nil, chatstate.Errorf(chatstate.ECONFLICT, "requestId was already used for another message")
+	}
 	return c, &sent.Message, nil
 }
 

@@ -11,7 +11,7 @@ import (
 // /v1/conversations/{id}/members (gateway.Gateway.ChangeMembers): it
 // updates the members and appends the members entry, returning the
 // conversation after the change and the entry (nil when nothing changed).
-type ChangeMembers func(ctx context.Context, conversationID, actorID string, change chatstate.MembersChange) (chatstate.Conversation, *chatstate.Message, error)
+type ChangeMembers func(ctx context.Context, conversationID, actorID, requestID string, change chatstate.MembersChange) (chatstate.Conversation, *chatstate.Message, error)
 
 func (s *Server) changeMembers(w http.ResponseWriter, r *http.Request) {
 	if s.deps.ChangeMembers == nil {
@@ -19,9 +19,10 @@ func (s *Server) changeMembers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		Add     []string `json:"add"`
-		Remove  []string `json:"remove"`
-		ActorID string   `json:"actorId"`
+		Add       []string `json:"add"`
+		Remove    []string `json:"remove"`
+		ActorID   string   `json:"actorId"`
+		RequestID string   `json:"requestId"`
 	}
 	if err := s.decode(w, r, &req); err != nil {
 		s.error(w, r, err)
@@ -31,7 +32,7 @@ func (s *Server) changeMembers(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, chatstate.Errorf(chatstate.EINVALID, "add or remove is required"))
 		return
 	}
-	c, entry, err := s.deps.ChangeMembers(r.Context(), r.PathValue("id"), req.ActorID, chatstate.MembersChange{Added: req.Add, Removed: req.Remove})
+	c, entry, err := s.deps.ChangeMembers(r.Context(), r.PathValue("id"), req.ActorID, req.RequestID, chatstate.MembersChange{Added: req.Add, Removed: req.Remove})
 	if err != nil {
 		s.error(w, r, err)
 		return

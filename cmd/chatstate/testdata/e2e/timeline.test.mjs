@@ -262,4 +262,16 @@ test("a removed member stops receiving on both nodes at once and is refused on s
   const noop = await api(env.a, "POST", `/v1/conversations/${conv}/members`, { add: [carol] });
   assert.equal(noop.status, 200);
   assert.equal(noop.body.entry, undefined);
+  // With a requestId a retry answers the same entry, delivered once.
+  const erin = uid("erin");
+  const req = { add: [erin], requestId: uid("req") };
+  const first = await api(env.a, "POST", `/v1/conversations/${conv}/members`, req);
+  const retry = await api(env.b, "POST", `/v1/conversations/${conv}/members`, req);
+  assert.equal(first.status, 200, JSON.stringify(first.body));
+  assert.deepEqual(retry.body, first.body);
+  assert.deepEqual(first.body.entry.members, { added: [erin], removed: [] });
+  const tail = await send(a, conv, "tail");
+  await waitFor(b, "message:new", (e) => e.message.id === tail.id);
+  assert.equal(received(b, "message:new", (e) => e.message.type === "members" && e.message.members.added[0] === erin).length, 1);
+  assert.equal(tail.seq, first.body.entry.seq + 1, "the retry took no seq");
 });
