@@ -138,6 +138,9 @@ func (g *Gateway) handleSend(ctx context.Context, cl *client, ev *socketio.Event
 	if err := msg.Validate(g.cfg.MaxContentBytes); err != nil {
 		return nil, err
 	}
+	if err := g.sendRate(ctx, cl); err != nil {
+		return nil, err
+	}
 	members, err := g.members(ctx, cl, req.ConversationID)
 	if err != nil {
 		return nil, err

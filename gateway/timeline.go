@@ -80,6 +80,9 @@ func (g *Gateway) handleEntry(ctx context.Context, cl *client, ev *socketio.Even
 	if err := msg.Validate(g.cfg.MaxContentBytes); err != nil {
 		return nil, err
 	}
+	if err := g.sendRate(ctx, cl); err != nil {
+		return nil, err
+	}
 	sent, err := g.deliver(ctx, cl, msg, members)
 	if err != nil {
 		return nil, err
@@ -158,16 +161,22 @@ func (g *Gateway) ChangeMembers(ctx context.Context, conversationID, actorID, re
 	return c, &sent.Message, nil
 }
 
+// sendRate counts a send (messages and timeline entries alike) against the
+// user's message rate limit.
+func (g *Gateway) sendRate(ctx context.Context, cl *client) error {
+	rl, err := g.deps.Cache.CheckRateLimit(ctx, cl.userID, "message_send", g.cfg.MessageRateLimit, g.cfg.MessageRateWindow)
+	if err != nil {
+		return err
+	}
+	if !rl.Allowed {
+		return &chatstate.Error{Code: chatstate.ERATELIMITED, Message: "too many messages, retry later", RetryAfter: max(rl.RetryAfter, time.Millisecond)}
+	}
+	return nil
+}
+
 // deliver sends msg through the durable flow and returns it as stored once
 // it is safe to ack (handleSend explains the waits).
 func (g *Gateway) deliver(ctx context.Context, cl *client, msg chatstate.Message, members []string) (chatstate.Message, error) {
-	rl, err := g.deps.Cache.CheckRateLimit(ctx, cl.userID, "message_send", g.cfg.MessageRateLimit, g.cfg.MessageRateWindow)
-	if err != nil {
-		return chatstate.Message{}, err
-	}
-	if !rl.Allowed {
-		return chatstate.Message{}, &chatstate.Error{Code: chatstate.ERATELIMITED, Message: "too many messages, retry later", RetryAfter: max(rl.RetryAfter, time.Millisecond)}
-	}
 	// The flow persists the message, commits it and returns once its seq is
 	// settled: the ack means durable, and a resend (same clientMessageId) is
 	// neither stored nor delivered again.
