@@ -53,9 +53,9 @@ func (c MembersChange) NonNil() *MembersChange {
 // comparable with ==.
 type Reactions map[string][]string
 
-// IsEntry reports whether t is a timeline entry type that applies to a
+// IsTargetEntry reports whether t is a timeline entry type that applies to a
 // target message (edit, delete, reaction).
-func IsEntry(t string) bool {
+func IsTargetEntry(t string) bool {
 	return t == TypeEdit || t == TypeDelete || t == TypeReaction
 }
 

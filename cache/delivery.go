@@ -128,7 +128,7 @@ func (c *Cache) Commit(ctx context.Context, msg chatstate.Message, pub Publish) 
 		return Committed{}, err
 	}
 	rec, err := json.Marshal(publishRecord{Seq: msg.Seq, Member: string(member), Field: dedupeField(msg.SenderID, msg.ClientMessageID),
-		Prefix: pub.Prefix, Suffix: pub.Suffix, Channels: pub.Channels, Apply: chatstate.IsEntry(msg.Type)})
+		Prefix: pub.Prefix, Suffix: pub.Suffix, Channels: pub.Channels, Apply: chatstate.IsTargetEntry(msg.Type)})
 	if err != nil {
 		return Committed{}, err
 	}

@@ -39,7 +39,7 @@ func (g *Gateway) handleEntry(ctx context.Context, cl *client, ev *socketio.Even
 	if err != nil {
 		return nil, err
 	}
-	if target.Type == chatstate.TypeMembers || chatstate.IsEntry(target.Type) {
+	if target.Type == chatstate.TypeMembers || chatstate.IsTargetEntry(target.Type) {
 		return nil, chatstate.Errorf(chatstate.ENOTFOUND, "message %s is a timeline entry, not a message", req.MessageID)
 	}
 	if target.Deleted {
@@ -204,7 +204,7 @@ func (g *Gateway) deliver(ctx context.Context, cl *client, msg chatstate.Message
 	if !sent.Duplicate {
 		g.m.messages.Inc()
 	}
-	if sent.Published && g.deps.Notifier != nil && !chatstate.IsEntry(msg.Type) {
+	if sent.Published && g.deps.Notifier != nil && !chatstate.IsTargetEntry(msg.Type) {
 		// Published by this call: new, or a resend of one whose node died
 		// before publishing it (and so before notifying). Edits and
 		// reactions push nothing.

@@ -167,7 +167,7 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []chatstate.Message) ([
 // chatstate.MessageStore.InsertMessages), so nodes need no coordination.
 func (s *Store) applyEntries(ctx context.Context, msgs []chatstate.Message, errs []error) error {
 	for i, m := range msgs {
-		if errs[i] != nil || !chatstate.IsEntry(m.Type) {
+		if errs[i] != nil || !chatstate.IsTargetEntry(m.Type) {
 			continue
 		}
 		filter := bson.D{{Key: "conversationId", Value: m.ConversationID}, {Key: "id", Value: m.Target}, notSkip}

@@ -23,6 +23,12 @@
 //   - CreateConversation drops duplicate members keeping the first
 //     occurrence's order, fills CreatedAt with the current time when it is 0,
 //     and Conversation returns the members in that order.
+//   - Timeline entries (edit, delete, reaction, members) are stored and read
+//     like messages; a stored edit, delete or reaction also changes its
+//     target, and every read shows the state of applying the target's
+//     entries in seq order (chatstate.Message.Apply) whatever order they
+//     were stored in. UpdateMembers returns only the effective change and
+//     appends added members in order.
 //   - SetFriends drops duplicates keeping order; nil and empty both clear.
 //   - DeviceTokens' order is unspecified. Platform must be "fcm" or "apns",
 //     Token non-empty without whitespace. UpdatedAt 0 is filled with the
