@@ -54,7 +54,9 @@ end
 -- delete, reaction) exactly as chatstate.Message.Apply does. Records are
 -- published in seq order, so the cached copy ends in the state of applying
 -- every entry in seq order: the state the stores reach in any order. A
--- target no longer cached is left to the store.
+-- target no longer cached is left to the store. cjson re-encodes numbers
+-- with 14 significant digits: exact for seqs below 10^14 and epoch-ms
+-- times until the year 5138.
 local function apply_entry(kMsgs, entryJSON)
   local e = cjson.decode(entryJSON)
   local score = string.format('%d', e.targetSeq)
