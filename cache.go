@@ -15,6 +15,20 @@ type Message struct {
 	CreatedAt       int64  `json:"createdAt"` // epoch ms
 	Seq             int64  `json:"seq"`
 	ClientMessageID string `json:"clientMessageId,omitempty"`
+
+	// Timeline entries (docs/timeline.md). Target and TargetSeq: the message
+	// an edit, delete or reaction applies to; Remove: a reaction taken back;
+	// Members: the change of a members entry.
+	Target    string         `json:"target,omitempty"`
+	TargetSeq int64          `json:"targetSeq,omitempty"`
+	Remove    bool           `json:"remove,omitempty"`
+	Members   *MembersChange `json:"members,omitempty"`
+
+	// The state of an original that entries changed: EditedAt (epoch ms) of
+	// the last edit, Deleted (content cleared), Reactions.
+	EditedAt  int64      `json:"editedAt,omitempty"`
+	Deleted   bool       `json:"deleted,omitempty"`
+	Reactions *Reactions `json:"reactions,omitempty"`
 }
 
 // TypeSkip is the type of a skip marker: the store's placeholder for a seq

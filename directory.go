@@ -18,6 +18,10 @@ type Directory interface {
 	IsMember(ctx context.Context, conversationID, userID string) (bool, error)
 	// Members returns ENOTFOUND for an unknown conversation.
 	Members(ctx context.Context, conversationID string) ([]string, error)
+	// UpdateMembers changes the members (see ConversationStore) and
+	// returns the conversation after it and the effective change; once it
+	// returns, Members answers the new set on every node.
+	UpdateMembers(ctx context.Context, conversationID string, change MembersChange) (Conversation, MembersChange, error)
 	SetFriends(ctx context.Context, userID string, friends []string) error
 	Friends(ctx context.Context, userID string) ([]string, error)
 }

@@ -26,15 +26,6 @@ type ConversationActivity struct {
 	LastActivity int64  `json:"lastActivity"` // epoch ms
 }
 
-// Timeline entry types that are not messages of their own: they change an
-// earlier message or the membership (issue 9's timeline).
-const (
-	TypeEdit     = "edit"
-	TypeDelete   = "delete"
-	TypeReaction = "reaction"
-	TypeMembers  = "members"
-)
-
 // NotCounted lists the types CountsAsUnread refuses; stores filter on it.
 var NotCounted = []string{TypeEdit, TypeDelete, TypeReaction, TypeMembers, TypeSkip}
 

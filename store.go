@@ -19,7 +19,17 @@ type MessageStore interface {
 	// ErrDuplicateMessage / ErrSeqTaken; one message's conflict does not
 	// stop the others. A non-nil second value means the batch as a whole
 	// failed and nothing can be assumed stored.
+	//
+	// A stored edit, delete or reaction entry is also applied to its
+	// target (Message.TargetSeq/Target) so that reads show the final
+	// state: entries may be stored in any seq order, and the stores reach
+	// the state of applying them in seq order (edits: the highest seq wins;
+	// a delete is final; reactions: the highest seq per (emoji, user)
+	// wins, see ReactionState).
 	InsertMessages(ctx context.Context, msgs []Message) ([]error, error)
+	// MessageByID returns a message with its current state (edited,
+	// deleted, reactions); ENOTFOUND when the conversation has no such id.
+	MessageByID(ctx context.Context, conversationID, id string) (Message, error)
 	// MessagesAfter returns up to limit messages with seq > afterSeq,
 	// ascending by seq; a limit over StoreLimits.MaxPageSize is too_large.
 	MessagesAfter(ctx context.Context, conversationID string, afterSeq int64, limit int) ([]Message, error)
@@ -42,6 +52,12 @@ type ConversationStore interface {
 	IsMember(ctx context.Context, conversationID, userID string) (bool, error)
 	// ConversationsOf lists the ids of a user's conversations.
 	ConversationsOf(ctx context.Context, userID string) ([]string, error)
+	// UpdateMembers adds change.Added (appended in order) and removes
+	// change.Removed, atomically, and returns the conversation after it and
+	// the effective change (ids already in, or not in, left out).
+	// ENOTFOUND for an unknown id, ETOOLARGE past the members limit,
+	// EINVALID when no member would be left or an id is in both lists.
+	UpdateMembers(ctx context.Context, id string, change MembersChange) (Conversation, MembersChange, error)
 }
 
 // DeviceToken is a push token of one device of a user.

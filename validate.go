@@ -3,6 +3,7 @@ package chatstate
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"slices"
 	"time"
 	"unicode/utf8"
 )
@@ -86,7 +87,7 @@ func (m *Message) Validate(maxContentBytes int) error {
 	if !utf8.ValidString(m.Content) {
 		return Errorf(EINVALID, "message content is not valid UTF-8")
 	}
-	return nil
+	return m.validateEntry()
 }
 
 // ValidateClientType checks the type a client gives a message: an id-like
@@ -95,7 +96,7 @@ func ValidateClientType(t string) error {
 	if err := ValidateID("message type", t); err != nil {
 		return err
 	}
-	if t == TypeSkip {
+	if slices.Contains(reservedTypes, t) {
 		return Errorf(EINVALID, "message type %q is reserved", t)
 	}
 	return nil

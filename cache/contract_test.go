@@ -27,6 +27,7 @@ func testCache(t *testing.T, newClient newClientFunc) {
 		{"MessagesExplicitSeq", testMessagesExplicitSeq},
 		{"MessagesPublish", testMessagesPublish},
 		{"SettleTimeout", testSettleTimeout},
+		{"TimelineApply", testTimelineApply},
 		{"Reserve", testReserve},
 		{"ReadsAndUnread", testReadsAndUnread},
 		{"UnreadLimit", testUnreadLimit},

@@ -113,6 +113,9 @@ type publishRecord struct {
 	Channels []string `json:"c"`
 	Sender   string   `json:"u"`
 	Counted  bool     `json:"n"`
+	// Apply: a timeline entry whose target's cached copy is updated when
+	// it is published (message_lib apply_entry).
+	Apply bool `json:"a,omitempty"`
 }
 
 // Commit is the step after msg (with its reserved Seq) is stored: msg
@@ -132,7 +135,7 @@ func (c *Cache) Commit(ctx context.Context, msg chatstate.Message, pub Publish) 
 	}
 	rec, err := json.Marshal(publishRecord{Seq: msg.Seq, Member: string(member), Field: dedupeField(msg.SenderID, msg.ClientMessageID),
 		Prefix: pub.Prefix, Suffix: pub.Suffix, Channels: pub.Channels,
-		Sender: msg.SenderID, Counted: chatstate.CountsAsUnread(msg.Type)})
+		Sender: msg.SenderID, Counted: chatstate.CountsAsUnread(msg.Type), Apply: chatstate.IsTargetEntry(msg.Type)})
 	if err != nil {
 		return Committed{}, err
 	}

@@ -76,10 +76,69 @@ local function summarize(k, rec)
   end
 end
 
+-- apply_entry updates the cached copy of a timeline entry's target (edit,
+-- delete, reaction) exactly as chatstate.Message.Apply does. Records are
+-- published in seq order, so the cached copy ends in the state of applying
+-- every entry in seq order: the state the stores reach in any order. A
+-- target no longer cached is left to the store. cjson re-encodes numbers
+-- with 14 significant digits: exact for seqs below 10^14 and epoch-ms
+-- times until the year 5138.
+local function apply_entry(kMsgs, entryJSON)
+  local e = cjson.decode(entryJSON)
+  local score = string.format('%d', e.targetSeq)
+  local cur = redis.call('ZRANGEBYSCORE', kMsgs, score, score)
+  if #cur == 0 then
+    return
+  end
+  local o = cjson.decode(cur[1])
+  if o.id ~= e.target or o.deleted then
+    return
+  end
+  if e.type == 'edit' then
+    o.content = e.content
+    o.editedAt = e.createdAt
+  elseif e.type == 'delete' then
+    o.deleted = true
+    o.content = ''
+    o.editedAt = nil
+    o.reactions = nil
+  elseif e.type == 'reaction' then
+    local r = o.reactions or {}
+    local users = r[e.content] or {}
+    local kept = {}
+    for i = 1, #users do
+      if users[i] ~= e.senderId then
+        kept[#kept + 1] = users[i]
+      end
+    end
+    if not e.remove then
+      kept[#kept + 1] = e.senderId
+    end
+    if #kept == 0 then
+      r[e.content] = nil
+    else
+      r[e.content] = kept
+    end
+    if next(r) == nil then
+      o.reactions = nil
+    else
+      o.reactions = r
+    end
+  else
+    return
+  end
+  redis.call('ZREMRANGEBYSCORE', kMsgs, score, score)
+  redis.call('ZADD', kMsgs, score, cjson.encode(o))
+end
+
 -- publish_record publishes one ready record: {"q": seq, "m": member JSON,
--- "f": dedupe field, "p"/"s": payload prefix/suffix, "c": channels,
--- "u": sender, "n": counted (summarize)}.
+-- "f": dedupe field, "p"/"s": payload prefix/suffix, "c": channels, "a":
+-- true for a timeline entry to apply to its cached target, "u": sender,
+-- "n": counted (summarize)}.
 local function publish_record(k, rec, now, ttl, keep, dedupeKeep)
+  if rec.a then
+    apply_entry(k.msgs, rec.m)
+  end
   cache_publish(k.msgs, k.ids, k.idx, rec.q, rec.m, rec.f, now, ttl, keep, dedupeKeep, rec.p, rec.s, rec.c)
   summarize(k, rec)
 end

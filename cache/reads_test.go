@@ -20,9 +20,25 @@ func (e *env) send(conv, sender, typ string, at int64, members ...string) chatst
 		r, err = e.c.Reserve(e.ctx, conv, sender, "")
 		must(e.t, err)
 	}
-	m := chatstate.Message{ID: chatstate.NewID(), ConversationID: conv, SenderID: sender, Content: "x", Type: typ, Seq: r.Seq, CreatedAt: at}
+	m := validEntry(chatstate.Message{ID: chatstate.NewID(), ConversationID: conv, SenderID: sender, Content: "x", Type: typ, Seq: r.Seq, CreatedAt: at})
 	_, err = e.c.Commit(e.ctx, m, Publish{Members: members})
 	must(e.t, err)
+	return m
+}
+
+// validEntry fills in what a timeline entry of m's type carries (its
+// target is the conversation's seq 1, which these tests never read back).
+func validEntry(m chatstate.Message) chatstate.Message {
+	switch m.Type {
+	case chatstate.TypeEdit:
+		m.Target, m.TargetSeq = "first", 1
+	case chatstate.TypeReaction:
+		m.Target, m.TargetSeq, m.Content = "first", 1, "+1"
+	case chatstate.TypeDelete:
+		m.Target, m.TargetSeq, m.Content = "first", 1, ""
+	case chatstate.TypeMembers:
+		m.Members = &chatstate.MembersChange{Added: []string{"newcomer"}, Removed: []string{}}
+	}
 	return m
 }
 
@@ -197,6 +213,7 @@ func testConversationList(t *testing.T, nc newClientFunc) {
 	// A commit that bumps activity moves its conversation up for the
 	// given members; a reaction does not.
 	e.send("d", "v", "text", 5000, "u", "v")
+	e.send("b", "v", "text", 100) // the reaction's target; no members, so no list moves
 	e.send("b", "v", chatstate.TypeReaction, 6000, "u", "v")
 	if got := ids(page("u", 10, "")); !slices.Equal(got, []string{"d", "a", "c", "b"}) {
 		t.Fatalf("after a text in d and a reaction in b: %v", got)

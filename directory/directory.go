@@ -21,6 +21,7 @@ type Store interface {
 	Conversation(ctx context.Context, id string) (chatstate.Conversation, error)
 	Friends(ctx context.Context, userID string) ([]string, error)
 	SetFriends(ctx context.Context, userID string, friends []string) error
+	UpdateMembers(ctx context.Context, id string, change chatstate.MembersChange) (chatstate.Conversation, chatstate.MembersChange, error)
 }
 
 // FriendCache is the Cache service's friend-list cache (cache.Cache).
@@ -43,12 +44,19 @@ type Config struct {
 	MaxMembers int
 	// MaxFriends caps a friend list; zero means 5000.
 	MaxFriends int
+	// StaleFor is how long a conversation whose members changed refuses
+	// cache fills (reads go to the store meanwhile): longer than a fill
+	// that read the store before the change can take. Zero means 5 seconds.
+	StaleFor time.Duration
 }
 
 var (
 	//go:embed directory_cache.lua
 	cacheSrc    string
 	cacheScript = luascript.New("directory_cache", cacheSrc)
+	//go:embed directory_invalidate.lua
+	invalidateSrc    string
+	invalidateScript = luascript.New("directory_invalidate", invalidateSrc)
 )
 
 // Directory is a chatstate.Directory over a Store with a Redis cache.
@@ -75,6 +83,9 @@ func New(client rueidis.Client, store Store, friends FriendCache, cfg Config) *D
 	}
 	if cfg.MaxFriends <= 0 {
 		cfg.MaxFriends = 5000
+	}
+	if cfg.StaleFor <= 0 {
+		cfg.StaleFor = 5 * time.Second
 	}
 	return &Directory{client: client, keys: keys.New(cfg.KeyPrefix), store: store, friends: friends, cfg: cfg}
 }
@@ -117,6 +128,10 @@ func (d *Directory) IsMember(ctx context.Context, convID, userID string) (bool, 
 // sync are not rate limited) off the store.
 const notFound = "~none"
 
+// staleMarker is the member set of a conversation whose members just
+// changed (directory_invalidate.lua).
+const staleMarker = "~stale"
+
 // Members lists a conversation's members: one SMEMBERS on a hit, the store
 // and a cache fill on a miss. An unknown conversation is cached as such for
 // NotFoundTTL.
@@ -132,10 +147,15 @@ func (d *Directory) Members(ctx context.Context, convID string) ([]string, error
 	if len(members) == 1 && members[0] == notFound {
 		return nil, chatstate.Errorf(chatstate.ENOTFOUND, "conversation not found")
 	}
-	if len(members) > 0 {
+	stale := len(members) == 1 && members[0] == staleMarker
+	if len(members) > 0 && !stale {
 		return members, nil
 	}
 	c, err := d.store.Conversation(ctx, convID)
+	if stale {
+		// Just changed: the fill would be refused anyway.
+		return c.Members, err
+	}
 	if chatstate.ErrorCode(err) == chatstate.ENOTFOUND {
 		ttl := strconv.FormatInt(d.cfg.NotFoundTTL.Milliseconds(), 10)
 		if err := luascript.Err(cacheScript.Exec(ctx, d.client, []string{key}, []string{ttl, notFound}).Error()); err != nil {
@@ -151,6 +171,25 @@ func (d *Directory) Members(ctx context.Context, convID string) ([]string, error
 		return nil, err
 	}
 	return c.Members, nil
+}
+
+// UpdateMembers changes a conversation's members in the store and drops
+// the cached set, refusing fills for StaleFor: from its return on, every
+// node's Members answers the new set.
+func (d *Directory) UpdateMembers(ctx context.Context, convID string, change chatstate.MembersChange) (chatstate.Conversation, chatstate.MembersChange, error) {
+	if err := chatstate.ValidateID("conversationId", convID); err != nil {
+		return chatstate.Conversation{}, chatstate.MembersChange{}, err
+	}
+	c, eff, err := d.store.UpdateMembers(ctx, convID, change)
+	if err != nil || len(eff.Added)+len(eff.Removed) == 0 {
+		return c, eff, err
+	}
+	return c, eff, d.invalidate(ctx, convID)
+}
+
+func (d *Directory) invalidate(ctx context.Context, convID string) error {
+	ttl := strconv.FormatInt(d.cfg.StaleFor.Milliseconds(), 10)
+	return luascript.Err(invalidateScript.Exec(ctx, d.client, []string{d.keys.Members(convID)}, []string{ttl}).Error())
 }
 
 // SetFriends replaces userID's friend list in the store and drops the

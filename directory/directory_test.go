@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/chatstate/chatstate"
 	"github.com/chatstate/chatstate/cache"
@@ -135,5 +136,71 @@ func TestFriendsCacheAside(t *testing.T) {
 	}
 	if err := f.d.SetFriends(f.ctx, "alice", []string{"bad id"}); chatstate.ErrorCode(err) != chatstate.EINVALID {
 		t.Fatalf("bad friend id: %v", err)
+	}
+}
+
+// A membership change is visible at once, and a cache fill that read the
+// members before the change (racing it) cannot cache the old set.
+func TestUpdateMembersInvalidates(t *testing.T) {
+	f := setup(t, Config{StaleFor: 300 * time.Millisecond})
+	if _, err := f.d.CreateConversation(f.ctx, chatstate.Conversation{ID: "c1", Members: []string{"alice", "bob"}}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := f.d.Members(f.ctx, "c1"); err != nil || len(m) != 2 {
+		t.Fatalf("members %v %v", m, err)
+	}
+	c, eff, err := f.d.UpdateMembers(f.ctx, "c1", chatstate.MembersChange{Added: []string{"carol"}, Removed: []string{"bob"}})
+	if err != nil || !slices.Equal(c.Members, []string{"alice", "carol"}) || !slices.Equal(eff.Added, []string{"carol"}) || !slices.Equal(eff.Removed, []string{"bob"}) {
+		t.Fatalf("UpdateMembers = %+v %+v %v", c, eff, err)
+	}
+	sorted := func() []string {
+		t.Helper()
+		m, err := f.d.Members(f.ctx, "c1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(m)
+		return m
+	}
+	if m := sorted(); !slices.Equal(m, []string{"alice", "carol"}) {
+		t.Fatalf("members right after the change: %v", m)
+	}
+	// A fill with the set read before the change is refused.
+	n, err := cacheScript.Exec(f.ctx, f.d.client, []string{f.d.keys.Members("c1")}, []string{"60000", "alice", "bob"}).AsInt64()
+	if err != nil || n != -1 {
+		t.Fatalf("stale fill = %d, %v; want refused", n, err)
+	}
+	if m := sorted(); !slices.Equal(m, []string{"alice", "carol"}) {
+		t.Fatalf("members after a stale fill: %v", m)
+	}
+	if ok, err := f.d.IsMember(f.ctx, "c1", "bob"); ok || err != nil {
+		t.Fatalf("removed bob still a member: %v %v", ok, err)
+	}
+	// Once the marker expires, a read fills the cache with the new set.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		sorted()
+		raw, err := f.d.client.Do(f.ctx, f.d.client.B().Smembers().Key(f.d.keys.Members("c1")).Build()).AsStrSlice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(raw)
+		if slices.Equal(raw, []string{"alice", "carol"}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cache never refilled: %v", raw)
+		}
+		time.Sleep(20 * time.Millisecond) // polling with a deadline
+	}
+	// A no-op change leaves the cache alone.
+	if _, eff, err := f.d.UpdateMembers(f.ctx, "c1", chatstate.MembersChange{Added: []string{"alice"}}); err != nil || len(eff.Added) != 0 {
+		t.Fatalf("no-op = %+v %v", eff, err)
+	}
+	if f.count("members:{c:c1}") != 1 {
+		t.Fatal("a no-op change dropped the cache")
+	}
+	if _, _, err := f.d.UpdateMembers(f.ctx, "nope", chatstate.MembersChange{Added: []string{"alice"}}); chatstate.ErrorCode(err) != chatstate.ENOTFOUND {
+		t.Fatalf("unknown conversation: %v", err)
 	}
 }

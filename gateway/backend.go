@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/cache"
 	"github.com/chatstate/chatstate/messaging"
 )
 
@@ -34,24 +35,34 @@ func (g *Gateway) newMessage(m chatstate.Message) (chatstate.Message, error) {
 	return m, m.Validate(g.cfg.MaxContentBytes)
 }
 
-// deliver sends msg with the message flow, published to every member's
-// devices except the socket excludeSocket, and tells the notifier about it
-// for the members without a connection.
+// deliver sends msg with the message flow to the devices of the members
+// recipients returns, except the socket excludeSocket, counts it and tells
+// the notifier about it for the members without a connection. recipients
+// runs once the seq is reserved, so a members entry with a lower seq is
+// always seen (messaging.Service.SendTo): a removed member gets nothing.
 //
 // The flow persists the message, commits it and returns once its seq is
 // settled: success means durable, and a resend (same sender and
 // clientMessageId) is neither stored nor delivered again.
-func (g *Gateway) deliver(ctx context.Context, msg chatstate.Message, members []string, excludeSocket string) (messaging.Sent, error) {
-	sent, err := g.deps.Messages.Send(ctx, msg, g.messagePublish(members, excludeSocket))
+func (g *Gateway) deliver(ctx context.Context, msg chatstate.Message, recipients func(context.Context) ([]string, error), excludeSocket string) (messaging.Sent, error) {
+	var members []string
+	sent, err := g.deps.Messages.SendTo(ctx, msg, func(ctx context.Context) (cache.Publish, error) {
+		var err error
+		if members, err = recipients(ctx); err != nil {
+			return cache.Publish{}, err
+		}
+		return g.messagePublish(members, excludeSocket), nil
+	})
 	if err != nil {
 		return sent, err
 	}
 	if !sent.Duplicate {
 		g.m.messages.Inc()
 	}
-	if sent.Published && g.deps.Notifier != nil {
+	if sent.Published && g.deps.Notifier != nil && chatstate.CountsAsUnread(msg.Type) {
 		// Published by this call: new, or a resend of one whose node died
-		// before publishing it (and so before notifying).
+		// before publishing it (and so before notifying). Timeline entries
+		// push nothing.
 		g.deps.Notifier.MessageSent(sent.Message, members)
 	}
 	return sent, nil
@@ -75,11 +86,12 @@ func (g *Gateway) SendAs(ctx context.Context, msg chatstate.Message) (stored cha
 	if msg, err = g.newMessage(msg); err != nil {
 		return msg, false, err
 	}
-	members, err := g.deps.Directory.Members(ctx, msg.ConversationID)
-	if err != nil {
-		return msg, false, err
+	if _, err := g.deps.Directory.Members(ctx, msg.ConversationID); err != nil {
+		return msg, false, err // an unknown conversation takes no seq
 	}
-	sent, err := g.deliver(ctx, msg, members, "")
+	sent, err := g.deliver(ctx, msg, func(ctx context.Context) ([]string, error) {
+		return g.deps.Directory.Members(ctx, msg.ConversationID)
+	}, "")
 	return sent.Message, sent.Duplicate, err
 }
 

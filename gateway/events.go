@@ -98,6 +98,12 @@ func (g *Gateway) dispatch(ctx context.Context, cl *client, ev *socketio.Event) 
 		return g.handlePresenceGet(ctx, cl, ev)
 	case "messages:sync":
 		return g.handleSync(ctx, cl, ev)
+	case "message:edit":
+		return g.handleEntry(ctx, cl, ev, chatstate.TypeEdit)
+	case "message:delete":
+		return g.handleEntry(ctx, cl, ev, chatstate.TypeDelete)
+	case "message:react":
+		return g.handleEntry(ctx, cl, ev, chatstate.TypeReaction)
 	case "device:register":
 		return g.handleDeviceRegister(ctx, cl, ev)
 	case "notifications:list":
@@ -140,49 +146,18 @@ func (g *Gateway) handleSend(ctx context.Context, cl *client, ev *socketio.Event
 	if err != nil {
 		return nil, err
 	}
-	rl, err := g.deps.Cache.CheckRateLimit(ctx, cl.userID, "message_send", g.cfg.MessageRateLimit, g.cfg.MessageRateWindow)
-	if err != nil {
+	if err := g.sendRate(ctx, cl); err != nil {
 		return nil, err
-	}
-	if !rl.Allowed {
-		return nil, &chatstate.Error{Code: chatstate.ERATELIMITED, Message: "too many messages, retry later", RetryAfter: max(rl.RetryAfter, time.Millisecond)}
 	}
 	members, err := g.members(ctx, cl, req.ConversationID)
 	if err != nil {
 		return nil, err
 	}
-	select {
-	case <-cl.echo: // a late echo of an earlier send
-	default:
-	}
-	losses, up := g.hub.live()
-	if !up {
-		return nil, errLiveDown
-	}
-	sent, err := g.deliver(ctx, msg, members, cl.conn.ID())
+	sent, err := g.deliverSocket(ctx, cl, msg, members)
 	if err != nil {
 		return nil, err
 	}
-	if sent.Published {
-		// Messages settled before this one were published before it, on
-		// the same channel, and this socket receives them through the
-		// hub. Acking once this message's own publication reaches the hub
-		// puts the ack behind them on the socket, so a client never sees
-		// this seq before a lower one it could then skip.
-		t := time.NewTimer(echoTimeout)
-		select {
-		case <-cl.echo:
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		t.Stop()
-	}
-	if l, up := g.hub.live(); !up || l != losses {
-		// Stored, but this node's live delivery broke meanwhile: the
-		// retry (same clientMessageId) is acked once it is restored.
-		return nil, errLiveDown
-	}
-	return map[string]any{"message": sent.Message}, nil
+	return map[string]any{"message": sent}, nil
 }
 
 // echoTimeout bounds the ack's wait for its message's publication, which

@@ -73,6 +73,9 @@ type Deps struct {
 	// Conversations serves GET /v1/users/{id}/conversations; nil answers
 	// 501.
 	Conversations Conversations
+	// ChangeMembers serves POST /v1/conversations/{id}/members (members.go);
+	// nil answers 501.
+	ChangeMembers ChangeMembers
 }
 
 // Conversations lists a user's conversations (messaging.Service).
@@ -123,6 +126,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.mux.HandleFunc("PUT /v1/users/{id}/friends", s.auth(s.setFriends))
 	s.mux.HandleFunc("GET /v1/conversations/{id}/messages", s.auth(s.messages))
 	s.mux.HandleFunc("GET /v1/users/{id}/conversations", s.auth(s.userConversations))
+	s.mux.HandleFunc("POST /v1/conversations/{id}/members", s.auth(s.changeMembers))
 	s.pushRoutes()
 	s.sessionRoutes()
 	s.backendRoutes()

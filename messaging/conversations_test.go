@@ -38,14 +38,19 @@ func TestConversationsSurviveRedisLoss(t *testing.T) {
 		}
 	}
 	at := int64(10000)
+	last := map[string]chatstate.Message{}
 	send := func(conv, sender, typ string) {
 		t.Helper()
 		at++
-		_, err := svc.Send(ctx, chatstate.Message{ConversationID: conv, SenderID: sender, Content: "x", Type: typ, CreatedAt: at},
-			cache.Publish{Members: []string{"alice", "bob"}})
+		m := chatstate.Message{ConversationID: conv, SenderID: sender, Content: "x", Type: typ, CreatedAt: at}
+		if typ == chatstate.TypeReaction { // on the conversation's last message
+			m.Content, m.Target, m.TargetSeq = "+1", last[conv].ID, last[conv].Seq
+		}
+		sent, err := svc.Send(ctx, m, cache.Publish{Members: []string{"alice", "bob"}})
 		if err != nil {
 			t.Fatal(err)
 		}
+		last[conv] = sent.Message
 	}
 	send("c3", "bob", "text")     // c3: 1
 	send("c1", "bob", "text")     // c1: 1

@@ -107,6 +107,19 @@ type Sent struct {
 // could still miss. A resend of a (sender, clientMessageId) returns the
 // original, published only if it never was (its node died before).
 func (s *Service) Send(ctx context.Context, msg chatstate.Message, pub cache.Publish) (Sent, error) {
+	return s.SendTo(ctx, msg, func(context.Context) (cache.Publish, error) { return pub, nil })
+}
+
+// Recipients returns the publication of a message. SendTo calls it after
+// the message's seq is reserved, so it reads the members as of a moment
+// after every lower seq was taken: a membership change whose members entry
+// took a lower seq is always seen, and a member it removed never receives
+// this message. An error (forbidden: the sender was just removed) skips
+// the reserved seq at once and fails the send.
+type Recipients func(ctx context.Context) (cache.Publish, error)
+
+// SendTo is Send with the publication read after the seq is reserved.
+func (s *Service) SendTo(ctx context.Context, msg chatstate.Message, to Recipients) (Sent, error) {
 	if msg.ID == "" {
 		msg.ID = chatstate.NewID()
 	}
@@ -125,6 +138,14 @@ func (s *Service) Send(ctx context.Context, msg chatstate.Message, pub cache.Pub
 			return Sent{Message: r.Cached, Duplicate: true}, nil
 		}
 		msg.Seq = r.Seq
+		pub, err := to(ctx)
+		if err != nil {
+			// Nothing will be stored under r.Seq.
+			if _, serr := s.cache.Settle(ctx, msg.ConversationID, r.Seq); serr != nil {
+				return Sent{}, serr
+			}
+			return Sent{}, err
+		}
 		if s.cfg.BeforePersist != nil {
 			s.cfg.BeforePersist(msg)
 		}

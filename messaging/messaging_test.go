@@ -358,3 +358,51 @@ func TestLastSeqIsTheSettledWatermark(t *testing.T) {
 		t.Fatalf("LastSeq with seq 2 pending and 3 stored = %d, %v; want 1", n, err)
 	}
 }
+
+// SendTo reads the recipients while the message's seq is reserved (so a
+// members entry with a lower seq is always seen), publishes to what they
+// return, and a refusal there skips the seq at once: the next send does not
+// wait for the settle timeout and nothing is stored under it.
+func TestSendToReadsRecipientsAfterReserve(t *testing.T) {
+	client, prefix := redistest.Start(t)
+	f := setup(t, client, prefix, cache.Config{SettleTimeout: 10 * time.Minute})
+	f.send(t, "c1", "cm1", "first")
+	calls := 0
+	sent, err := f.svc.SendTo(f.ctx, chatstate.Message{ConversationID: "c1", SenderID: "alice", ClientMessageID: "cm2", Content: "second"},
+		func(ctx context.Context) (cache.Publish, error) {
+			calls++
+			w, err := f.cache.Settle(ctx, "c1", 0)
+			if err != nil || w.Head != 2 || w.Settled != 1 {
+				t.Errorf("recipients read with window %+v, %v; want seq 2 pending", w, err)
+			}
+			return cache.Publish{Channels: []string{f.ch}}, nil
+		})
+	if err != nil || sent.Message.Seq != 2 || calls != 1 {
+		t.Fatalf("SendTo = %+v, %v after %d calls", sent, err, calls)
+	}
+	if p := f.published(t); len(p) != 2 {
+		t.Fatalf("published %q, want both messages", p)
+	}
+	_, err = f.svc.SendTo(f.ctx, chatstate.Message{ConversationID: "c1", SenderID: "alice", ClientMessageID: "cm3", Content: "refused"},
+		func(context.Context) (cache.Publish, error) {
+			return cache.Publish{}, chatstate.Errorf(chatstate.EFORBIDDEN, "not a member of this conversation")
+		})
+	if chatstate.ErrorCode(err) != chatstate.EFORBIDDEN {
+		t.Fatalf("refused SendTo: %v", err)
+	}
+	// Seq 3 was skipped at once: seq 4 settles without the 10 minute timeout.
+	ctx, cancel := context.WithTimeout(f.ctx, 30*time.Second)
+	defer cancel()
+	next, err := f.svc.Send(ctx, chatstate.Message{ConversationID: "c1", SenderID: "alice", ClientMessageID: "cm4", Content: "fourth", Type: "text"},
+		cache.Publish{Channels: []string{f.ch}})
+	if err != nil || next.Message.Seq != 4 {
+		t.Fatalf("send after a refusal = %+v, %v", next, err)
+	}
+	msgs, err := f.store.MessagesAfter(f.ctx, "c1", 0, 10)
+	if err != nil || len(msgs) != 3 || msgs[2].Content != "fourth" {
+		t.Fatalf("stored %+v, %v; want seqs 1, 2, 4", msgs, err)
+	}
+	if p := f.published(t); len(p) != 1 {
+		t.Fatalf("published %q after the refusal, want only the fourth", p)
+	}
+}

@@ -118,3 +118,9 @@ func (s *Service) LastSeq(ctx context.Context, conv string) (int64, error) {
 	}
 	return w.Settled, nil
 }
+
+// Message returns a stored message with its current state (edited,
+// deleted, reactions): what an edit, delete or reaction is checked against.
+func (s *Service) Message(ctx context.Context, conv, id string) (chatstate.Message, error) {
+	return s.store.MessageByID(ctx, conv, id)
+}

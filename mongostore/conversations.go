@@ -3,6 +3,7 @@ package mongostore
 import (
 	"context"
 	"errors"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -15,6 +16,9 @@ type conversationDoc struct {
 	ID        string   `bson:"_id"`
 	Members   []string `bson:"members"`
 	CreatedAt int64    `bson:"createdAt"`
+	// Version counts membership changes (absent before the first): the
+	// compare-and-set of UpdateMembers.
+	Version int64 `bson:"v,omitempty"`
 }
 
 // CreateConversation stores c with its members deduplicated (first
@@ -109,4 +113,47 @@ func (s *Store) ConversationsOf(ctx context.Context, userID string) ([]string, e
 		return nil, dbErr("conversations of", err)
 	}
 	return ids, nil
+}
+
+// UpdateMembers changes the members with a compare-and-set on the
+// conversation's version, retried when another change won the race, so
+// concurrent changes on different nodes never lose one another's ids. The
+// changes of this process are also serialised: FerretDB (the tests'
+// MongoDB-wire server) does not match and update atomically.
+func (s *Store) UpdateMembers(ctx context.Context, id string, change chatstate.MembersChange) (chatstate.Conversation, chatstate.MembersChange, error) {
+	if err := chatstate.ValidateID("conversation id", id); err != nil {
+		return chatstate.Conversation{}, chatstate.MembersChange{}, err
+	}
+	s.membersMu.Lock()
+	defer s.membersMu.Unlock()
+	for attempt := 0; ; attempt++ {
+		var d conversationDoc
+		err := s.convs.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return chatstate.Conversation{}, chatstate.MembersChange{}, notFound(id)
+		} else if err != nil {
+			return chatstate.Conversation{}, chatstate.MembersChange{}, dbErr("find conversation", err)
+		}
+		c := chatstate.Conversation{ID: d.ID, Members: d.Members, CreatedAt: d.CreatedAt}
+		eff, err := c.ApplyMembers(change, s.cfg.MaxMembers)
+		if err != nil || len(eff.Added)+len(eff.Removed) == 0 {
+			return c, eff, err
+		}
+		filter := bson.D{{Key: "_id", Value: id}, {Key: "v", Value: d.Version}}
+		if d.Version == 0 {
+			filter[1].Value = bson.D{{Key: "$exists", Value: false}}
+		}
+		res, err := s.convs.UpdateOne(ctx, filter,
+			bson.D{{Key: "$set", Value: bson.D{{Key: "members", Value: c.Members}, {Key: "v", Value: d.Version + 1}}}})
+		if err != nil {
+			return chatstate.Conversation{}, chatstate.MembersChange{}, dbErr("update members", err)
+		}
+		if res.MatchedCount == 1 {
+			return c, eff, nil
+		}
+		if attempt == 20 {
+			return chatstate.Conversation{}, chatstate.MembersChange{}, &chatstate.Error{Code: chatstate.EUNAVAILABLE,
+				Message: "the members are being changed concurrently, retry", RetryAfter: 100 * time.Millisecond}
+		}
+	}
 }

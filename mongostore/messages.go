@@ -2,6 +2,7 @@ package mongostore
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"slices"
 	"strings"
@@ -32,12 +33,45 @@ type messageDoc struct {
 	CreatedAt       int64         `bson:"createdAt"`
 	Seq             int64         `bson:"seq"`
 	ClientMessageID string        `bson:"clientMessageId"`
+
+	// Timeline entries and the state they give an original (see
+	// chatstate.MessageStore.InsertMessages). EditSeq is the seq of the
+	// edit that set Content, so a lower one stored later loses; Rx holds
+	// one chatstate.ReactionState per reactionKey, raised with $max.
+	Target    string                   `bson:"target,omitempty"`
+	TargetSeq int64                    `bson:"targetSeq,omitempty"`
+	Remove    bool                     `bson:"remove,omitempty"`
+	Members   *chatstate.MembersChange `bson:"members,omitempty"`
+	EditedAt  int64                    `bson:"editedAt,omitempty"`
+	EditSeq   int64                    `bson:"editSeq,omitempty"`
+	Deleted   bool                     `bson:"deleted,omitempty"`
+	Rx        map[string]int64         `bson:"rx,omitempty"`
+}
+
+// reactionKey is the rx field of an (emoji, user) pair: both hex-encoded,
+// since an emoji or a user id may hold '.' (a path separator in updates).
+func reactionKey(emoji, user string) string {
+	return hex.EncodeToString([]byte(emoji)) + "_" + hex.EncodeToString([]byte(user))
+}
+
+func reactionsOf(rx map[string]int64) *chatstate.Reactions {
+	pairs := make([]chatstate.ReactionPair, 0, len(rx))
+	for k, state := range rx {
+		e, u, ok := strings.Cut(k, "_")
+		emoji, err1 := hex.DecodeString(e)
+		user, err2 := hex.DecodeString(u)
+		if ok && err1 == nil && err2 == nil {
+			pairs = append(pairs, chatstate.ReactionPair{Emoji: string(emoji), User: string(user), State: state})
+		}
+	}
+	return chatstate.BuildReactions(pairs)
 }
 
 func toDoc(m chatstate.Message) messageDoc {
 	d := messageDoc{
 		OID: bson.NewObjectID(), ID: m.ID, ConversationID: m.ConversationID, SenderID: m.SenderID,
 		Content: m.Content, Type: m.Type, CreatedAt: m.CreatedAt, Seq: m.Seq, ClientMessageID: m.ClientMessageID,
+		Target: m.Target, TargetSeq: m.TargetSeq, Remove: m.Remove, Members: m.Members,
 	}
 	if d.ClientMessageID == "" {
 		d.ClientMessageID = noClientIDPrefix + d.OID.Hex()
@@ -49,6 +83,14 @@ func (d messageDoc) message() chatstate.Message {
 	m := chatstate.Message{
 		ID: d.ID, ConversationID: d.ConversationID, SenderID: d.SenderID, Content: d.Content,
 		Type: d.Type, CreatedAt: d.CreatedAt, Seq: d.Seq, ClientMessageID: d.ClientMessageID,
+		Target: d.Target, TargetSeq: d.TargetSeq, Remove: d.Remove, Members: d.Members,
+		EditedAt: d.EditedAt, Deleted: d.Deleted,
+	}
+	if d.Members != nil {
+		m.Members = d.Members.NonNil()
+	}
+	if !d.Deleted && len(d.Rx) > 0 {
+		m.Reactions = reactionsOf(d.Rx)
 	}
 	if strings.HasPrefix(m.ClientMessageID, noClientIDPrefix) {
 		m.ClientMessageID = ""
@@ -86,7 +128,7 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []chatstate.Message) ([
 	}
 	_, err := s.messages.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	if err == nil {
-		return errs, nil
+		return errs, s.applyEntries(ctx, msgs, errs)
 	}
 	var bwe mongo.BulkWriteException
 	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
@@ -115,7 +157,58 @@ func (s *Store) InsertMessages(ctx context.Context, msgs []chatstate.Message) ([
 			errs[at[d]] = chatstate.ErrSeqTaken
 		}
 	}
-	return errs, nil
+	return errs, s.applyEntries(ctx, msgs, errs)
+}
+
+// applyEntries applies the stored entries of a batch to their targets. It
+// runs after the insert: an entry stored whose update failed makes the
+// batch fail, and the send's retry (a new entry, a higher seq) applies it.
+// Each update is one atomic statement that commutes with the others (see
+// chatstate.MessageStore.InsertMessages), so nodes need no coordination.
+func (s *Store) applyEntries(ctx context.Context, msgs []chatstate.Message, errs []error) error {
+	for i, m := range msgs {
+		if errs[i] != nil || !chatstate.IsTargetEntry(m.Type) {
+			continue
+		}
+		filter := bson.D{{Key: "conversationId", Value: m.ConversationID}, {Key: "id", Value: m.Target}, notSkip}
+		var update bson.D
+		switch m.Type {
+		case chatstate.TypeEdit:
+			filter = append(filter, bson.E{Key: "deleted", Value: bson.D{{Key: "$ne", Value: true}}},
+				bson.E{Key: "$or", Value: bson.A{
+					bson.D{{Key: "editSeq", Value: bson.D{{Key: "$exists", Value: false}}}},
+					bson.D{{Key: "editSeq", Value: bson.D{{Key: "$lt", Value: m.Seq}}}},
+				}})
+			update = bson.D{{Key: "$set", Value: bson.D{{Key: "content", Value: m.Content}, {Key: "editedAt", Value: m.CreatedAt}, {Key: "editSeq", Value: m.Seq}}}}
+		case chatstate.TypeDelete:
+			update = bson.D{{Key: "$set", Value: bson.D{{Key: "content", Value: ""}, {Key: "deleted", Value: true}}},
+				{Key: "$unset", Value: bson.D{{Key: "editedAt", Value: ""}}}}
+		case chatstate.TypeReaction:
+			update = bson.D{{Key: "$max", Value: bson.D{{Key: "rx." + reactionKey(m.Content, m.SenderID), Value: chatstate.ReactionState(m.Seq, m.Remove)}}}}
+		}
+		if _, err := s.messages.UpdateOne(ctx, filter, update); err != nil {
+			return dbErr("apply "+m.Type, err)
+		}
+	}
+	return nil
+}
+
+// MessageByID returns ENOTFOUND when the conversation has no such message.
+func (s *Store) MessageByID(ctx context.Context, conversationID, id string) (chatstate.Message, error) {
+	if err := chatstate.ValidateID("conversationId", conversationID); err != nil {
+		return chatstate.Message{}, err
+	}
+	if err := chatstate.ValidateID("message id", id); err != nil {
+		return chatstate.Message{}, err
+	}
+	var d messageDoc
+	err := s.messages.FindOne(ctx, bson.D{{Key: "conversationId", Value: conversationID}, {Key: "id", Value: id}, notSkip}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return chatstate.Message{}, chatstate.Errorf(chatstate.ENOTFOUND, "no message %s", id)
+	} else if err != nil {
+		return chatstate.Message{}, dbErr("find message", err)
+	}
+	return d.message(), nil
 }
 
 func isDuplicateKey(code int) bool { return code == 11000 || code == 11001 }

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -49,6 +50,7 @@ const (
 	idxSenderClient = "senderId_clientMessageId"
 	idxMembers      = "members"
 	idxReadsConv    = "conversationId"
+	idxConvID       = "conversationId_id"
 )
 
 // Config tunes the store. Zero values mean the documented defaults.
@@ -95,6 +97,8 @@ type Store struct {
 	convs    *mongo.Collection
 	users    *mongo.Collection
 	reads    *mongo.Collection // read positions, _id "<conversation>/<user>"
+
+	membersMu sync.Mutex // UpdateMembers
 }
 
 var _ chatstate.Store = (*Store)(nil)
@@ -163,6 +167,10 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		mongo.IndexModel{
 			Keys:    bson.D{{Key: "senderId", Value: 1}, {Key: "clientMessageId", Value: 1}},
 			Options: options.Index().SetName(idxSenderClient).SetUnique(true),
+		},
+		mongo.IndexModel{ // MessageByID and applying entries to their target
+			Keys:    bson.D{{Key: "conversationId", Value: 1}, {Key: "id", Value: 1}},
+			Options: options.Index().SetName(idxConvID),
 		},
 	); err != nil {
 		return err

@@ -71,7 +71,38 @@ func setDefault(v *int, def int) {
 
 // schemaVersion is stored in PRAGMA user_version; Open refuses a file written
 // by a newer version rather than misreading it.
-const schemaVersion = 2
+const schemaVersion = 3
+
+// migrations[v] brings a version v-1 file to version v; schema is version 1
+// plus the tables created IF NOT EXISTS that later versions added.
+var migrations = map[int]string{
+	// 2: read positions: the read_positions table of schema, created IF
+	// NOT EXISTS, so nothing to alter.
+	2: ``,
+	// 3: timeline entries (docs/timeline.md). Entries are rows of messages
+	// with target/target_seq/remove/members; an original keeps its state in
+	// edited_at/edit_seq (the seq of the edit that set it, so a lower one
+	// stored later loses) and deleted; reactions hold one row per (message,
+	// emoji, user) with chatstate.ReactionState (the highest wins).
+	3: `
+ALTER TABLE messages ADD COLUMN target     TEXT    NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN target_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN remove     INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN members    TEXT    NOT NULL DEFAULT ''; -- JSON MembersChange of a members entry
+ALTER TABLE messages ADD COLUMN edited_at  INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN edit_seq   INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN deleted    INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS messages_by_id ON messages (conversation_id, id);
+CREATE TABLE IF NOT EXISTS reactions (
+	conversation_id TEXT    NOT NULL,
+	message_id      TEXT    NOT NULL,
+	emoji           TEXT    NOT NULL,
+	user_id         TEXT    NOT NULL,
+	state           INTEGER NOT NULL,
+	PRIMARY KEY (conversation_id, message_id, emoji, user_id)
+) WITHOUT ROWID;
+`,
+}
 
 const schema = `
 CREATE TABLE IF NOT EXISTS messages (
@@ -176,8 +207,8 @@ func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 		return nil, dbErr("open reader", err)
 	}
 	if s.insertMsg, err = s.w.PrepareContext(ctx, `INSERT INTO messages
-		(conversation_id, seq, id, sender_id, client_message_id, type, content, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`); err == nil {
+		(conversation_id, seq, id, sender_id, client_message_id, type, content, created_at, target, target_seq, remove, members)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`); err == nil {
 		s.clientDup, err = s.w.PrepareContext(ctx, `SELECT 1 FROM messages WHERE sender_id = ? AND client_message_id = ?`)
 	}
 	if err != nil {
@@ -230,6 +261,11 @@ func (s *Store) migrate(ctx context.Context) error {
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, schema); err != nil {
 		return dbErr("create schema", err)
+	}
+	for v := max(version, 1) + 1; v <= schemaVersion; v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return dbErr(fmt.Sprintf("migrate to schema version %d", v), err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
 		return dbErr("set schema version", err)

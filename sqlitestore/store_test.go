@@ -221,30 +221,50 @@ func TestTwoStoresOneFile(t *testing.T) {
 	}
 }
 
-// A version 1 database (before read positions) is migrated in place: its
-// messages stay and read positions work.
+// A file written by schema version 1 (before read positions and timeline
+// entries) opens, keeps its messages and takes read positions, edits and
+// reactions.
 func TestMigrateFromVersion1(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "v1.db")
-	s := open(t, path, Config{})
-	if errs, err := s.InsertMessages(ctx(t), []chatstate.Message{{ID: "m", ConversationID: "c", SenderID: "u", Content: "x", Type: "text", Seq: 1}}); err != nil || errs[0] != nil {
-		t.Fatal(err, errs)
+	path := filepath.Join(t.TempDir(), "chat.db")
+	db, err := openDB(path, Config{BusyTimeout: time.Second, Synchronous: "FULL"}, false)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, q := range []string{`DROP TABLE read_positions`, `PRAGMA user_version = 1`} {
-		if _, err := s.w.ExecContext(ctx(t), q); err != nil {
-			t.Fatal(err)
+	for _, q := range []string{schema, `DROP TABLE read_positions`, `PRAGMA user_version = 1`,
+		`INSERT INTO messages (conversation_id, seq, id, sender_id, client_message_id, type, content, created_at)
+			VALUES ('c', 1, 'm1', 'u', 'cm1', 'text', 'old', 5)`} {
+		if _, err := db.ExecContext(ctx(t), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	s.Close(ctx(t))
-	s = open(t, path, Config{})
+	db.Close()
+	s := open(t, path, Config{})
 	defer s.Close(ctx(t))
-	var version int
-	if err := s.w.QueryRowContext(ctx(t), `PRAGMA user_version`).Scan(&version); err != nil || version != schemaVersion {
-		t.Fatalf("user_version %d (%v), want %d", version, err, schemaVersion)
+	var v int
+	if err := s.w.QueryRowContext(ctx(t), `PRAGMA user_version`).Scan(&v); err != nil || v != schemaVersion {
+		t.Fatalf("user_version = %d, %v; want %d", v, err, schemaVersion)
 	}
-	if last, err := s.LastSeq(ctx(t), "c"); err != nil || last != 1 {
-		t.Fatalf("LastSeq after the migration: %d, %v", last, err)
+	want := chatstate.Message{ID: "m1", ConversationID: "c", SenderID: "u", ClientMessageID: "cm1", Type: "text", Content: "old", CreatedAt: 5, Seq: 1}
+	if got, err := s.MessageByID(ctx(t), "c", "m1"); err != nil || got != want {
+		t.Fatalf("migrated message = %+v, %v", got, err)
+	}
+	edit := chatstate.Message{ID: "e1", ConversationID: "c", SenderID: "u", Type: chatstate.TypeEdit, Content: "new", CreatedAt: 9, Seq: 2, Target: "m1", TargetSeq: 1}
+	react := chatstate.Message{ID: "r1", ConversationID: "c", SenderID: "v", Type: chatstate.TypeReaction, Content: "👍", CreatedAt: 9, Seq: 3, Target: "m1", TargetSeq: 1}
+	if errs, err := s.InsertMessages(ctx(t), []chatstate.Message{edit, react}); err != nil || errs[0] != nil || errs[1] != nil {
+		t.Fatalf("insert entries: %v %v", errs, err)
+	}
+	got, err := s.MessageByID(ctx(t), "c", "m1")
+	if err != nil || got.Content != "new" || got.EditedAt != 9 || got.Reactions == nil || len((*got.Reactions)["👍"]) != 1 {
+		t.Fatalf("after entries = %+v, %v", got, err)
 	}
 	if seq, err := s.SetReadPosition(ctx(t), "c", "u", 1); err != nil || seq != 1 {
 		t.Fatalf("SetReadPosition after the migration: %d, %v", seq, err)
+	}
+	s.Close(ctx(t))
+	// Reopening a current file migrates nothing again.
+	s2 := open(t, path, Config{})
+	defer s2.Close(ctx(t))
+	if got, err := s2.MessageByID(ctx(t), "c", "m1"); err != nil || got.Content != "new" {
+		t.Fatalf("reopened = %+v, %v", got, err)
 	}
 }

@@ -58,8 +58,8 @@ func (s *Store) Conversation(ctx context.Context, id string) (chatstate.Conversa
 		return chatstate.Conversation{}, err
 	}
 	c := chatstate.Conversation{ID: id, Members: []string{}}
-	// Conversations are never changed after creation, so two reads outside
-	// one transaction cannot disagree.
+	// created_at never changes, so reading the members outside its
+	// statement cannot disagree with it.
 	err := s.r.QueryRowContext(ctx, `SELECT created_at FROM conversations WHERE id = ?`, id).Scan(&c.CreatedAt)
 	if err == sql.ErrNoRows {
 		return chatstate.Conversation{}, chatstate.Errorf(chatstate.ENOTFOUND, "no conversation %s", id)
@@ -274,4 +274,63 @@ func (s *Store) RemoveDeviceTokenIf(ctx context.Context, userID, deviceID, token
 	}
 	_, err := s.w.ExecContext(ctx, `DELETE FROM device_tokens WHERE user_id = ? AND device_id = ? AND token = ?`, userID, deviceID, token)
 	return dbErr("remove device token", err)
+}
+
+// UpdateMembers changes the members in one transaction (the writer holds the
+// write lock throughout, so concurrent changes serialise).
+func (s *Store) UpdateMembers(ctx context.Context, id string, change chatstate.MembersChange) (chatstate.Conversation, chatstate.MembersChange, error) {
+	none := chatstate.MembersChange{}
+	if err := s.check(); err != nil {
+		return chatstate.Conversation{}, none, err
+	}
+	if err := chatstate.ValidateID("conversation id", id); err != nil {
+		return chatstate.Conversation{}, none, err
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return chatstate.Conversation{}, none, dbErr("begin", err)
+	}
+	defer tx.Rollback()
+	c := chatstate.Conversation{ID: id}
+	err = tx.QueryRowContext(ctx, `SELECT created_at FROM conversations WHERE id = ?`, id).Scan(&c.CreatedAt)
+	if err == sql.ErrNoRows {
+		return chatstate.Conversation{}, none, chatstate.Errorf(chatstate.ENOTFOUND, "no conversation %s", id)
+	} else if err != nil {
+		return chatstate.Conversation{}, none, dbErr("conversation", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT user_id FROM conversation_members WHERE conversation_id = ? ORDER BY pos`, id)
+	if err != nil {
+		return chatstate.Conversation{}, none, dbErr("members", err)
+	}
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			rows.Close()
+			return chatstate.Conversation{}, none, dbErr("members", err)
+		}
+		c.Members = append(c.Members, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return chatstate.Conversation{}, none, dbErr("members", err)
+	}
+	eff, err := c.ApplyMembers(change, s.cfg.MaxMembers)
+	if err != nil {
+		return chatstate.Conversation{}, none, err
+	}
+	for _, m := range eff.Removed {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM conversation_members WHERE conversation_id = ? AND user_id = ?`, id, m); err != nil {
+			return chatstate.Conversation{}, none, dbErr("remove member", err)
+		}
+	}
+	for _, m := range eff.Added {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO conversation_members (conversation_id, user_id, pos)
+			VALUES (?1, ?2, (SELECT coalesce(max(pos), -1) + 1 FROM conversation_members WHERE conversation_id = ?1))`, id, m); err != nil {
+			return chatstate.Conversation{}, none, dbErr("add member", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return chatstate.Conversation{}, none, dbErr("commit", err)
+	}
+	return c, eff, nil
 }

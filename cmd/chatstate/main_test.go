@@ -150,7 +150,7 @@ func TestE2E(t *testing.T) {
 		"CHATSTATE_API_KEY=" + env["CHATSTATE_API_KEY"], "CHATSTATE_JWT_SECRET=" + env["CHATSTATE_JWT_SECRET"],
 		"CHATSTATE_MESSAGE_RATE_LIMIT=" + env["CHATSTATE_MESSAGE_RATE_LIMIT"], "TYPING_TTL_MS=1000",
 		"CRASH_CONTENT=" + crashContent,
-	}, "auth.test.mjs", "api.test.mjs", "messages.test.mjs", "presence.test.mjs", "sessions.test.mjs", "reads.test.mjs", "crash.test.mjs", "backend.test.mjs")
+	}, "auth.test.mjs", "api.test.mjs", "messages.test.mjs", "presence.test.mjs", "sessions.test.mjs", "reads.test.mjs", "timeline.test.mjs", "crash.test.mjs", "backend.test.mjs")
 	// gateway C was killed on purpose; don't try to stop it.
 	gws[2].cmd.Wait()
 }
@@ -229,7 +229,7 @@ func TestEmbeddedMode(t *testing.T) {
 		"GATEWAY_A=" + url, "GATEWAY_B=" + url,
 		"CHATSTATE_API_KEY=" + devAPIKey, "CHATSTATE_JWT_SECRET=" + devJWTSecret,
 		"CHATSTATE_MESSAGE_RATE_LIMIT=30", "TYPING_TTL_MS=1000",
-	}, "auth.test.mjs", "api.test.mjs", "messages.test.mjs", "presence.test.mjs", "reads.test.mjs")
+	}, "auth.test.mjs", "api.test.mjs", "messages.test.mjs", "presence.test.mjs", "reads.test.mjs", "timeline.test.mjs")
 	cancel()
 	select {
 	case err := <-done:

@@ -118,7 +118,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	go func() { msgs.Run(runCtx); background <- struct{}{} }()
 
 	api := httpapi.New(httpapi.Config{APIKey: cfg.APIKey, Logger: log}, httpapi.Deps{
-		Directory: dir, State: state, Messages: msgs, Conversations: msgs,
+		Directory: dir, State: state, Messages: msgs, Conversations: msgs, ChangeMembers: gw.ChangeMembers,
 		Ping:     func(ctx context.Context) error { return client.Do(ctx, client.B().Ping().Build()).Error() },
 		Draining: gw.Draining,
 		Stats: func(ctx context.Context) (any, error) {

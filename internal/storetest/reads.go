@@ -58,14 +58,28 @@ func testConversationActivity(t *testing.T, e *env) {
 	// a reaction at 9000 that must not count; edited: an edit and a skip
 	// marker after its text at 2000; joined: a members entry at 4000.
 	quiet, busy, edited, joined := create(2500), create(1000), create(1000), create(1000)
+	firsts := map[string]chatstate.Message{}
 	msg := func(conv string, seq, at int64, typ string) chatstate.Message {
 		m := e.msg(conv, peer, seq)
 		m.CreatedAt, m.Type = at, typ
+		switch typ { // entries apply to the conversation's seq 1
+		case "text":
+			if seq == 1 {
+				firsts[conv] = m
+			}
+		case chatstate.TypeReaction:
+			m.Content, m.Target, m.TargetSeq, m.ClientMessageID = "+1", firsts[conv].ID, 1, ""
+		case chatstate.TypeEdit:
+			m.Target, m.TargetSeq, m.ClientMessageID = firsts[conv].ID, 1, ""
+		case chatstate.TypeMembers:
+			m.Members = &chatstate.MembersChange{Added: []string{e.id("joiner")}, Removed: []string{}}
+		}
 		return m
 	}
+	busy1, edited1 := msg(busy, 1, 3000, "text"), msg(edited, 1, 2000, "text")
 	mustInsert(t, s,
-		msg(busy, 1, 3000, "text"), msg(busy, 2, 9000, chatstate.TypeReaction),
-		msg(edited, 1, 2000, "text"), msg(edited, 2, 8000, chatstate.TypeEdit), chatstate.SkipMarker(edited, 3, 8500),
+		busy1, msg(busy, 2, 9000, chatstate.TypeReaction),
+		edited1, msg(edited, 2, 8000, chatstate.TypeEdit), chatstate.SkipMarker(edited, 3, 8500),
 		msg(joined, 1, 4000, chatstate.TypeMembers))
 	got, err := s.ConversationActivity(ctx(t), user)
 	if err != nil {

@@ -29,6 +29,13 @@
 //     occurrence's order, fills CreatedAt with the current time when it is 0,
 //     and Conversation returns the members in that order.
 //
+//   - Timeline entries (edit, delete, reaction, members) are stored and read
+//     like messages; a stored edit, delete or reaction also changes its
+//     target, and every read shows the state of applying the target's
+//     entries in seq order (chatstate.Message.Apply) whatever order they
+//     were stored in. UpdateMembers returns only the effective change and
+//     appends added members in order.
+//
 //   - SetFriends drops duplicates keeping order; nil and empty both clear.
 //
 //   - DeviceTokens' order is unspecified. Platform must be "fcm" or "apns",
@@ -101,6 +108,12 @@ func Run(t *testing.T, newStore func(t *testing.T, limits chatstate.StoreLimits)
 		{"MessagesBefore", testMessagesBefore},
 		{"LastSeq", testLastSeq},
 		{"SkipMarkers", testSkipMarkers},
+		{"TimelineEdit", testTimelineEdit},
+		{"TimelineDelete", testTimelineDelete},
+		{"TimelineReactions", testTimelineReactions},
+		{"TimelineMembersEntry", testTimelineMembersEntry},
+		{"UpdateMembers", testUpdateMembers},
+		{"ConcurrentUpdateMembers", testConcurrentUpdateMembers},
 		{"ContentRoundTrip", testContentRoundTrip},
 		{"InvalidMessages", testInvalidMessages},
 		{"InvalidMessageReads", testInvalidMessageReads},

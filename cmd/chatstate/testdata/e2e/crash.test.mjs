@@ -22,7 +22,8 @@ test("a crash between persist and ack loses nothing and a resend delivers once; 
 
   // Seq before the crash: the crashed send reserved the next one.
   const before = await send(bobA, conv, "before");
-  await waitFor(aliceWeb, "message:new", (e) => e.message.id === before.id);
+  // Both receivers, not just one: a device's copy may arrive after another's.
+  for (const s of [aliceWeb, bobB]) await waitFor(s, "message:new", (e) => e.message.id === before.id);
   for (const s of [bobA, bobB, aliceWeb]) s.log.length = 0;
 
   const cmid = randomUUID();
