@@ -126,3 +126,37 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// A member added to a conversation starts with its history read: the list
+// shows no unread for the messages from before the join, and counts the
+// ones after it.
+func TestAddedMemberStartsRead(t *testing.T) {
+	client, prefix := redistest.Start(t)
+	ctx := redistest.Ctx(t)
+	n := startNode(t, client, openStore(t), prefix, "a")
+	if _, err := n.dir.CreateConversation(ctx, chatstate.Conversation{ID: "c1", Members: []string{"alice", "bob"}}); err != nil {
+		t.Fatal(err)
+	}
+	alice := connectUser(t, n, "alice")
+	for i := range 3 {
+		if ack := alice.emit("message:send", map[string]any{"conversationId": "c1", "clientMessageId": fmt.Sprint("old", i), "content": "before"}); ack["ok"] != true {
+			t.Fatalf("send: %v", ack)
+		}
+	}
+	if _, _, err := n.gw.ChangeMembers(ctx, "c1", "", "", chatstate.MembersChange{Added: []string{"carol"}}); err != nil {
+		t.Fatal(err)
+	}
+	if ack := alice.emit("message:send", map[string]any{"conversationId": "c1", "clientMessageId": "new", "content": "after"}); ack["ok"] != true {
+		t.Fatalf("send: %v", ack)
+	}
+	carol := connectUser(t, n, "carol")
+	list := carol.emit("conversations:list", map[string]any{})
+	convs, _ := list["conversations"].([]any)
+	if len(convs) != 1 {
+		t.Fatalf("carol's list %v", list)
+	}
+	c := convs[0].(map[string]any)
+	if c["unread"] != float64(1) || c["readSeq"] != float64(4) {
+		t.Fatalf("carol's entry %v: want unread 1 (only the message after the join), readSeq 4 (the members entry)", c)
+	}
+}

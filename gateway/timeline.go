@@ -152,6 +152,15 @@ func (g *Gateway) ChangeMembers(ctx context.Context, conversationID, actorID, re
 	if sent.Message.Type != chatstate.TypeMembers || sent.Message.ConversationID != c.ID {
 		return c, nil, chatstate.Errorf(chatstate.ECONFLICT, "requestId was already used for another message")
 	}
+	if g.deps.Reads != nil {
+		// An added member starts with the history read: its badge counts
+		// what arrives from now on, not the conversation's past.
+		for _, u := range eff.Added {
+			if _, err := g.deps.Reads.MarkRead(ctx, c.ID, u, sent.Message.Seq, g.cfg.ReceiptInterval); err != nil {
+				g.log.Warn("added member's read position not set", "conversation", c.ID, "user", u, "err", err)
+			}
+		}
+	}
 	return c, &sent.Message, nil
 }
 
