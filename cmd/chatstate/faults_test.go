@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -59,19 +58,9 @@ func startGateways(t *testing.T, env map[string]string, ids ...string) []*gatewa
 // its stdin. It fails t if the script fails.
 func runScenario(t *testing.T, env []string, file string, act func(name string, say func(string))) {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatal("node is required for the end-to-end tests (Node 20+)")
-	}
-	dir := filepath.Join("testdata", "e2e")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "socket.io-client")); err != nil {
-		t.Fatal("testdata/e2e/node_modules is missing: run bash scripts/setup.sh")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "--test-reporter=spec", file)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
+	cmd := nodeCommand(ctx, t, env, "--test-reporter=spec", file)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

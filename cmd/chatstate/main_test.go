@@ -158,8 +158,8 @@ func TestE2E(t *testing.T) {
 // crashContent makes gateway C kill itself after persisting the message.
 const crashContent = "crash after persist"
 
-// runNodeTests runs testdata/e2e test files with node's test runner.
-func runNodeTests(t *testing.T, env []string, files ...string) {
+// nodeCommand is node with args in testdata/e2e and env added.
+func nodeCommand(ctx context.Context, t *testing.T, env []string, args ...string) *exec.Cmd {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -169,11 +169,18 @@ func runNodeTests(t *testing.T, env []string, files ...string) {
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "socket.io-client")); err != nil {
 		t.Fatal("testdata/e2e/node_modules is missing: run bash scripts/setup.sh")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, append([]string{"--test", "--test-concurrency=1", "--test-reporter=spec"}, files...)...)
+	cmd := exec.CommandContext(ctx, node, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
+	return cmd
+}
+
+// runNodeTests runs testdata/e2e test files with node's test runner.
+func runNodeTests(t *testing.T, env []string, files ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := nodeCommand(ctx, t, env, append([]string{"--test", "--test-concurrency=1", "--test-reporter=spec"}, files...)...)
 	out, err := cmd.CombinedOutput()
 	t.Logf("node --test output:\n%s", out)
 	if err != nil {
