@@ -24,81 +24,9 @@ IDLE_CLIENTS=${IDLE_CLIENTS:-10000}
 SECRET=bench-secret
 API_KEY=bench-key
 
-command -v redis-server >/dev/null || { echo "redis-server is required" >&2; exit 1; }
-WORK=$(mktemp -d /tmp/chatstate-bench.XXXXXX)
-PIDS=()
-REDIS_PORT=
-
-cleanup() {
-	for pid in "${PIDS[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$pid" 2>/dev/null || true
-	done
-	PIDS=()
-	if [[ -n $REDIS_PORT ]]; then
-		redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
-		REDIS_PORT=
-	fi
-}
-trap 'cleanup; rm -rf "$WORK"' EXIT
-trap 'exit 130' INT TERM
-
-# free_port prints a loopback TCP port nobody listens on, starting at $1.
-free_port() {
-	local p=$1
-	for _ in $(seq 500); do
-		if [[ $p != 6379 ]] && ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-		p=$((p + 1))
-	done
-	echo "no free port from $1" >&2
-	exit 1
-}
-
-echo "building into $WORK"
-go build -o "$WORK/chatstate" ./cmd/chatstate
-go build -o "$WORK/chatstate-bench" ./cmd/chatstate-bench
-
-# Servers inherit the highest open-files limit this shell may set.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-start_redis() {
-	REDIS_PORT=$(free_port $((7300 + RANDOM % 500)))
-	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
-		--maxclients 10000 --pidfile "$WORK/redis.pid" --logfile "$WORK/redis.log"
-	for _ in $(seq 50); do
-		redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return
-		sleep 0.1
-	done
-	echo "redis-server did not start" >&2
-	exit 1
-}
-
-# start_node NAME PORT: starts a gateway and waits until it listens.
-start_node() {
-	local log="$WORK/node-$1.log"
-	# Both nodes persist into one SQLite file (one machine), which
-	# CHATSTATE_STORE=sqlite states; set MONGODB_URI in the environment to
-	# benchmark with MongoDB instead.
-	local store=sqlite
-	[[ -n ${MONGODB_URI:-} ]] && store=mongodb
-	CHATSTATE_STORE=$store REDIS_PORT=$REDIS_PORT CHATSTATE_ADDR=127.0.0.1:$2 CHATSTATE_NODE_ID=$1 CHATSTATE_DATA_DIR="$WORK/data" \
-		CHATSTATE_JWT_SECRET=$SECRET CHATSTATE_API_KEY=$API_KEY CHATSTATE_MESSAGE_RATE_LIMIT=100000 \
-		CHATSTATE_LOG_LEVEL=warn "$WORK/chatstate" serve >"$log" 2>&1 &
-	PIDS+=($!)
-	for _ in $(seq 100); do
-		grep -q "listening on" "$log" 2>/dev/null && return
-		kill -0 "${PIDS[-1]}" 2>/dev/null || { cat "$log" >&2; exit 1; }
-		sleep 0.1
-	done
-	echo "gateway $1 did not start" >&2
-	exit 1
-}
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
+build_bench
 
 bench_flags=(-secret "$SECRET" -api-key "$API_KEY")
 [[ -n ${JSON:-} ]] && bench_flags+=(-json)

@@ -1,0 +1,122 @@
+// Prints two chatstate-bench results side by side with their ratios, for
+// scripts/compare.sh:
+//
+//   node bench/compare-report.mjs WORK/chatstate WORK/node-ref
+//
+// Each argument is a prefix: PREFIX.json is the tool's -json output, and
+// PREFIX.cmd0 / PREFIX.cmd1 are Redis `INFO commandstats` at the start and
+// the end of the send phase (warmup included).
+import { readFileSync } from "node:fs";
+import { basename } from "node:path";
+
+function commandstats(file) {
+  const out = new Map();
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    const m = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line);
+    if (m) out.set(m[1], { calls: Number(m[2]), usec: Number(m[3]) });
+  }
+  return out;
+}
+
+function load(prefix) {
+  const r = JSON.parse(readFileSync(`${prefix}.json`, "utf8"));
+  const c0 = commandstats(`${prefix}.cmd0`);
+  const c1 = commandstats(`${prefix}.cmd1`);
+  const cmds = new Map();
+  for (const [name, v] of c1) {
+    const before = c0.get(name) || { calls: 0, usec: 0 };
+    const d = { calls: v.calls - before.calls, usec: v.usec - before.usec };
+    if (d.calls > 0 && name !== "info") cmds.set(name, d);
+  }
+  const sent = r.deliveries.sent; // messages of the whole send phase
+  const calls = [...cmds.values()].reduce((s, v) => s + v.calls, 0);
+  const usec = [...cmds.values()].reduce((s, v) => s + v.usec, 0);
+  const serverUS = r.serverCpu.usPerDelivery;
+  const redisUS = r.redis ? r.redis.usPerDelivery : 0;
+  return {
+    name: basename(prefix),
+    r,
+    sent,
+    cmds,
+    deliveriesPerSec: r.window.deliveriesPerSec,
+    serverCPU: r.serverCpu.seconds,
+    redisCPU: r.redis ? r.redis.cpuSeconds : NaN,
+    cpuPer1000: ((serverUS + redisUS) * 1000) / 1e6,
+    perCPUSecond: 1e6 / (serverUS + redisUS),
+    p50: r.latency.p50Ms,
+    p99: r.latency.p99Ms,
+    ackP50: r.ackLatency.p50Ms,
+    ackP99: r.ackLatency.p99Ms,
+    lost: r.deliveries.lost,
+    expected: r.deliveries.expected,
+    ackErrors: r.deliveries.ackErrors,
+    unacked: r.deliveries.unacked,
+    cmdsPerMsg: calls / sent,
+    redisUSecPerMsg: usec / sent,
+    redisCPUPerMsg: r.redis ? (r.redis.cpuSeconds / sent) * 1e6 : NaN,
+    rssPerConn: (r.loadRss - r.baselineRss) / r.connections.ok / 1024,
+  };
+}
+
+const [a, b] = process.argv.slice(2).map(load);
+if (!a || !b) {
+  console.error("usage: node bench/compare-report.mjs PREFIX_A PREFIX_B");
+  process.exit(2);
+}
+
+const fmt = (v, digits) => (Number.isFinite(v) ? v.toFixed(digits) : "-");
+const ratio = (x, y) => (Number.isFinite(x) && Number.isFinite(y) && y !== 0 ? `${(x / y).toFixed(2)}x` : "-");
+const rows = [
+  ["deliveries/s (window)", "deliveriesPerSec", 0],
+  ["server CPU-s (window, both nodes)", "serverCPU", 2],
+  ["Redis CPU-s (send phase)", "redisCPU", 2],
+  ["CPU-s per 1,000 deliveries (servers + Redis)", "cpuPer1000", 3],
+  ["deliveries per CPU-second (servers + Redis)", "perCPUSecond", 0],
+  ["delivery latency p50 ms", "p50", 2],
+  ["delivery latency p99 ms", "p99", 2],
+  ["ack latency p50 ms", "ackP50", 2],
+  ["ack latency p99 ms", "ackP99", 2],
+  ["lost deliveries", "lost", 0],
+  ["ack errors / missing acks", null, 0],
+  ["Redis commands per message", "cmdsPerMsg", 1],
+  ["Redis usec per message (commandstats)", "redisUSecPerMsg", 1],
+  ["Redis CPU us per message (/proc)", "redisCPUPerMsg", 1],
+  ["server RSS per connection KiB (under load)", "rssPerConn", 1],
+];
+
+const o = a.r.options;
+console.log(`=== side by side: ${o.clients} clients, conversations of ${o.conv}, ${o.rate} msg/s, ${o.duration} (+${o.warmup} warmup), 2 nodes, one redis-server ===`);
+const w0 = 46;
+const pad = (s, n) => String(s).padStart(n);
+console.log(`${"".padEnd(w0)}${pad(a.name, 12)}${pad(b.name, 12)}${pad(`${a.name}/${b.name}`, 22)}`);
+for (const [label, key, digits] of rows) {
+  let x, y, q;
+  if (key === null) {
+    x = `${a.ackErrors} / ${a.unacked}`;
+    y = `${b.ackErrors} / ${b.unacked}`;
+    q = "";
+  } else {
+    x = fmt(a[key], digits);
+    y = fmt(b[key], digits);
+    q = key === "lost" ? "" : ratio(a[key], b[key]);
+  }
+  console.log(`${label.padEnd(w0)}${pad(x, 12)}${pad(y, 12)}${pad(q, 22)}`);
+}
+console.log(`messages sent (send phase)`.padEnd(w0) + pad(a.sent, 12) + pad(b.sent, 12));
+console.log(`lost of expected`.padEnd(w0) + pad(`${a.lost}/${a.expected}`, 12) + pad(`${b.lost}/${b.expected}`, 12));
+console.log();
+const top = (s) =>
+  [...s.cmds]
+    .sort((p, q) => q[1].usec - p[1].usec)
+    .slice(0, 6)
+    .map(([n, v]) => `${n} ${(v.calls / s.sent).toFixed(2)}x ${(v.usec / s.sent).toFixed(1)}us`)
+    .join(", ");
+console.log(`Redis per message, by command (calls, usec):`);
+console.log(`  ${a.name}: ${top(a)}`);
+console.log(`  ${b.name}: ${top(b)}`);
+console.log();
+console.log(
+  `${a.name} delivers ${ratio(a.perCPUSecond, b.perCPUSecond)} ${b.name}'s deliveries per CPU-second (issue 10 target: >= 3x); ` +
+    `Redis time per message ${ratio(a.redisUSecPerMsg, b.redisUSecPerMsg)} (target <= 1x).`,
+);
+console.log(`${a.name} persists every message (SQLite); ${b.name} persists nothing.`);
