@@ -133,8 +133,8 @@ func (c *testClient) read() {
 	}
 }
 
-// emit sends an event with an ack and returns the ack's first argument.
-func (c *testClient) emit(name string, payload any) map[string]any {
+// emitAsync sends an event asking for an ack and returns the ack's channel.
+func (c *testClient) emitAsync(name string, payload any) <-chan json.RawMessage {
 	c.t.Helper()
 	c.mu.Lock()
 	id := c.next
@@ -146,6 +146,13 @@ func (c *testClient) emit(name string, payload any) map[string]any {
 	if err := c.write(append([]byte("42"+strconv.Itoa(id)), b...)); err != nil {
 		c.t.Fatal(err)
 	}
+	return ch
+}
+
+// emit sends an event with an ack and returns the ack's first argument.
+func (c *testClient) emit(name string, payload any) map[string]any {
+	c.t.Helper()
+	ch := c.emitAsync(name, payload)
 	select {
 	case raw := <-ch:
 		var m map[string]any

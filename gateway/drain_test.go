@@ -16,22 +16,6 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// emitAsync sends an event asking for an ack and returns the ack's channel.
-func (c *testClient) emitAsync(name string, payload any) <-chan json.RawMessage {
-	c.t.Helper()
-	c.mu.Lock()
-	id := c.next
-	c.next++
-	ch := make(chan json.RawMessage, 1)
-	c.acks[id] = ch
-	c.mu.Unlock()
-	b, _ := json.Marshal([]any{name, payload})
-	if err := c.write(append([]byte("42"+strconv.Itoa(id)), b...)); err != nil {
-		c.t.Fatal(err)
-	}
-	return ch
-}
-
 func waitClosed(t *testing.T, c *testClient) {
 	t.Helper()
 	select {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/chatstate/chatstate/internal/leaktest"
-	"github.com/chatstate/chatstate/internal/mongotest"
 	"github.com/chatstate/chatstate/internal/redistest"
 	"github.com/gorilla/websocket"
 )
@@ -24,20 +23,10 @@ import (
 func TestDrainE2E(t *testing.T) {
 	const window = 2 * time.Second
 	redis := redistest.StartServer(t)
-	env := map[string]string{
-		"REDIS_HOST":                          "127.0.0.1",
-		"REDIS_PORT":                          fmt.Sprint(redis.Port),
-		"CHATSTATE_KEY_PREFIX":                redistest.Prefix(t),
-		"CHATSTATE_JWT_SECRET":                "e2e-secret",
-		"CHATSTATE_API_KEY":                   "e2e-api-key",
-		"CHATSTATE_NODE_TIMEOUT":              "3s",
-		"CHATSTATE_HEARTBEAT_INTERVAL":        "500ms",
-		"CHATSTATE_PRESENCE_SWEEP_INTERVAL":   "1s",
-		"CHATSTATE_DRAIN_WINDOW":              window.String(),
-		"CHATSTATE_TEST_HOLD_ACK_UNTIL_DRAIN": drainHoldContent,
-		"CHATSTATE_LOG_LEVEL":                 "info",
-		"MONGODB_URI":                         mongotest.Start(t),
-	}
+	env := faultEnv(t, redis)
+	env["CHATSTATE_DRAIN_WINDOW"] = window.String()
+	env["CHATSTATE_TEST_HOLD_ACK_UNTIL_DRAIN"] = drainHoldContent
+	env["CHATSTATE_LOG_LEVEL"] = "info"
 	var gws []*gatewayProc
 	for _, id := range []string{"a", "b"} {
 		e := map[string]string{"CHATSTATE_NODE_ID": "drain-" + id}
