@@ -103,18 +103,11 @@ func (c *Cache) RemoveFromConversationList(ctx context.Context, user, conv strin
 }
 
 // TouchConversation moves conv up the cached lists of users to activity
-// at (epoch ms), one pipelined round trip; lists not cached stay so.
+// at (epoch ms), one round trip; lists not cached stay so.
 func (c *Cache) TouchConversation(ctx context.Context, conv string, at int64, users []string) error {
-	if err := validateIDs("conversationId", conv); err != nil {
+	calls, err := c.touchCalls(conv, at, users)
+	if err != nil {
 		return err
-	}
-	calls := make([]luascript.Call, 0, len(users))
-	for _, u := range users {
-		if err := chatstate.ValidateID("userId", u); err != nil {
-			return err
-		}
-		calls = append(calls, luascript.Call{Script: scriptConvListTouch, Keys: []string{c.keys.ConvList(u)},
-			Args: []string{ms(c.cfg.ConvListTTL), itoa(at), conv}})
 	}
 	var first error
 	for _, r := range luascript.Pipeline(ctx, c.client, calls) {
@@ -125,9 +118,17 @@ func (c *Cache) TouchConversation(ctx context.Context, conv string, at int64, us
 	return first
 }
 
-// touchLists is TouchConversation for Commit: best effort.
-func (c *Cache) touchLists(ctx context.Context, conv string, at int64, users []string) {
-	if len(users) > 0 {
-		_ = c.TouchConversation(ctx, conv, at, users)
+// touchCalls are the script calls of TouchConversation.
+func (c *Cache) touchCalls(conv string, at int64, users []string) ([]luascript.Call, error) {
+	if err := validateIDs("conversationId", conv); err != nil {
+		return nil, err
 	}
+	keys := make([]string, 0, len(users))
+	for _, u := range users {
+		if err := chatstate.ValidateID("userId", u); err != nil {
+			return nil, err
+		}
+		keys = append(keys, c.keys.ConvList(u))
+	}
+	return luascript.PerKey(c.client, scriptConvListTouch, keys, []string{ms(c.cfg.ConvListTTL), itoa(at), conv}), nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/internal/luascript"
 	"github.com/redis/rueidis"
 )
 
@@ -37,28 +38,92 @@ type Reservation struct {
 	// Missing: the seq counter is gone (a new conversation, or Redis lost
 	// its data); restore it from the store with SetSeqFloor and reserve again.
 	Missing bool
+	// NeedMembers (ReserveFor with checkSender): the members are not
+	// cached, so nothing was reserved; fill them (the directory) and retry.
+	NeedMembers bool
 	// Seq is the next seq otherwise, pending until committed or skipped.
 	Seq int64
+	// Members are the conversation's members as of the reservation, read
+	// in the same atomic step; nil when they were not cached (read them
+	// after the reservation instead).
+	Members []string
 }
 
 // Reserve is the first step of a durable send: in one round trip it answers
 // a resend from the dedupe cache or takes the conversation's next seq,
 // pending for SettleTimeout. clientMessageID may be empty.
 func (c *Cache) Reserve(ctx context.Context, conversationID, senderID, clientMessageID string) (Reservation, error) {
-	if err := chatstate.ValidateID("conversationId", conversationID); err != nil {
+	return c.ReserveFor(ctx, ReserveRequest{ConversationID: conversationID, SenderID: senderID, ClientMessageID: clientMessageID})
+}
+
+// ReserveRequest is what ReserveFor reserves a seq for.
+type ReserveRequest struct {
+	ConversationID, SenderID string
+	ClientMessageID          string // may be empty: no dedupe
+	// CheckSender: the sender must be a member (forbidden otherwise, and
+	// nothing is reserved); when the members are not cached nothing is
+	// reserved and the reservation reports NeedMembers.
+	CheckSender bool
+	// Limit, when set, counts the send against the sender's rate limit in
+	// the same round trip; a denied send reserves nothing (a seq taken
+	// meanwhile is skipped at once) and fails with rate_limited.
+	Limit *Limit
+}
+
+// ReserveFor is Reserve that also returns the conversation's cached
+// members as of the reservation (see ReserveRequest for the options).
+func (c *Cache) ReserveFor(ctx context.Context, req ReserveRequest) (Reservation, error) {
+	if err := chatstate.ValidateID("conversationId", req.ConversationID); err != nil {
 		return Reservation{}, err
 	}
-	if err := chatstate.ValidateID("senderId", senderID); err != nil {
+	if err := chatstate.ValidateID("senderId", req.SenderID); err != nil {
 		return Reservation{}, err
 	}
-	if clientMessageID != "" {
-		if err := chatstate.ValidateID("clientMessageId", clientMessageID); err != nil {
+	if req.ClientMessageID != "" {
+		if err := chatstate.ValidateID("clientMessageId", req.ClientMessageID); err != nil {
 			return Reservation{}, err
 		}
 	}
-	reply, err := scriptMessageReserve.Exec(ctx, c.client,
-		[]string{c.keys.Seq(conversationID), c.keys.MessageIDs(conversationID), c.keys.Pending(conversationID)},
-		[]string{dedupeField(senderID, clientMessageID), ms(c.cfg.SettleTimeout)}).ToArray()
+	check := ""
+	if req.CheckSender {
+		check = req.SenderID
+	}
+	conv := req.ConversationID
+	calls := []luascript.Call{{Script: scriptMessageReserve,
+		Keys: []string{c.keys.Seq(conv), c.keys.MessageIDs(conv), c.keys.Pending(conv), c.keys.Members(conv)},
+		Args: []string{dedupeField(req.SenderID, req.ClientMessageID), ms(c.cfg.SettleTimeout), check}}}
+	if req.Limit != nil {
+		rl, err := c.rateLimitCall(req.SenderID, *req.Limit)
+		if err != nil {
+			return Reservation{}, err
+		}
+		calls = append(calls, rl)
+	}
+	res := luascript.Pipeline(ctx, c.client, calls)
+	r, err := parseReservation(res[0])
+	if req.Limit == nil {
+		return r, err
+	}
+	limited, lerr := parseRateLimit(res[1])
+	switch {
+	case lerr != nil:
+		err = lerr
+	case !limited.Allowed:
+		err = &chatstate.Error{Code: chatstate.ERATELIMITED, Message: "too many messages, retry later", RetryAfter: max(limited.RetryAfter, time.Millisecond)}
+	default:
+		return r, err
+	}
+	if r.Seq > 0 {
+		// Nothing will be stored under it.
+		if _, serr := c.Settle(ctx, conv, r.Seq); serr != nil {
+			return Reservation{}, serr
+		}
+	}
+	return Reservation{}, err
+}
+
+func parseReservation(res rueidis.RedisResult) (Reservation, error) {
+	reply, err := res.ToArray()
 	if err != nil {
 		return Reservation{}, mapErr(err)
 	}
@@ -69,12 +134,27 @@ func (c *Cache) Reserve(ctx context.Context, conversationID, senderID, clientMes
 	switch {
 	case status == -1:
 		return Reservation{Missing: true}, nil
+	case status == -2:
+		return Reservation{NeedMembers: true}, nil
 	case status == 1 && len(reply) == 2:
 		m, err := decodeMessage(reply[1])
 		return Reservation{Duplicate: true, Cached: m}, err
-	case status == 0 && len(reply) == 2:
-		seq, err := reply[1].AsInt64()
-		return Reservation{Seq: seq}, err
+	case status == 0 && len(reply) >= 3:
+		r := Reservation{}
+		if r.Seq, err = reply[1].AsInt64(); err != nil {
+			return Reservation{}, err
+		}
+		if known, _ := reply[2].AsInt64(); known == 1 {
+			r.Members = make([]string, 0, len(reply)-3)
+			for _, v := range reply[3:] {
+				m, err := v.ToString()
+				if err != nil {
+					return Reservation{}, err
+				}
+				r.Members = append(r.Members, m)
+			}
+		}
+		return r, nil
 	}
 	return Reservation{}, fmt.Errorf("cache: message_reserve: unexpected reply")
 }
@@ -139,9 +219,19 @@ func (c *Cache) Commit(ctx context.Context, msg chatstate.Message, pub Publish) 
 	if err != nil {
 		return Committed{}, err
 	}
-	reply, err := scriptMessageCommit.Exec(ctx, c.client, c.deliveryKeys(msg.ConversationID),
-		[]string{itoa(msg.Seq), string(rec), ms(c.cfg.MessageTTL), itoa(int64(c.cfg.MessageLimit)), itoa(int64(c.cfg.DedupeLimit)),
-			itoa(int64(c.cfg.UnreadLimit))}).ToArray()
+	calls := []luascript.Call{{Script: scriptMessageCommit, Keys: c.deliveryKeys(msg.ConversationID),
+		Args: []string{itoa(msg.Seq), string(rec), ms(c.cfg.MessageTTL), itoa(int64(c.cfg.MessageLimit)), itoa(int64(c.cfg.DedupeLimit)),
+			itoa(int64(c.cfg.UnreadLimit))}}}
+	if chatstate.BumpsActivity(msg.Type) && len(pub.Members) > 0 {
+		// In the same round trip, best effort (the lists are other slots):
+		// a lost touch leaves a conversation lower in a cached list until
+		// its next message or the list's refill from the store. A resend
+		// touches again, which ZADD GT makes harmless.
+		if touch, err := c.touchCalls(msg.ConversationID, msg.CreatedAt, pub.Members); err == nil {
+			calls = append(calls, touch...)
+		}
+	}
+	reply, err := luascript.Pipeline(ctx, c.client, calls)[0].ToArray()
 	if err != nil {
 		return Committed{}, mapErr(err)
 	}
@@ -157,12 +247,6 @@ func (c *Cache) Commit(ctx context.Context, msg chatstate.Message, pub Publish) 
 		return Committed{}, err
 	}
 	out.Window, err = parseWindow(reply[2:])
-	if err == nil && !out.Already && chatstate.BumpsActivity(msg.Type) {
-		// Best effort, after the commit (the lists are other slots): a
-		// lost touch leaves a conversation lower in a cached list until
-		// its next message or the list's refill from the store.
-		c.touchLists(ctx, msg.ConversationID, msg.CreatedAt, pub.Members)
-	}
 	return out, err
 }
 

@@ -31,7 +31,14 @@ local member = rec.m
 if redis.call('ZCOUNT', k.pending, seq, seq) > 0 then
   redis.call('ZREMRANGEBYSCORE', k.pending, seq, seq)
   if redis.call('ZCOUNT', k.ready, seq, seq) == 0 then
-    redis.call('ZADD', k.ready, seq, ARGV[2])
+    if redis.call('ZCOUNT', k.pending, '-inf', '(' .. seq) == 0 and
+        redis.call('ZCOUNT', k.ready, '-inf', '(' .. seq) == 0 then
+      -- Every lower seq is settled: publish now, in order, without the
+      -- round through ready (advance then publishes what waited on it).
+      publish_record(k, rec, now, ttl, keep, dedupeKeep)
+    else
+      redis.call('ZADD', k.ready, seq, ARGV[2])
+    end
   end
 elseif redis.call('ZCOUNT', k.ready, seq, seq) == 0 then
   -- Neither pending nor ready: published before (a resend of a settled

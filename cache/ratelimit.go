@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/internal/luascript"
+	"github.com/redis/rueidis"
 )
 
 // Bounds on CheckRateLimit's arguments: the window's sorted set holds up to
@@ -19,20 +21,39 @@ const (
 // sliding window of limit hits per window, in one script. A denied attempt is
 // not counted, so a client hammering while blocked does not extend its ban.
 func (c *Cache) CheckRateLimit(ctx context.Context, userID, action string, limit int, window time.Duration) (chatstate.RateLimitResult, error) {
+	call, err := c.rateLimitCall(userID, Limit{Action: action, Max: limit, Window: window})
+	if err != nil {
+		return chatstate.RateLimitResult{}, err
+	}
+	return parseRateLimit(call.Script.Exec(ctx, c.client, call.Keys, call.Args))
+}
+
+// Limit is a rate limit: at most Max hits of Action per Window.
+type Limit struct {
+	Action string
+	Max    int
+	Window time.Duration
+}
+
+func (c *Cache) rateLimitCall(userID string, l Limit) (luascript.Call, error) {
 	if err := chatstate.ValidateID("userId", userID); err != nil {
-		return chatstate.RateLimitResult{}, err
+		return luascript.Call{}, err
 	}
-	if err := chatstate.ValidateID("action", action); err != nil {
-		return chatstate.RateLimitResult{}, err
+	if err := chatstate.ValidateID("action", l.Action); err != nil {
+		return luascript.Call{}, err
 	}
-	if limit <= 0 || limit > MaxRateLimit {
-		return chatstate.RateLimitResult{}, chatstate.Errorf(chatstate.EINVALID, "rate limit must be 1..%d, got %d", MaxRateLimit, limit)
+	if l.Max <= 0 || l.Max > MaxRateLimit {
+		return luascript.Call{}, chatstate.Errorf(chatstate.EINVALID, "rate limit must be 1..%d, got %d", MaxRateLimit, l.Max)
 	}
-	if window < time.Microsecond || window > MaxRateLimitWindow {
-		return chatstate.RateLimitResult{}, chatstate.Errorf(chatstate.EINVALID, "rate limit window must be 1µs..%s, got %s", MaxRateLimitWindow, window)
+	if l.Window < time.Microsecond || l.Window > MaxRateLimitWindow {
+		return luascript.Call{}, chatstate.Errorf(chatstate.EINVALID, "rate limit window must be 1µs..%s, got %s", MaxRateLimitWindow, l.Window)
 	}
-	r, err := scriptRateLimitCheck.Exec(ctx, c.client, []string{c.keys.RateLimit(userID, action)},
-		[]string{itoa(int64(limit)), itoa(window.Microseconds()), chatstate.NewID()[:16]}).AsIntSlice()
+	return luascript.Call{Script: scriptRateLimitCheck, Keys: []string{c.keys.RateLimit(userID, l.Action)},
+		Args: []string{itoa(int64(l.Max)), itoa(l.Window.Microseconds()), chatstate.NewID()[:16]}}, nil
+}
+
+func parseRateLimit(res rueidis.RedisResult) (chatstate.RateLimitResult, error) {
+	r, err := res.AsIntSlice()
 	if err != nil {
 		return chatstate.RateLimitResult{}, mapErr(err)
 	}

@@ -38,21 +38,24 @@ func (g *Gateway) newMessage(m chatstate.Message) (chatstate.Message, error) {
 // deliver sends msg with the message flow to the devices of the members
 // recipients returns, except the socket excludeSocket, counts it and tells
 // the notifier about it for the members without a connection. recipients
-// runs once the seq is reserved, so a members entry with a lower seq is
-// always seen (messaging.Service.SendTo): a removed member gets nothing.
+// gets the members read with the seq's reservation (nil when Redis had no
+// current copy: then it reads them), so a members entry with a lower seq
+// is always seen (messaging.Service.SendTo): a removed member gets nothing.
+// route's CheckSender and Limit are as in messaging.Route.
 //
 // The flow persists the message, commits it and returns once its seq is
 // settled: success means durable, and a resend (same sender and
 // clientMessageId) is neither stored nor delivered again.
-func (g *Gateway) deliver(ctx context.Context, msg chatstate.Message, recipients func(context.Context) ([]string, error), excludeSocket string) (messaging.Sent, error) {
+func (g *Gateway) deliver(ctx context.Context, msg chatstate.Message, route messaging.Route, recipients func(ctx context.Context, members []string) ([]string, error), excludeSocket string) (messaging.Sent, error) {
 	var members []string
-	sent, err := g.deps.Messages.SendTo(ctx, msg, func(ctx context.Context) (cache.Publish, error) {
+	route.To = func(ctx context.Context, reserved []string) (cache.Publish, error) {
 		var err error
-		if members, err = recipients(ctx); err != nil {
+		if members, err = recipients(ctx, reserved); err != nil {
 			return cache.Publish{}, err
 		}
 		return g.messagePublish(members, excludeSocket), nil
-	})
+	}
+	sent, err := g.deps.Messages.SendTo(ctx, msg, route)
 	if err != nil {
 		return sent, err
 	}
@@ -66,6 +69,15 @@ func (g *Gateway) deliver(ctx context.Context, msg chatstate.Message, recipients
 		g.deps.Notifier.MessageSent(sent.Message, members)
 	}
 	return sent, nil
+}
+
+// orRead returns members when the reservation read them, else the
+// directory's current members.
+func (g *Gateway) orRead(ctx context.Context, conv string, members []string) ([]string, error) {
+	if members != nil {
+		return members, nil
+	}
+	return g.deps.Directory.Members(ctx, conv)
 }
 
 // SendAs sends a message on behalf of a backend (POST
@@ -89,8 +101,8 @@ func (g *Gateway) SendAs(ctx context.Context, msg chatstate.Message) (stored cha
 	if _, err := g.deps.Directory.Members(ctx, msg.ConversationID); err != nil {
 		return msg, false, err // an unknown conversation takes no seq
 	}
-	sent, err := g.deliver(ctx, msg, func(ctx context.Context) ([]string, error) {
-		return g.deps.Directory.Members(ctx, msg.ConversationID)
+	sent, err := g.deliver(ctx, msg, messaging.Route{}, func(ctx context.Context, members []string) ([]string, error) {
+		return g.orRead(ctx, msg.ConversationID, members)
 	}, "")
 	return sent.Message, sent.Duplicate, err
 }

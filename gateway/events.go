@@ -146,14 +146,7 @@ func (g *Gateway) handleSend(ctx context.Context, cl *client, ev *socketio.Event
 	if err != nil {
 		return nil, err
 	}
-	if err := g.sendRate(ctx, cl); err != nil {
-		return nil, err
-	}
-	members, err := g.members(ctx, cl, req.ConversationID)
-	if err != nil {
-		return nil, err
-	}
-	sent, err := g.deliverSocket(ctx, cl, msg, members)
+	sent, err := g.deliverSocket(ctx, cl, msg)
 	if err != nil {
 		return nil, err
 	}

@@ -147,9 +147,9 @@ func (c *Config) setDefaults() {
 // fan-out, and catch-up reads.
 type Messages interface {
 	Send(ctx context.Context, msg chatstate.Message, pub cache.Publish) (messaging.Sent, error)
-	// SendTo reads the recipients after the seq is reserved, so a member
+	// SendTo reads the recipients with the seq's reservation, so a member
 	// removed by a lower seq's members entry never receives the message.
-	SendTo(ctx context.Context, msg chatstate.Message, to messaging.Recipients) (messaging.Sent, error)
+	SendTo(ctx context.Context, msg chatstate.Message, route messaging.Route) (messaging.Sent, error)
 	Sync(ctx context.Context, conversationID string, afterSeq int64, limit int) ([]chatstate.Message, error)
 	// Message returns a stored message with its current state (the target
 	// of an edit, delete or reaction).

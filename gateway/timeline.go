@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/chatstate/chatstate"
+	"github.com/chatstate/chatstate/cache"
+	"github.com/chatstate/chatstate/messaging"
 	"github.com/chatstate/chatstate/socketio"
 )
 
@@ -30,8 +32,8 @@ func (g *Gateway) handleEntry(ctx context.Context, cl *client, ev *socketio.Even
 	if err := chatstate.ValidateID("messageId", req.MessageID); err != nil {
 		return nil, err
 	}
-	members, err := g.members(ctx, cl, req.ConversationID)
-	if err != nil {
+	// A non-member learns nothing of the target.
+	if _, err := g.members(ctx, cl, req.ConversationID); err != nil {
 		return nil, err
 	}
 	target, err := g.deps.Messages.Message(ctx, req.ConversationID, req.MessageID)
@@ -79,10 +81,7 @@ func (g *Gateway) handleEntry(ctx context.Context, cl *client, ev *socketio.Even
 	if err := msg.Validate(g.cfg.MaxContentBytes); err != nil {
 		return nil, err
 	}
-	if err := g.sendRate(ctx, cl); err != nil {
-		return nil, err
-	}
-	sent, err := g.deliverSocket(ctx, cl, msg, members)
+	sent, err := g.deliverSocket(ctx, cl, msg)
 	if err != nil {
 		return nil, err
 	}
@@ -142,8 +141,8 @@ func (g *Gateway) ChangeMembers(ctx context.Context, conversationID, actorID, re
 	msg := chatstate.Message{ID: chatstate.NewID(), ConversationID: c.ID, SenderID: actorID, Type: chatstate.TypeMembers,
 		Members: &eff, ClientMessageID: requestID}
 	// Old and new members get the entry: the removed ones learn of it.
-	sent, err := g.deliver(ctx, msg, func(ctx context.Context) ([]string, error) {
-		members, err := g.deps.Directory.Members(ctx, c.ID)
+	sent, err := g.deliver(ctx, msg, messaging.Route{}, func(ctx context.Context, members []string) ([]string, error) {
+		members, err := g.orRead(ctx, c.ID, members)
 		return union(members, eff.Removed), err
 	}, "")
 	if err != nil {
@@ -164,23 +163,17 @@ func (g *Gateway) ChangeMembers(ctx context.Context, conversationID, actorID, re
 	return c, &sent.Message, nil
 }
 
-// sendRate counts a send (messages and timeline entries alike) against the
-// user's message rate limit.
-func (g *Gateway) sendRate(ctx context.Context, cl *client) error {
-	rl, err := g.deps.Cache.CheckRateLimit(ctx, cl.userID, "message_send", g.cfg.MessageRateLimit, g.cfg.MessageRateWindow)
-	if err != nil {
-		return err
-	}
-	if !rl.Allowed {
-		return &chatstate.Error{Code: chatstate.ERATELIMITED, Message: "too many messages, retry later", RetryAfter: max(rl.RetryAfter, time.Millisecond)}
-	}
-	return nil
+// sendLimit is the user's message rate limit, which every send from a
+// socket (messages and timeline entries alike) counts against, in its
+// reservation's round trip.
+func (g *Gateway) sendLimit() *cache.Limit {
+	return &cache.Limit{Action: "message_send", Max: g.cfg.MessageRateLimit, Window: g.cfg.MessageRateWindow}
 }
 
 // deliverSocket sends msg for a socket and returns it as stored once it
 // is safe to ack: live delivery to this node held throughout, and the
 // message's own publication reached this node's hub.
-func (g *Gateway) deliverSocket(ctx context.Context, cl *client, msg chatstate.Message, members []string) (chatstate.Message, error) {
+func (g *Gateway) deliverSocket(ctx context.Context, cl *client, msg chatstate.Message) (chatstate.Message, error) {
 	select {
 	case <-cl.echo: // a late echo of an earlier send
 	default:
@@ -189,10 +182,17 @@ func (g *Gateway) deliverSocket(ctx context.Context, cl *client, msg chatstate.M
 	if !up {
 		return chatstate.Message{}, errLiveDown
 	}
-	// members was read before the seq was reserved (to refuse non-members
-	// without taking a seq); deliver reads them again after it.
-	sent, err := g.deliver(ctx, msg, func(ctx context.Context) ([]string, error) {
-		return g.members(ctx, cl, msg.ConversationID)
+	// The reservation refuses a non-member without taking a seq and reads
+	// the members; only when Redis had no current copy are they read here,
+	// after it (and the sender checked again).
+	sent, err := g.deliver(ctx, msg, messaging.Route{CheckSender: true, Limit: g.sendLimit()}, func(ctx context.Context, members []string) ([]string, error) {
+		if members == nil {
+			return g.members(ctx, cl, msg.ConversationID)
+		}
+		if !slices.Contains(members, cl.userID) {
+			return nil, chatstate.Errorf(chatstate.EFORBIDDEN, "not a member of this conversation")
+		}
+		return members, nil
 	}, cl.conn.ID())
 	if err != nil {
 		return chatstate.Message{}, err

@@ -10,6 +10,7 @@ package messaging
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 
 // Cache is what the flow needs from the cache service (*cache.Cache).
 type Cache interface {
-	Reserve(ctx context.Context, conversationID, senderID, clientMessageID string) (cache.Reservation, error)
+	ReserveFor(ctx context.Context, req cache.ReserveRequest) (cache.Reservation, error)
 	Commit(ctx context.Context, msg chatstate.Message, pub cache.Publish) (cache.Committed, error)
 	Settle(ctx context.Context, conversationID string, skip int64) (cache.Window, error)
 	SetSeqFloor(ctx context.Context, conversationID string, seq int64) (int64, error)
@@ -107,19 +108,39 @@ type Sent struct {
 // could still miss. A resend of a (sender, clientMessageId) returns the
 // original, published only if it never was (its node died before).
 func (s *Service) Send(ctx context.Context, msg chatstate.Message, pub cache.Publish) (Sent, error) {
-	return s.SendTo(ctx, msg, func(context.Context) (cache.Publish, error) { return pub, nil })
+	return s.SendTo(ctx, msg, Route{To: func(context.Context, []string) (cache.Publish, error) { return pub, nil }})
 }
 
 // Recipients returns the publication of a message. SendTo calls it after
-// the message's seq is reserved, so it reads the members as of a moment
-// after every lower seq was taken: a membership change whose members entry
-// took a lower seq is always seen, and a member it removed never receives
-// this message. An error (forbidden: the sender was just removed) skips
-// the reserved seq at once and fails the send.
-type Recipients func(ctx context.Context) (cache.Publish, error)
+// the message's seq is reserved with the members as of the reservation
+// (read in the same atomic step), or with nil when Redis had no current
+// copy of them: then it reads them itself, and it still reads them as of a
+// moment after every lower seq was taken. Either way a membership change
+// whose members entry took a lower seq is always seen, and a member it
+// removed never receives this message. An error (forbidden: the sender was
+// just removed) skips the reserved seq at once and fails the send.
+type Recipients func(ctx context.Context, members []string) (cache.Publish, error)
 
-// SendTo is Send with the publication read after the seq is reserved.
-func (s *Service) SendTo(ctx context.Context, msg chatstate.Message, to Recipients) (Sent, error) {
+// Route is how SendTo delivers a message.
+type Route struct {
+	// CheckSender: the sender must be a member; a non-member is refused
+	// (forbidden) before any seq is taken.
+	CheckSender bool
+	// Limit, when set, counts the send against the sender's rate limit in
+	// the reservation's round trip (rate_limited when denied).
+	Limit *cache.Limit
+	// To makes the publication from the members.
+	To Recipients
+}
+
+// SendTo is Send with the publication made from the members read with the
+// seq's reservation: one round trip reserves the seq, reads the members,
+// checks the sender and counts the rate limit; after the store write a
+// second one commits and publishes.
+//
+// Message defaults (id, type "text", createdAt) are completed here, the
+// one place every send passes; the caller validated the message.
+func (s *Service) SendTo(ctx context.Context, msg chatstate.Message, route Route) (Sent, error) {
 	if msg.ID == "" {
 		msg.ID = chatstate.NewID()
 	}
@@ -130,15 +151,16 @@ func (s *Service) SendTo(ctx context.Context, msg chatstate.Message, to Recipien
 		msg.CreatedAt = time.Now().UnixMilli()
 	}
 	for attempt := 0; ; attempt++ {
-		r, err := s.reserve(ctx, msg)
+		r, err := s.reserve(ctx, msg, route.CheckSender, route.Limit)
 		if err != nil {
 			return Sent{}, err
 		}
+		route.Limit = nil // counted once per send
 		if r.Duplicate {
 			return Sent{Message: r.Cached, Duplicate: true}, nil
 		}
 		msg.Seq = r.Seq
-		pub, err := to(ctx)
+		pub, err := route.To(ctx, r.Members)
 		if err != nil {
 			// Nothing will be stored under r.Seq.
 			if _, serr := s.cache.Settle(ctx, msg.ConversationID, r.Seq); serr != nil {
@@ -223,19 +245,42 @@ func (s *Service) commit(ctx context.Context, msg chatstate.Message, pub cache.P
 
 // reserve answers a cached resend or takes the next seq, one round trip;
 // a missing counter (new conversation, or Redis lost it) is first
-// recovered from the store.
-func (s *Service) reserve(ctx context.Context, msg chatstate.Message) (cache.Reservation, error) {
-	r, err := s.cache.Reserve(ctx, msg.ConversationID, msg.SenderID, msg.ClientMessageID)
-	if err != nil || !r.Missing {
-		return r, err
+// recovered from the store, and members Redis does not hold are first
+// filled from the directory.
+func (s *Service) reserve(ctx context.Context, msg chatstate.Message, checkSender bool, limit *cache.Limit) (cache.Reservation, error) {
+	req := cache.ReserveRequest{ConversationID: msg.ConversationID, SenderID: msg.SenderID, ClientMessageID: msg.ClientMessageID, Limit: limit}
+	for try := 0; ; try++ {
+		req.CheckSender = checkSender
+		r, err := s.cache.ReserveFor(ctx, req)
+		req.Limit = nil // counted by the first call
+		switch {
+		case err != nil:
+			return r, err
+		case r.NeedMembers:
+			if try > 0 || s.cfg.Members == nil {
+				// The directory refuses fills right after a change: the
+				// recipients read after the reservation checks the sender.
+				checkSender = false
+				continue
+			}
+			members, err := s.cfg.Members(ctx, msg.ConversationID)
+			if err != nil {
+				return r, err
+			}
+			if !slices.Contains(members, msg.SenderID) {
+				return r, chatstate.Errorf(chatstate.EFORBIDDEN, "not a member of this conversation")
+			}
+		case r.Missing:
+			if try > 2 {
+				return r, &chatstate.Error{Code: chatstate.EUNAVAILABLE, Message: "sequence counter unavailable", RetryAfter: time.Second}
+			}
+			if err := s.restoreSeq(ctx, msg.ConversationID); err != nil {
+				return r, err
+			}
+		default:
+			return r, nil
+		}
 	}
-	if err := s.restoreSeq(ctx, msg.ConversationID); err != nil {
-		return r, err
-	}
-	if r, err = s.cache.Reserve(ctx, msg.ConversationID, msg.SenderID, msg.ClientMessageID); err == nil && r.Missing {
-		err = &chatstate.Error{Code: chatstate.EUNAVAILABLE, Message: "sequence counter unavailable", RetryAfter: time.Second}
-	}
-	return r, err
 }
 
 func (s *Service) restoreSeq(ctx context.Context, conv string) error {

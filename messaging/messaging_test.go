@@ -368,25 +368,23 @@ func TestSendToReadsRecipientsAfterReserve(t *testing.T) {
 	f := setup(t, client, prefix, cache.Config{SettleTimeout: 10 * time.Minute})
 	f.send(t, "c1", "cm1", "first")
 	calls := 0
-	sent, err := f.svc.SendTo(f.ctx, chatstate.Message{ConversationID: "c1", SenderID: "alice", ClientMessageID: "cm2", Content: "second"},
-		func(ctx context.Context) (cache.Publish, error) {
-			calls++
-			w, err := f.cache.Settle(ctx, "c1", 0)
-			if err != nil || w.Head != 2 || w.Settled != 1 {
-				t.Errorf("recipients read with window %+v, %v; want seq 2 pending", w, err)
-			}
-			return cache.Publish{Channels: []string{f.ch}}, nil
-		})
+	sent, err := f.svc.SendTo(f.ctx, chatstate.Message{ConversationID: "c1", SenderID: "alice", ClientMessageID: "cm2", Content: "second"}, Route{To: func(ctx context.Context, _ []string) (cache.Publish, error) {
+		calls++
+		w, err := f.cache.Settle(ctx, "c1", 0)
+		if err != nil || w.Head != 2 || w.Settled != 1 {
+			t.Errorf("recipients read with window %+v, %v; want seq 2 pending", w, err)
+		}
+		return cache.Publish{Channels: []string{f.ch}}, nil
+	}})
 	if err != nil || sent.Message.Seq != 2 || calls != 1 {
 		t.Fatalf("SendTo = %+v, %v after %d calls", sent, err, calls)
 	}
 	if p := f.published(t); len(p) != 2 {
 		t.Fatalf("published %q, want both messages", p)
 	}
-	_, err = f.svc.SendTo(f.ctx, chatstate.Message{ConversationID: "c1", SenderID: "alice", ClientMessageID: "cm3", Content: "refused"},
-		func(context.Context) (cache.Publish, error) {
-			return cache.Publish{}, chatstate.Errorf(chatstate.EFORBIDDEN, "not a member of this conversation")
-		})
+	_, err = f.svc.SendTo(f.ctx, chatstate.Message{ConversationID: "c1", SenderID: "alice", ClientMessageID: "cm3", Content: "refused"}, Route{To: func(context.Context, []string) (cache.Publish, error) {
+		return cache.Publish{}, chatstate.Errorf(chatstate.EFORBIDDEN, "not a member of this conversation")
+	}})
 	if chatstate.ErrorCode(err) != chatstate.EFORBIDDEN {
 		t.Fatalf("refused SendTo: %v", err)
 	}

@@ -179,13 +179,16 @@ func testSweepExpired(t *testing.T, newClient newClientFunc) {
 
 // Every script touches exactly one key (KEYS[1]), so it is cluster safe,
 // and documents its KEYS and ARGV. The node scripts also touch nodeinfo,
-// which shares the nodes key's slot (keys.TestSameSlot).
+// which shares the nodes key's slot (keys.TestSameSlot). A per-key script
+// (KEYS[i]) treats each key alone and runs through luascript.PerKey, which
+// gives it one key per call on a Cluster.
 func TestScriptsSingleKey(t *testing.T) {
 	scripts := Scripts()
 	if len(scripts) != len(allScripts) || len(scripts) < 10 {
 		t.Fatalf("Scripts() has %d entries", len(scripts))
 	}
 	twoKeys := map[string]bool{"node_heartbeat": true, "node_list": true}
+	perKey := map[string]bool{"presence_get": true}
 	keyRef := regexp.MustCompile(`KEYS\[(\d+)\]`)
 	for name, src := range scripts {
 		for _, m := range keyRef.FindAllStringSubmatch(src, -1) {
@@ -195,6 +198,12 @@ func TestScriptsSingleKey(t *testing.T) {
 		}
 		if twoKeys[name] && !strings.Contains(src, "-- KEYS[2]") {
 			t.Errorf("%s lacks its KEYS[2] header", name)
+		}
+		if perKey[name] {
+			if !strings.Contains(src, "-- KEYS[i]") || !strings.Contains(src, "for i = 1, #KEYS do") {
+				t.Errorf("%s is per key but lacks its KEYS[i] header or loop", name)
+			}
+			continue
 		}
 		if !strings.Contains(src, "-- KEYS[1]") || !strings.Contains(src, "Reply") {
 			t.Errorf("%s lacks a KEYS/Reply header", name)

@@ -124,8 +124,11 @@ func (s *State) IsUserOnline(ctx context.Context, userID string) (bool, error) {
 	if err := validate("userId", userID); err != nil {
 		return false, err
 	}
-	p, _, err := parseView(userID, s.exec(ctx, s.userCall(scriptGet, userID)))
-	return p.Online, err
+	v, err := s.get(ctx, []string{userID})
+	if err != nil {
+		return false, err
+	}
+	return v[0].p.Online, nil
 }
 
 // IsUserConnected reports whether userID has a live device, whatever its
@@ -134,8 +137,11 @@ func (s *State) IsUserConnected(ctx context.Context, userID string) (bool, error
 	if err := validate("userId", userID); err != nil {
 		return false, err
 	}
-	_, live, err := parseView(userID, s.exec(ctx, s.userCall(scriptGet, userID)))
-	return live > 0, err
+	v, err := s.get(ctx, []string{userID})
+	if err != nil {
+		return false, err
+	}
+	return v[0].live > 0, nil
 }
 
 // Connected reports, for each distinct id, whether the user has a live
@@ -146,17 +152,13 @@ func (s *State) Connected(ctx context.Context, userIDs []string) (map[string]boo
 	if err != nil {
 		return nil, err
 	}
-	calls := make([]luascript.Call, len(ids))
-	for i, id := range ids {
-		calls[i] = s.userCall(scriptGet, id)
+	views, err := s.get(ctx, ids)
+	if err != nil {
+		return nil, err
 	}
 	out := make(map[string]bool, len(ids))
-	for i, r := range s.pipeline(ctx, calls) {
-		_, live, err := parseView(ids[i], r)
-		if err != nil {
-			return nil, err
-		}
-		out[ids[i]] = live > 0
+	for i, v := range views {
+		out[ids[i]] = v.live > 0
 	}
 	return out, nil
 }
@@ -195,17 +197,49 @@ func (s *State) views(ctx context.Context, ids []string) ([]chatstate.Presence, 
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	calls := make([]luascript.Call, len(ids))
-	for i, id := range ids {
-		calls[i] = s.userCall(scriptGet, id)
+	views, err := s.get(ctx, ids)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]chatstate.Presence, len(ids))
-	for i, r := range s.pipeline(ctx, calls) {
-		p, _, err := parseView(ids[i], r)
+	for i, v := range views {
+		out[i] = v.p
+	}
+	return out, nil
+}
+
+// view is one user's presence as presence_get reads it.
+type view struct {
+	p    chatstate.Presence
+	live int64 // live devices, whatever the status
+}
+
+// get runs presence_get over valid ids in one round trip and returns
+// their views in the order of ids.
+func (s *State) get(ctx context.Context, ids []string) ([]view, error) {
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = s.k.Presence(id)
+	}
+	out := make([]view, 0, len(ids))
+	for _, r := range s.pipeline(ctx, luascript.PerKey(s.c, scriptGet, keys, []string{s.deviceTTL, *s.dead.Load()})) {
+		replies, err := r.ToArray()
 		if err != nil {
-			return nil, err
+			return nil, luascript.Err(err)
 		}
-		out[i] = p
+		for _, one := range replies {
+			if len(out) == len(ids) {
+				return nil, fmt.Errorf("presence: get replied for more than %d users", len(ids))
+			}
+			p, live, err := parseView(ids[len(out)], one)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, view{p, live})
+		}
+	}
+	if len(out) != len(ids) {
+		return nil, fmt.Errorf("presence: get replied for %d of %d users", len(out), len(ids))
 	}
 	return out, nil
 }
@@ -229,10 +263,10 @@ func viewOf(userID string, v []rueidis.RedisMessage) (chatstate.Presence, error)
 
 // parseView decodes presence_get's reply: the public view and the count of
 // live devices.
-func parseView(userID string, r rueidis.RedisResult) (chatstate.Presence, int64, error) {
+func parseView(userID string, r rueidis.RedisMessage) (chatstate.Presence, int64, error) {
 	v, err := r.ToArray()
 	if err != nil {
-		return chatstate.Presence{}, 0, luascript.Err(err)
+		return chatstate.Presence{}, 0, err
 	}
 	if len(v) != 5 {
 		return chatstate.Presence{}, 0, fmt.Errorf("presence: get reply of %d fields, want 5", len(v))

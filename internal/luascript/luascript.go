@@ -159,3 +159,24 @@ var outageReplies = map[string]bool{
 	"LOADING": true, "MASTERDOWN": true, "READONLY": true, "TRYAGAIN": true,
 	"CLUSTERDOWN": true, "NOREPLICAS": true, "BUSY": true,
 }
+
+// PerKey makes the calls that run script s over keys, each key alike with
+// the same args: one call holding every key on a standalone or Sentinel
+// client, where a script may touch keys of any slot, and one call per key
+// on a Cluster client, where a script's keys must share a slot. s must
+// loop over KEYS and reply one element per key. A per-key pipeline costs
+// Redis a script invocation per key, the most expensive part of small
+// scripts, so batching them is most of a fan-out's Redis time.
+func PerKey(c rueidis.Client, s *Script, keys, args []string) []Call {
+	if len(keys) == 0 {
+		return nil
+	}
+	if c.Mode() != rueidis.ClientModeCluster {
+		return []Call{{Script: s, Keys: keys, Args: args}}
+	}
+	calls := make([]Call, len(keys))
+	for i, k := range keys {
+		calls[i] = Call{Script: s, Keys: []string{k}, Args: args}
+	}
+	return calls
+}
