@@ -185,7 +185,7 @@ func (g *Gateway) deliverSocket(ctx context.Context, cl *client, msg chatstate.M
 	// The reservation refuses a non-member without taking a seq and reads
 	// the members; only when Redis had no current copy are they read here,
 	// after it (and the sender checked again).
-	sent, err := g.deliver(ctx, msg, messaging.Route{CheckSender: true, Limit: g.sendLimit()}, func(ctx context.Context, members []string) ([]string, error) {
+	sent, err := g.deliver(ctx, msg, messaging.Route{CheckSender: true, Limit: g.sendLimit(), Echo: cl.echo}, func(ctx context.Context, members []string) ([]string, error) {
 		if members == nil {
 			return g.members(ctx, cl, msg.ConversationID)
 		}
@@ -197,7 +197,7 @@ func (g *Gateway) deliverSocket(ctx context.Context, cl *client, msg chatstate.M
 	if err != nil {
 		return chatstate.Message{}, err
 	}
-	if sent.Published {
+	if sent.Published && !sent.Echoed {
 		// Messages settled before this one were published before it, on
 		// the same channel, and this socket receives them through the
 		// hub. Acking once this message's own publication reaches the hub

@@ -101,6 +101,9 @@ type Sent struct {
 	// Published: this call's pub carried the message's publication, so a
 	// socket that pub excludes sees it arrive on its own user channel.
 	Published bool
+	// Echoed: the wait for the seq to settle ended on Route.Echo (the
+	// publication already reached the caller), which it consumed.
+	Echoed bool
 }
 
 // Send persists msg, then commits it with pub, and returns once its seq is
@@ -131,6 +134,11 @@ type Route struct {
 	Limit *cache.Limit
 	// To makes the publication from the members.
 	To Recipients
+	// Echo, when set, fires when this send's own publication reaches the
+	// caller (the gateway's hub): published means settled, so a send
+	// waiting for a lower seq held by another node stops waiting then
+	// instead of polling the window.
+	Echo <-chan struct{}
 }
 
 // SendTo is Send with the publication made from the members read with the
@@ -177,7 +185,7 @@ func (s *Service) SendTo(ctx context.Context, msg chatstate.Message, route Route
 			if s.cfg.AfterPersist != nil {
 				s.cfg.AfterPersist(msg)
 			}
-			return s.commit(ctx, msg, pub, false)
+			return s.commit(ctx, msg, pub, false, route.Echo)
 		case errors.Is(err, chatstate.ErrDuplicateMessage):
 			// The store refused the row, so nothing will ever be stored
 			// under r.Seq: skip it now instead of stalling the conversation
@@ -185,7 +193,7 @@ func (s *Service) SendTo(ctx context.Context, msg chatstate.Message, route Route
 			if _, err := s.cache.Settle(ctx, msg.ConversationID, r.Seq); err != nil {
 				return Sent{}, err
 			}
-			return s.resend(ctx, msg, pub)
+			return s.resend(ctx, msg, pub, route.Echo)
 		case errors.Is(err, chatstate.ErrSeqTaken) && attempt < 3:
 			// A skip marker took the seq (this write came after the settle
 			// timeout), or the counter is behind the store (Redis lost
@@ -218,7 +226,7 @@ func code(err error, codes ...string) bool {
 }
 
 // resend answers a send whose (sender, clientMessageId) is already stored.
-func (s *Service) resend(ctx context.Context, msg chatstate.Message, pub cache.Publish) (Sent, error) {
+func (s *Service) resend(ctx context.Context, msg chatstate.Message, pub cache.Publish, echo <-chan struct{}) (Sent, error) {
 	stored, err := s.store.MessageByClientID(ctx, msg.SenderID, msg.ClientMessageID)
 	if err != nil {
 		return Sent{}, err
@@ -227,20 +235,25 @@ func (s *Service) resend(ctx context.Context, msg chatstate.Message, pub cache.P
 		return Sent{}, chatstate.Errorf(chatstate.ECONFLICT, "clientMessageId was already used in another conversation")
 	}
 	// Committing publishes it unless it was published already.
-	return s.commit(ctx, stored, pub, true)
+	return s.commit(ctx, stored, pub, true, echo)
 }
 
-// commit commits a stored message and waits until its seq is settled.
-func (s *Service) commit(ctx context.Context, msg chatstate.Message, pub cache.Publish, dup bool) (Sent, error) {
+// commit commits a stored message and waits until its seq is settled (or,
+// when the commit published it, until echo says it arrived).
+func (s *Service) commit(ctx context.Context, msg chatstate.Message, pub cache.Publish, dup bool, echo <-chan struct{}) (Sent, error) {
 	c, err := s.cache.Commit(ctx, msg, pub)
 	if err != nil {
 		return Sent{}, err
 	}
 	s.settled.notify(msg.ConversationID)
-	if err := s.await(ctx, msg.ConversationID, msg.Seq, c.Window); err != nil {
+	if c.Already {
+		echo = nil // no publication of this call to wait for
+	}
+	echoed, err := s.await(ctx, msg.ConversationID, msg.Seq, c.Window, echo)
+	if err != nil {
 		return Sent{}, err
 	}
-	return Sent{Message: c.Message, Duplicate: dup, Published: !c.Already}, nil
+	return Sent{Message: c.Message, Duplicate: dup, Published: !c.Already, Echoed: echoed}, nil
 }
 
 // reserve answers a cached resend or takes the next seq, one round trip;

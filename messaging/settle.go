@@ -15,17 +15,23 @@ import (
 // node wakes its waiters at once.
 const maxPoll = 20 * time.Millisecond
 
-// await returns once seq is settled. A lower seq whose settle timeout has
-// passed is settled here: published if its message reached the store,
-// skipped for good otherwise.
-func (s *Service) await(ctx context.Context, conv string, seq int64, w cache.Window) error {
+// await returns once seq is settled, or once echo fires (the caller got
+// the seq's publication, so it is settled), reporting which. A lower seq
+// whose settle timeout has passed is settled here: published if its
+// message reached the store, skipped for good otherwise.
+func (s *Service) await(ctx context.Context, conv string, seq int64, w cache.Window, echo <-chan struct{}) (bool, error) {
 	poll := time.Millisecond
+	if echo != nil {
+		// The echo usually ends the wait; polling is for a head whose
+		// node died (settled at its timeout) and for a lost echo.
+		poll = 5 * time.Millisecond
+	}
 	var timer *time.Timer
 	for !w.Missing && w.Settled < seq {
 		var err error
 		if w.Head > 0 && w.HeadWait == 0 {
 			if w, err = s.settleHead(ctx, conv, w.Head); err != nil {
-				return err
+				return false, err
 			}
 			continue
 		}
@@ -38,17 +44,19 @@ func (s *Service) await(ctx context.Context, conv string, seq int64, w cache.Win
 		}
 		select {
 		case <-ctx.Done():
-			return &chatstate.Error{Code: chatstate.EUNAVAILABLE, RetryAfter: time.Second,
+			return false, &chatstate.Error{Code: chatstate.EUNAVAILABLE, RetryAfter: time.Second,
 				Message: "the message is stored but an earlier one is not settled yet; resend with the same clientMessageId"}
+		case <-echo:
+			return true, nil
 		case <-changed:
 		case <-timer.C:
 		}
 		poll = min(poll*2, maxPoll)
 		if w, err = s.cache.Settle(ctx, conv, 0); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // settleHead settles a pending seq past its settle timeout. A skip marker
