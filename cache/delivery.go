@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/chatstate/chatstate"
@@ -203,35 +204,100 @@ type publishRecord struct {
 // pending seq are cached and published to pub, in seq order. It is
 // idempotent: a message that was published before is not published again.
 func (c *Cache) Commit(ctx context.Context, msg chatstate.Message, pub Publish) (Committed, error) {
+	r := c.CommitMany(ctx, []CommitRequest{{Message: msg, Publish: pub}})[0]
+	return r.Committed, r.Err
+}
+
+// CommitRequest is one stored message for CommitMany.
+type CommitRequest struct {
+	Message chatstate.Message
+	Publish Publish
+}
+
+// CommitResult is the outcome of one CommitRequest.
+type CommitResult struct {
+	Committed
+	Err error
+}
+
+// CommitMany commits stored messages (a group commit's batch) in one
+// round trip, each as Commit does, in seq order within each conversation:
+// Redis runs a conversation's commits in that order (one slot, one
+// connection), so a batch's messages publish at once instead of waiting
+// on each other. Results are in the order of reqs.
+func (c *Cache) CommitMany(ctx context.Context, reqs []CommitRequest) []CommitResult {
+	out := make([]CommitResult, len(reqs))
+	order := make([]int, 0, len(reqs))
+	for i, r := range reqs {
+		if err := c.checkCommit(r.Message); err != nil {
+			out[i].Err = err
+			continue
+		}
+		order = append(order, i)
+	}
+	sort.SliceStable(order, func(a, b int) bool { return reqs[order[a]].Message.Seq < reqs[order[b]].Message.Seq })
+	calls := make([]luascript.Call, 0, 2*len(order))
+	first := make([]int, len(reqs)) // index in calls of each request's commit
+	for _, i := range order {
+		commit, touch, err := c.commitCalls(reqs[i].Message, reqs[i].Publish)
+		if err != nil {
+			out[i].Err = err
+			first[i] = -1
+			continue
+		}
+		first[i] = len(calls)
+		calls = append(calls, commit)
+		calls = append(calls, touch...)
+	}
+	if len(calls) == 0 {
+		return out
+	}
+	res := luascript.Pipeline(ctx, c.client, calls)
+	for _, i := range order {
+		if first[i] < 0 {
+			continue
+		}
+		out[i].Committed, out[i].Err = parseCommitted(res[first[i]])
+	}
+	return out
+}
+
+func (c *Cache) checkCommit(msg chatstate.Message) error {
 	if msg.Seq < 1 {
-		return Committed{}, chatstate.Errorf(chatstate.EINVALID, "commit needs a stored message, seq %d", msg.Seq)
+		return chatstate.Errorf(chatstate.EINVALID, "commit needs a stored message, seq %d", msg.Seq)
 	}
-	if err := msg.Validate(c.cfg.MaxContentBytes); err != nil {
-		return Committed{}, err
-	}
+	return msg.Validate(c.cfg.MaxContentBytes)
+}
+
+// commitCalls are message_commit for msg and, for a message that bumps
+// activity, the touches of its members' lists: in the same round trip,
+// best effort (the lists are other slots). A lost touch leaves a
+// conversation lower in a cached list until its next message or the list's
+// refill from the store; a resend touches again, which ZADD GT makes
+// harmless.
+func (c *Cache) commitCalls(msg chatstate.Message, pub Publish) (luascript.Call, []luascript.Call, error) {
 	member, err := json.Marshal(msg)
 	if err != nil {
-		return Committed{}, err
+		return luascript.Call{}, nil, err
 	}
 	rec, err := json.Marshal(publishRecord{Seq: msg.Seq, Member: string(member), Field: dedupeField(msg.SenderID, msg.ClientMessageID),
 		Prefix: pub.Prefix, Suffix: pub.Suffix, Channels: pub.Channels,
 		Sender: msg.SenderID, Counted: chatstate.CountsAsUnread(msg.Type), Apply: chatstate.IsTargetEntry(msg.Type)})
 	if err != nil {
-		return Committed{}, err
+		return luascript.Call{}, nil, err
 	}
-	calls := []luascript.Call{{Script: scriptMessageCommit, Keys: c.deliveryKeys(msg.ConversationID),
+	commit := luascript.Call{Script: scriptMessageCommit, Keys: c.deliveryKeys(msg.ConversationID),
 		Args: []string{itoa(msg.Seq), string(rec), ms(c.cfg.MessageTTL), itoa(int64(c.cfg.MessageLimit)), itoa(int64(c.cfg.DedupeLimit)),
-			itoa(int64(c.cfg.UnreadLimit))}}}
+			itoa(int64(c.cfg.UnreadLimit))}}
+	var touch []luascript.Call
 	if chatstate.BumpsActivity(msg.Type) && len(pub.Members) > 0 {
-		// In the same round trip, best effort (the lists are other slots):
-		// a lost touch leaves a conversation lower in a cached list until
-		// its next message or the list's refill from the store. A resend
-		// touches again, which ZADD GT makes harmless.
-		if touch, err := c.touchCalls(msg.ConversationID, msg.CreatedAt, pub.Members); err == nil {
-			calls = append(calls, touch...)
-		}
+		touch, _ = c.touchCalls(msg.ConversationID, msg.CreatedAt, pub.Members)
 	}
-	reply, err := luascript.Pipeline(ctx, c.client, calls)[0].ToArray()
+	return commit, touch, nil
+}
+
+func parseCommitted(res rueidis.RedisResult) (Committed, error) {
+	reply, err := res.ToArray()
 	if err != nil {
 		return Committed{}, mapErr(err)
 	}

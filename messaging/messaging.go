@@ -22,6 +22,7 @@ import (
 type Cache interface {
 	ReserveFor(ctx context.Context, req cache.ReserveRequest) (cache.Reservation, error)
 	Commit(ctx context.Context, msg chatstate.Message, pub cache.Publish) (cache.Committed, error)
+	CommitMany(ctx context.Context, reqs []cache.CommitRequest) []cache.CommitResult
 	Settle(ctx context.Context, conversationID string, skip int64) (cache.Window, error)
 	SetSeqFloor(ctx context.Context, conversationID string, seq int64) (int64, error)
 	Messages(ctx context.Context, conversationID string, afterSeq int64, limit int) ([]chatstate.Message, error)
@@ -39,8 +40,9 @@ type Config struct {
 	// not published live; clients still get it by sync.
 	PublishFor func(ctx context.Context, msg chatstate.Message) (cache.Publish, error)
 	// BeforePersist and AfterPersist, when set, run right before a message
-	// is stored (its seq reserved) and right after (before its commit):
-	// fault-injection points for the delivery tests.
+	// is stored (its seq reserved) and right after (before its commit, on
+	// the group commit's goroutine): fault-injection points for the
+	// delivery tests.
 	BeforePersist func(chatstate.Message)
 	AfterPersist  func(chatstate.Message)
 	// Reads persists read positions and orders the conversation list when
@@ -83,7 +85,7 @@ func New(c Cache, store chatstate.MessageStore, cfg Config) *Service {
 		cfg.ListLimit = min(20, cfg.MaxListLimit)
 	}
 	return &Service{cache: c, store: store, cfg: cfg,
-		b: &batcher{store: store, max: cfg.MaxBatch, queue: make(chan *insert, cfg.Queue)}}
+		b: &batcher{store: store, cache: c, max: cfg.MaxBatch, queue: make(chan *insert, cfg.Queue), afterPersist: cfg.AfterPersist}}
 }
 
 // Run writes batches until ctx ends.
@@ -179,13 +181,13 @@ func (s *Service) SendTo(ctx context.Context, msg chatstate.Message, route Route
 		if s.cfg.BeforePersist != nil {
 			s.cfg.BeforePersist(msg)
 		}
-		err = s.b.insert(ctx, msg)
-		switch {
+		res := s.b.insert(ctx, msg, pub)
+		switch err = res.stored; {
 		case err == nil:
-			if s.cfg.AfterPersist != nil {
-				s.cfg.AfterPersist(msg)
+			if res.commitErr != nil {
+				return Sent{}, res.commitErr
 			}
-			return s.commit(ctx, msg, pub, false, route.Echo)
+			return s.committed(ctx, msg, res.committed, false, route.Echo)
 		case errors.Is(err, chatstate.ErrDuplicateMessage):
 			// The store refused the row, so nothing will ever be stored
 			// under r.Seq: skip it now instead of stalling the conversation
@@ -245,6 +247,11 @@ func (s *Service) commit(ctx context.Context, msg chatstate.Message, pub cache.P
 	if err != nil {
 		return Sent{}, err
 	}
+	return s.committed(ctx, msg, c, dup, echo)
+}
+
+// committed waits until a committed message's seq is settled.
+func (s *Service) committed(ctx context.Context, msg chatstate.Message, c cache.Committed, dup bool, echo <-chan struct{}) (Sent, error) {
 	s.settled.notify(msg.ConversationID)
 	if c.Already {
 		echo = nil // no publication of this call to wait for
