@@ -25,9 +25,13 @@ type Config struct {
 	KeyPrefix string // prepended to every key; zero means none
 
 	MessageLimit    int           // messages kept per conversation; zero means 100
-	MessageTTL      time.Duration // idle lifetime of a conversation's cache and its dedupe window; zero means 24h
+	MessageTTL      time.Duration // idle lifetime of a conversation's cache and its dedupe index; zero means 24h
 	MaxContentBytes int           // message content size; zero means 16 KiB
-	DedupeLimit     int           // client message ids remembered per conversation; zero means 10000
+	// DedupeLimit is how many client message ids a conversation's dedupe
+	// index keeps (the newest by seq); a resend is answered from the cache
+	// only while its original is cached, so more than MessageLimit buys
+	// nothing. Zero means MessageLimit. docs/redis-keys.md ("Dedupe window").
+	DedupeLimit int
 	// SettleTimeout is how long a reserved seq may stay unsettled (its send
 	// not yet stored and committed) before another sender may skip it, so a
 	// failed send or a dead node stalls its conversation at most this long;
@@ -75,7 +79,7 @@ func (c Config) withDefaults() Config {
 	setInt(&c.MessageLimit, 100)
 	setDur(&c.MessageTTL, 24*time.Hour)
 	setInt(&c.MaxContentBytes, 16<<10)
-	setInt(&c.DedupeLimit, 10000)
+	setInt(&c.DedupeLimit, c.MessageLimit)
 	setDur(&c.SettleTimeout, 3*time.Second)
 	setDur(&c.SessionTTL, time.Hour)
 	setInt(&c.MaxSessions, 50)
@@ -136,7 +140,7 @@ var (
 	scriptMessageCommit     = loadMessage("message_commit")
 	scriptMessageSettle     = loadMessage("message_settle")
 	scriptMessageSeqFloor   = load("message_seqfloor")
-	scriptMessageReserve    = load("message_reserve")
+	scriptMessageReserve    = loadMessage("message_reserve")
 	scriptSessionCreate     = load("session_create")
 	scriptSessionTouch      = load("session_touch")
 	scriptSessionRead       = load("session_read")
