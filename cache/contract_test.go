@@ -26,6 +26,7 @@ func testCache(t *testing.T, newClient newClientFunc) {
 		{"MessagesConcurrentResend", testConcurrentResend},
 		{"MessagesExplicitSeq", testMessagesExplicitSeq},
 		{"MessagesPublish", testMessagesPublish},
+		{"DedupeWindow", testDedupeWindow},
 		{"SettleTimeout", testSettleTimeout},
 		{"TimelineApply", testTimelineApply},
 		{"Reserve", testReserve},
