@@ -58,7 +58,9 @@ type Config struct {
 
 	// UnreadLimit is how many counted message seqs a conversation keeps
 	// for unread badges: a badge is exact up to it and stays at it beyond
-	// (show it as "1000+"); zero means 1000.
+	// (show it as "1000+"); zero means 1000. They are kept as runs of
+	// consecutive seqs (cache/counted_lib.lua), so the limit costs bytes
+	// per run, not per seq.
 	UnreadLimit int
 	// ConvListTTL is the idle lifetime of a user's cached conversation
 	// list, refilled from the store after it; zero means 7 days.
@@ -121,10 +123,15 @@ var luaFS embed.FS
 // load reads an embedded script.
 func load(name string) *luascript.Script { return luascript.New(name, source(name)) }
 
-// loadMessage reads a message script with message_lib.lua prepended
-// (Redis 7.0's EVAL has no libraries).
+// loadMessage reads a message script with counted_lib.lua and
+// message_lib.lua prepended (Redis 7.0's EVAL has no libraries).
 func loadMessage(name string) *luascript.Script {
-	return luascript.New(name, source("message_lib")+source(name))
+	return luascript.New(name, source("counted_lib")+source("message_lib")+source(name))
+}
+
+// loadCounted reads a script with counted_lib.lua prepended.
+func loadCounted(name string) *luascript.Script {
+	return luascript.New(name, source("counted_lib")+source(name))
 }
 
 func source(name string) string {
@@ -153,8 +160,8 @@ var (
 	scriptDeviceRemember    = load("device_remember")
 	scriptReadsMark         = load("reads_mark")
 	scriptReadsFill         = load("reads_fill")
-	scriptSummaryFill       = load("summary_fill")
-	scriptSummaryRead       = load("summary_read")
+	scriptSummaryFill       = loadCounted("summary_fill")
+	scriptSummaryRead       = loadCounted("summary_read")
 	scriptConvListPage      = load("convlist_page")
 	scriptConvListFill      = load("convlist_fill")
 	scriptConvListTouch     = load("convlist_touch")

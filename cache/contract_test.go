@@ -32,6 +32,7 @@ func testCache(t *testing.T, newClient newClientFunc) {
 		{"Reserve", testReserve},
 		{"ReadsAndUnread", testReadsAndUnread},
 		{"UnreadLimit", testUnreadLimit},
+		{"UnreadRuns", testUnreadRuns},
 		{"SummaryReadsCachedCopy", testSummaryReadsCachedCopy},
 		{"ConversationList", testConversationList},
 		{"SessionsBasic", testSessionsBasic},

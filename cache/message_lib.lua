@@ -1,5 +1,6 @@
--- message_lib: functions shared by message_add, message_commit and
--- message_settle, prepended to each (Redis 7.0's EVAL has no libraries).
+-- message_lib: functions shared by message_add, message_reserve,
+-- message_commit and message_settle, prepended to each after counted_lib
+-- (Redis 7.0's EVAL has no libraries).
 -- docs/delivery.md explains the pending/ready/settled mechanism.
 
 -- now_ms is Redis time in epoch ms, the one clock every node agrees on.
@@ -75,8 +76,7 @@ local function summarize(k, rec)
     if seq > tonumber(redis.call('HGET', k.summary, 'msgSeq') or '0') then
       redis.call('HSET', k.summary, 'msgSeq', seq, 'msg', rec.m)
     end
-    redis.call('ZADD', k.counted, seq, seq)
-    redis.call('ZREMRANGEBYRANK', k.counted, 0, -(k.unreadKeep + 1))
+    count_seq(k.counted, seq, k.unreadKeep)
     if type(rec.u) == 'string' and rec.u ~= '' then
       if tonumber(redis.call('HGET', k.reads, rec.u) or '0') < seq then
         redis.call('HSET', k.reads, rec.u, seq)
