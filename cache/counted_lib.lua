@@ -15,7 +15,8 @@
 -- exact up to keep (unread_count saturates there).
 local function count_seq(kCounted, s, keep)
   local first, last = s, s
-  local r = redis.call('ZRANGEBYSCORE', kCounted, s - 1, '+inf', 'LIMIT', 0, 1, 'WITHSCORES')
+  -- The first run ending at s - 1 or later, and the one after it.
+  local r = redis.call('ZRANGEBYSCORE', kCounted, s - 1, '+inf', 'LIMIT', 0, 2, 'WITHSCORES')
   if #r > 0 then
     local a, e = tonumber(r[1]), tonumber(r[2])
     if a <= s and e >= s then
@@ -23,10 +24,9 @@ local function count_seq(kCounted, s, keep)
     end
     if e == s - 1 then
       first = a
-      local n = redis.call('ZRANGEBYSCORE', kCounted, '(' .. s, '+inf', 'LIMIT', 0, 1, 'WITHSCORES')
-      if #n > 0 and tonumber(n[1]) == s + 1 then
-        last = tonumber(n[2])
-        redis.call('ZREM', kCounted, n[1])
+      if #r > 2 and tonumber(r[3]) == s + 1 then
+        last = tonumber(r[4])
+        redis.call('ZREM', kCounted, r[3])
       end
     elseif a == s + 1 then
       last = e

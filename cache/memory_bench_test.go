@@ -38,7 +38,10 @@ func memoryUsage(ctx context.Context, b *testing.B, c rueidis.Client, key string
 // BenchmarkConversationMemory fills one conversation of 10 members per
 // iteration with 1,000 durable messages (Reserve + Commit, UUID-sized
 // clientMessageIds) of the given content size, every member reading up to
-// the end, and reports the bytes of each of its keys and their total.
+// the end, and reports the bytes of each of its keys and their total, and
+// the Redis commands (those inside the scripts included) and EVALSHA
+// microseconds per message (INFO commandstats; the shared test server, so
+// run it alone).
 func BenchmarkConversationMemory(b *testing.B) {
 	for _, size := range []int{40, 1 << 10, 16 << 10} {
 		b.Run(fmt.Sprintf("content=%dB", size), func(b *testing.B) { benchConversationMemory(b, 1000, 10, size) })
@@ -62,6 +65,7 @@ func benchConversationMemory(b *testing.B, msgs, members, size int) {
 		if _, err := c.SetSeqFloor(ctx, conv, 0); err != nil {
 			b.Fatal(err)
 		}
+		calls0, usec0 := commandStats(ctx, b, client)
 		for i := 0; i < msgs; i++ {
 			sender := users[i%members]
 			cmid := fmt.Sprintf("%08x-4b1e-4c3a-9d2f-%012x", i, it)
@@ -75,6 +79,9 @@ func benchConversationMemory(b *testing.B, msgs, members, size int) {
 				b.Fatal(err)
 			}
 		}
+		calls1, usec1 := commandStats(ctx, b, client)
+		parts["~calls"] += calls1 - calls0 - 1 // the INFO itself
+		parts["~usec"] += usec1 - usec0
 		must(b, c.FillReads(ctx, conv, map[string]int64{}))
 		for _, u := range users {
 			if _, err := c.MarkRead(ctx, conv, u, int64(msgs), time.Second); err != nil {
@@ -89,6 +96,10 @@ func benchConversationMemory(b *testing.B, msgs, members, size int) {
 			parts[name] += memoryUsage(ctx, b, client, key)
 		}
 	}
+	b.ReportMetric(float64(parts["~calls"])/float64(b.N*msgs), "redis-cmds/msg")
+	b.ReportMetric(float64(parts["~usec"])/float64(b.N*msgs), "redis-us/msg")
+	delete(parts, "~calls")
+	delete(parts, "~usec")
 	var total int64
 	for name, n := range parts {
 		total += n
@@ -166,6 +177,35 @@ func BenchmarkConnectionMemory(b *testing.B) {
 		b.ReportMetric(per, name+"-B/conn")
 	}
 	b.ReportMetric(total, "B/conn")
+}
+
+// commandStats sums calls and usec over INFO commandstats: commands run
+// inside scripts count, as does EVALSHA itself.
+func commandStats(ctx context.Context, b *testing.B, c rueidis.Client) (calls, usec int64) {
+	b.Helper()
+	info, err := c.Do(ctx, c.B().Info().Section("commandstats").Build()).ToString()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		_, stats, ok := strings.Cut(line, ":")
+		if !ok || !strings.HasPrefix(line, "cmdstat_") {
+			continue
+		}
+		for _, f := range strings.Split(stats, ",") {
+			k, v, _ := strings.Cut(f, "=")
+			n, _ := strconv.ParseInt(v, 10, 64)
+			switch k {
+			case "calls":
+				calls += n
+			case "usec":
+				if strings.HasPrefix(line, "cmdstat_evalsha:") {
+					usec += n
+				}
+			}
+		}
+	}
+	return calls, usec
 }
 
 func usedMemory(ctx context.Context, b *testing.B, c rueidis.Client) int64 {
