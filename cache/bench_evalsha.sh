@@ -25,8 +25,15 @@ trap cleanup EXIT
 for _ in $(seq 100); do cli ping >/dev/null 2>&1 && break; sleep 0.05; done
 
 declare -A SHA
+# Prepend the shared libs as cache.go's loadMessage and loadCounted do.
 for f in *.lua; do
-	SHA[${f%.lua}]=$(cli script load "$(cat "$f")")
+	case $f in
+	*_lib.lua) continue ;;
+	message_*) src=$(cat counted_lib.lua message_lib.lua "$f") ;;
+	summary_*) src=$(cat counted_lib.lua "$f") ;;
+	*) src=$(cat "$f") ;;
+	esac
+	SHA[${f%.lua}]=$(cli script load "$src")
 done
 
 bench() { # name, then EVALSHA arguments after the sha
@@ -45,8 +52,8 @@ FRIENDS=()
 for i in $(seq 0 99); do FRIENDS+=("friend$i"); done
 
 echo "redis-benchmark -c $C -n $N -r $R -P $P, EVALSHA, $(redis-server --version | cut -d' ' -f3)"
-bench message_add 4 'messages:{c:bench}' 'seq:{c:bench}' 'msgids:{c:bench}' 'msgidx:{c:bench}' "$MSG" 0 0 'alice:cm__rand_int__' 100 86400000 10000
-bench message_seqfloor 1 'seq:{c:bench}' 5
+bench message_add 3 'messages:{c:bench}' 'seq:{c:bench}' 'dedupe:{c:bench}' "$MSG" 0 0 'alice:cm__rand_int__' 100 86400000 100
+bench message_seqfloor 2 'seq:{c:bench}' 'restored:{c:bench}' 5
 bench session_create 1 'sessions:{u:user__rand_int__}' dev1 "$SESSION" 3600000 50
 quiet 20000 session_create 1 'sessions:{u:user__rand_int__}' dev2 "$SESSION" 3600000 50
 bench session_touch 1 'sessions:{u:user__rand_int__}' dev1 3600000

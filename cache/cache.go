@@ -25,9 +25,13 @@ type Config struct {
 	KeyPrefix string // prepended to every key; zero means none
 
 	MessageLimit    int           // messages kept per conversation; zero means 100
-	MessageTTL      time.Duration // idle lifetime of a conversation's cache and its dedupe window; zero means 24h
+	MessageTTL      time.Duration // idle lifetime of a conversation's cache and its dedupe index; zero means 24h
 	MaxContentBytes int           // message content size; zero means 16 KiB
-	DedupeLimit     int           // client message ids remembered per conversation; zero means 10000
+	// DedupeLimit is how many client message ids a conversation's dedupe
+	// index keeps (the newest by seq); a resend is answered from the cache
+	// only while its original is cached, so more than MessageLimit buys
+	// nothing. Zero means MessageLimit. docs/redis-keys.md ("Dedupe window").
+	DedupeLimit int
 	// SettleTimeout is how long a reserved seq may stay unsettled (its send
 	// not yet stored and committed) before another sender may skip it, so a
 	// failed send or a dead node stalls its conversation at most this long;
@@ -54,7 +58,9 @@ type Config struct {
 
 	// UnreadLimit is how many counted message seqs a conversation keeps
 	// for unread badges: a badge is exact up to it and stays at it beyond
-	// (show it as "1000+"); zero means 1000.
+	// (show it as "1000+"); zero means 1000. They are kept as runs of
+	// consecutive seqs (cache/counted_lib.lua), so the limit costs bytes
+	// per run, not per seq.
 	UnreadLimit int
 	// ConvListTTL is the idle lifetime of a user's cached conversation
 	// list, refilled from the store after it; zero means 7 days.
@@ -75,7 +81,7 @@ func (c Config) withDefaults() Config {
 	setInt(&c.MessageLimit, 100)
 	setDur(&c.MessageTTL, 24*time.Hour)
 	setInt(&c.MaxContentBytes, 16<<10)
-	setInt(&c.DedupeLimit, 10000)
+	setInt(&c.DedupeLimit, c.MessageLimit)
 	setDur(&c.SettleTimeout, 3*time.Second)
 	setDur(&c.SessionTTL, time.Hour)
 	setInt(&c.MaxSessions, 50)
@@ -117,10 +123,15 @@ var luaFS embed.FS
 // load reads an embedded script.
 func load(name string) *luascript.Script { return luascript.New(name, source(name)) }
 
-// loadMessage reads a message script with message_lib.lua prepended
-// (Redis 7.0's EVAL has no libraries).
+// loadMessage reads a message script with counted_lib.lua and
+// message_lib.lua prepended (Redis 7.0's EVAL has no libraries).
 func loadMessage(name string) *luascript.Script {
-	return luascript.New(name, source("message_lib")+source(name))
+	return luascript.New(name, source("counted_lib")+source("message_lib")+source(name))
+}
+
+// loadCounted reads a script with counted_lib.lua prepended.
+func loadCounted(name string) *luascript.Script {
+	return luascript.New(name, source("counted_lib")+source(name))
 }
 
 func source(name string) string {
@@ -136,7 +147,7 @@ var (
 	scriptMessageCommit     = loadMessage("message_commit")
 	scriptMessageSettle     = loadMessage("message_settle")
 	scriptMessageSeqFloor   = load("message_seqfloor")
-	scriptMessageReserve    = load("message_reserve")
+	scriptMessageReserve    = loadMessage("message_reserve")
 	scriptSessionCreate     = load("session_create")
 	scriptSessionTouch      = load("session_touch")
 	scriptSessionRead       = load("session_read")
@@ -149,8 +160,8 @@ var (
 	scriptDeviceRemember    = load("device_remember")
 	scriptReadsMark         = load("reads_mark")
 	scriptReadsFill         = load("reads_fill")
-	scriptSummaryFill       = load("summary_fill")
-	scriptSummaryRead       = load("summary_read")
+	scriptSummaryFill       = loadCounted("summary_fill")
+	scriptSummaryRead       = loadCounted("summary_read")
 	scriptConvListPage      = load("convlist_page")
 	scriptConvListFill      = load("convlist_fill")
 	scriptConvListTouch     = load("convlist_touch")

@@ -26,11 +26,13 @@ func testCache(t *testing.T, newClient newClientFunc) {
 		{"MessagesConcurrentResend", testConcurrentResend},
 		{"MessagesExplicitSeq", testMessagesExplicitSeq},
 		{"MessagesPublish", testMessagesPublish},
+		{"DedupeWindow", testDedupeWindow},
 		{"SettleTimeout", testSettleTimeout},
 		{"TimelineApply", testTimelineApply},
 		{"Reserve", testReserve},
 		{"ReadsAndUnread", testReadsAndUnread},
 		{"UnreadLimit", testUnreadLimit},
+		{"UnreadRuns", testUnreadRuns},
 		{"SummaryReadsCachedCopy", testSummaryReadsCachedCopy},
 		{"ConversationList", testConversationList},
 		{"SessionsBasic", testSessionsBasic},
@@ -124,7 +126,7 @@ func testMessagesTTL(t *testing.T, nc newClientFunc) {
 	if first <= 0 || first > 800 {
 		t.Fatalf("pttl = %d", first)
 	}
-	for _, k := range []string{e.c.keys.MessageIDs("c"), e.c.keys.MessageIDOrder("c")} {
+	for _, k := range []string{e.c.keys.Dedupe("c")} {
 		if p := e.pttl(k); p <= 0 || p > 800 {
 			t.Fatalf("%s pttl = %d", k, p)
 		}
@@ -250,8 +252,8 @@ func testMessagesExplicitSeq(t *testing.T, nc newClientFunc) {
 		_, _, err := e.c.AddMessage(e.ctx, chatstate.Message{ConversationID: "c", SenderID: "u", Content: id, ClientMessageID: id})
 		must(t, err)
 	}
-	if n := e.int(e.client.B().Hlen().Key(e.c.keys.MessageIDs("c")).Build()); n != 2 {
-		t.Fatalf("dedupe hash has %d entries, want 2", n)
+	if n := e.int(e.client.B().Zcard().Key(e.c.keys.Dedupe("c")).Build()); n != 2 {
+		t.Fatalf("dedupe index has %d entries, want 2", n)
 	}
 	if _, dup, err := e.c.AddMessage(e.ctx, chatstate.Message{ConversationID: "c", SenderID: "u", Content: "x", ClientMessageID: "k1"}); err != nil || dup {
 		t.Fatalf("k1 should be forgotten: dup=%v %v", dup, err)

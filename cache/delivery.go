@@ -32,8 +32,10 @@ type Publish struct {
 
 // Reservation is the outcome of Reserve.
 type Reservation struct {
-	// Duplicate: the sender's clientMessageId is cached, so the message was
-	// stored and published; Cached is it.
+	// Duplicate: the sender's clientMessageId names a cached message, so
+	// it was stored and published; Cached is its current copy (edits
+	// applied). A resend whose original left the cache gets a Seq instead:
+	// the store refuses the second copy and the send answers the original.
 	Duplicate bool
 	Cached    chatstate.Message
 	// Missing: the seq counter is gone (a new conversation, or Redis lost
@@ -51,7 +53,7 @@ type Reservation struct {
 }
 
 // Reserve is the first step of a durable send: in one round trip it answers
-// a resend from the dedupe cache or takes the conversation's next seq,
+// a resend from the messages cache or takes the conversation's next seq,
 // pending for SettleTimeout. clientMessageID may be empty.
 func (c *Cache) Reserve(ctx context.Context, conversationID, senderID, clientMessageID string) (Reservation, error) {
 	return c.ReserveFor(ctx, ReserveRequest{ConversationID: conversationID, SenderID: senderID, ClientMessageID: clientMessageID})
@@ -91,7 +93,7 @@ func (c *Cache) ReserveFor(ctx context.Context, req ReserveRequest) (Reservation
 	}
 	conv := req.ConversationID
 	calls := []luascript.Call{{Script: scriptMessageReserve,
-		Keys: []string{c.keys.Seq(conv), c.keys.MessageIDs(conv), c.keys.Pending(conv), c.keys.Members(conv)},
+		Keys: []string{c.keys.Seq(conv), c.keys.Dedupe(conv), c.keys.Pending(conv), c.keys.Messages(conv), c.keys.Members(conv)},
 		Args: []string{dedupeField(req.SenderID, req.ClientMessageID), ms(c.cfg.SettleTimeout), check}}}
 	if req.Limit != nil {
 		rl, err := c.rateLimitCall(req.SenderID, *req.Limit)
@@ -339,7 +341,7 @@ func (c *Cache) Settle(ctx context.Context, conversationID string, skip int64) (
 }
 
 func (c *Cache) deliveryKeys(conv string) []string {
-	return []string{c.keys.Messages(conv), c.keys.Seq(conv), c.keys.MessageIDs(conv), c.keys.MessageIDOrder(conv),
+	return []string{c.keys.Messages(conv), c.keys.Seq(conv), c.keys.Dedupe(conv), c.keys.Restored(conv),
 		c.keys.Pending(conv), c.keys.Ready(conv), c.keys.Summary(conv), c.keys.Counted(conv), c.keys.Reads(conv)}
 }
 

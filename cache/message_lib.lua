@@ -1,5 +1,6 @@
--- message_lib: functions shared by message_add, message_commit and
--- message_settle, prepended to each (Redis 7.0's EVAL has no libraries).
+-- message_lib: functions shared by message_add, message_reserve,
+-- message_commit and message_settle, prepended to each after counted_lib
+-- (Redis 7.0's EVAL has no libraries).
 -- docs/delivery.md explains the pending/ready/settled mechanism.
 
 -- now_ms is Redis time in epoch ms, the one clock every node agrees on.
@@ -8,19 +9,38 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- forget_old drops dedupe ids older than the window, a bounded batch.
-local function forget_old(kIDs, kIdx, now, ttl)
-  local old = redis.call('ZRANGEBYSCORE', kIdx, '-inf', string.format('%d', now - ttl), 'LIMIT', 0, 256)
-  if #old > 0 then
-    redis.call('HDEL', kIDs, unpack(old))
-    redis.call('ZREM', kIdx, unpack(old))
+-- The dedupe index (KEYS dedupe:{c:C}, docs/redis-keys.md "Dedupe window")
+-- maps each cached message's "senderId:clientMessageId" to its seq and
+-- keeps the newest dedupeKeep of them (by seq): a resend is answered with
+-- the live cached copy, and one whose original left the cache goes to the
+-- store, which refuses a second copy.
+
+-- cached_original returns the cached message a dedupe field names, or nil
+-- when it is not cached (never sent, or it left the cache's window). The
+-- cached copy must carry that sender and clientMessageId: an index entry
+-- can outlive the message it named (a message replaced under its seq).
+local function cached_original(kMsgs, kIDs, field)
+  local s = redis.call('ZSCORE', kIDs, field)
+  if not s then
+    return nil
   end
+  local cached = redis.call('ZRANGEBYSCORE', kMsgs, s, s)
+  if #cached == 0 then
+    return nil
+  end
+  local sep = string.find(field, ':', 1, true)
+  local m = cached[1]
+  if string.find(m, '"senderId":"' .. string.sub(field, 1, sep - 1) .. '"', 1, true) and
+      string.find(m, '"clientMessageId":"' .. string.sub(field, sep + 1) .. '"', 1, true) then
+    return m
+  end
+  return nil
 end
 
 -- cache_publish caches member under seq, remembers its dedupe field and
 -- publishes prefix .. member .. suffix to each channel: one atomic step, so
 -- a cached message has always been published.
-local function cache_publish(kMsgs, kIDs, kIdx, seq, member, field, now, ttl, keep, dedupeKeep, prefix, suffix, channels)
+local function cache_publish(kMsgs, kIDs, seq, member, field, ttl, keep, dedupeKeep, prefix, suffix, channels)
   -- A message replaces whatever was cached under its seq.
   local score = string.format('%d', seq)
   redis.call('ZREMRANGEBYSCORE', kMsgs, score, score)
@@ -28,19 +48,9 @@ local function cache_publish(kMsgs, kIDs, kIdx, seq, member, field, now, ttl, ke
   redis.call('ZREMRANGEBYRANK', kMsgs, 0, -(keep + 1))
   redis.call('PEXPIRE', kMsgs, ttl)
   if field ~= '' then
-    redis.call('HSET', kIDs, field, member)
-    redis.call('ZADD', kIdx, string.format('%d', now), field)
-    local excess = redis.call('ZCARD', kIdx) - dedupeKeep
-    if excess > 1000 then
-      excess = 1000 -- bounded work per call after a lowered cap
-    end
-    if excess > 0 then
-      local drop = redis.call('ZRANGE', kIdx, 0, excess - 1)
-      redis.call('HDEL', kIDs, unpack(drop))
-      redis.call('ZREMRANGEBYRANK', kIdx, 0, excess - 1)
-    end
+    redis.call('ZADD', kIDs, score, field)
+    redis.call('ZREMRANGEBYRANK', kIDs, 0, -(dedupeKeep + 1))
     redis.call('PEXPIRE', kIDs, ttl)
-    redis.call('PEXPIRE', kIdx, ttl)
   end
   if type(channels) == 'table' and #channels > 0 then
     local payload = prefix .. member .. suffix
@@ -66,8 +76,7 @@ local function summarize(k, rec)
     if seq > tonumber(redis.call('HGET', k.summary, 'msgSeq') or '0') then
       redis.call('HSET', k.summary, 'msgSeq', seq, 'msg', rec.m)
     end
-    redis.call('ZADD', k.counted, seq, seq)
-    redis.call('ZREMRANGEBYRANK', k.counted, 0, -(k.unreadKeep + 1))
+    count_seq(k.counted, seq, k.unreadKeep)
     if type(rec.u) == 'string' and rec.u ~= '' then
       if tonumber(redis.call('HGET', k.reads, rec.u) or '0') < seq then
         redis.call('HSET', k.reads, rec.u, seq)
@@ -139,7 +148,7 @@ local function publish_record(k, rec, now, ttl, keep, dedupeKeep)
   if rec.a then
     apply_entry(k.msgs, rec.m)
   end
-  cache_publish(k.msgs, k.ids, k.idx, rec.q, rec.m, rec.f, now, ttl, keep, dedupeKeep, rec.p, rec.s, rec.c)
+  cache_publish(k.msgs, k.ids, rec.q, rec.m, rec.f, ttl, keep, dedupeKeep, rec.p, rec.s, rec.c)
   summarize(k, rec)
 end
 

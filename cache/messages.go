@@ -31,10 +31,12 @@ func (c *Cache) validateMessage(msg *chatstate.Message) error {
 }
 
 // AddMessage caches msg in its conversation (see chatstate.Cache). An empty
-// ID gets a random one, CreatedAt 0 gets Redis time. A ClientMessageID is
-// remembered per sender for MessageTTL (the dedupe window, 24h by default,
-// counted from the first send) or until DedupeLimit newer ids push it out.
-// Durable sends do not come here: they Reserve, store, then Commit.
+// ID gets a random one, CreatedAt 0 gets Redis time. A resend of a
+// sender's ClientMessageID is a duplicate while the original is cached
+// (among the last MessageLimit messages, within MessageTTL of the last
+// write); after that the cache has nothing to answer it with and it is
+// cached as a new message. Durable sends do not come here: they Reserve,
+// store, then Commit, and the store refuses their late resends.
 func (c *Cache) AddMessage(ctx context.Context, msg chatstate.Message) (chatstate.Message, bool, error) {
 	if err := c.validateMessage(&msg); err != nil {
 		return chatstate.Message{}, false, err
@@ -48,7 +50,7 @@ func (c *Cache) AddMessage(ctx context.Context, msg chatstate.Message) (chatstat
 	}
 	conv := msg.ConversationID
 	reply, err := scriptMessageAdd.Exec(ctx, c.client,
-		[]string{c.keys.Messages(conv), c.keys.Seq(conv), c.keys.MessageIDs(conv), c.keys.MessageIDOrder(conv)},
+		[]string{c.keys.Messages(conv), c.keys.Seq(conv), c.keys.Dedupe(conv)},
 		[]string{string(body), itoa(msg.Seq), itoa(msg.CreatedAt), dedupeField(msg.SenderID, msg.ClientMessageID),
 			itoa(int64(c.cfg.MessageLimit)), ms(c.cfg.MessageTTL), itoa(int64(c.cfg.DedupeLimit))},
 	).ToArray()
@@ -66,7 +68,7 @@ func (c *Cache) AddMessage(ctx context.Context, msg chatstate.Message) (chatstat
 	return stored, dup == 1, err
 }
 
-// dedupeField is the msgids field of a sender's clientMessageId, "" for none.
+// dedupeField is the dedupe index member of a sender's clientMessageId, "" for none.
 func dedupeField(senderID, clientMessageID string) string {
 	if clientMessageID == "" {
 		return ""
@@ -130,7 +132,9 @@ func (c *Cache) LastSeq(ctx context.Context, conversationID string) (int64, erro
 }
 
 // SetSeqFloor raises the conversation's sequence counter to at least seq
-// and returns the counter after the call. It never lowers it.
+// and returns the counter after the call. It never lowers it. A raise
+// marks the seqs up to seq as reserved in a Redis that lost them
+// (Keys.Restored), so Commit still publishes a stored one among them.
 func (c *Cache) SetSeqFloor(ctx context.Context, conversationID string, seq int64) (int64, error) {
 	if err := chatstate.ValidateID("conversationId", conversationID); err != nil {
 		return 0, err
@@ -138,6 +142,6 @@ func (c *Cache) SetSeqFloor(ctx context.Context, conversationID string, seq int6
 	if seq < 0 || seq >= chatstate.MaxSeq {
 		return 0, chatstate.Errorf(chatstate.EINVALID, "seq %d out of range", seq)
 	}
-	n, err := scriptMessageSeqFloor.Exec(ctx, c.client, []string{c.keys.Seq(conversationID)}, []string{itoa(seq)}).AsInt64()
+	n, err := scriptMessageSeqFloor.Exec(ctx, c.client, []string{c.keys.Seq(conversationID), c.keys.Restored(conversationID)}, []string{itoa(seq)}).AsInt64()
 	return n, mapErr(err)
 }

@@ -158,7 +158,7 @@ func (c *Cache) Summaries(ctx context.Context, user string, convs []string) ([]S
 		if err := chatstate.ValidateID("conversationId", conv); err != nil {
 			return nil, err
 		}
-		calls[i] = luascript.Call{Script: scriptSummaryRead, Keys: []string{c.keys.Summary(conv), c.keys.Reads(conv), c.keys.Counted(conv), c.keys.Messages(conv)}, Args: []string{user}}
+		calls[i] = luascript.Call{Script: scriptSummaryRead, Keys: []string{c.keys.Summary(conv), c.keys.Reads(conv), c.keys.Counted(conv), c.keys.Messages(conv)}, Args: []string{user, itoa(int64(c.cfg.UnreadLimit))}}
 	}
 	if len(calls) == 0 {
 		return []Summary{}, nil

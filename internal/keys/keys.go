@@ -69,7 +69,7 @@ func (k Keys) Kind(key string) string {
 // kinds are the key names this package builds.
 var kinds = map[string]bool{
 	"presence": true, "online": true, "nodes": true, "nodeinfo": true, "socket": true, "typing": true,
-	"messages": true, "seq": true, "msgids": true, "msgidx": true, "pending": true, "ready": true,
+	"messages": true, "seq": true, "dedupe": true, "restored": true, "pending": true, "ready": true,
 	"sessions": true, "friends": true, "notifications": true, "pushq": true, "rate_limit": true,
 	"security_log": true, "known_devices": true, "lock": true, "members": true,
 }
@@ -80,14 +80,16 @@ func (k Keys) Messages(convID string) string { return k.conv("messages", convID)
 // Seq is the sequence counter of a conversation.
 func (k Keys) Seq(convID string) string { return k.conv("seq", convID) }
 
-// MessageIDs maps "senderId:clientMessageId" to the stored message JSON for
-// idempotent sends (hash).
-func (k Keys) MessageIDs(convID string) string { return k.conv("msgids", convID) }
+// Dedupe maps the "senderId:clientMessageId" of recently cached messages
+// to their seq (sorted set, score = seq), so a resend is answered from the
+// messages cache; docs/redis-keys.md ("Dedupe window").
+func (k Keys) Dedupe(convID string) string { return k.conv("dedupe", convID) }
 
-// MessageIDOrder orders the fields of MessageIDs by when they were written
-// (sorted set, score = epoch ms), so the dedupe window can be trimmed by age
-// and count without scanning the hash.
-func (k Keys) MessageIDOrder(convID string) string { return k.conv("msgidx", convID) }
+// Restored is the highest seq a conversation's counter was raised to from
+// the store (string; absent when never raised): the seqs up to it were
+// reserved in a Redis that lost them, so a commit of one of them may be a
+// message that was stored but never published.
+func (k Keys) Restored(convID string) string { return k.conv("restored", convID) }
 
 // Pending holds the seqs reserved by sends that are not yet stored and
 // committed (sorted set, score = seq, member = "<seq>:<settle deadline ms>").
