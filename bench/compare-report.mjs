@@ -68,7 +68,7 @@ const fmt = (v, digits) => (Number.isFinite(v) ? v.toFixed(digits) : "-");
 const ratio = (x, y) => (Number.isFinite(x) && Number.isFinite(y) && y !== 0 ? `${(x / y).toFixed(2)}x` : "-");
 const rows = [
   ["deliveries/s (window)", "deliveriesPerSec", 0],
-  ["server CPU-s (window, both nodes)", "serverCPU", 2],
+  ["server CPU-s (window, all nodes)", "serverCPU", 2],
   ["Redis CPU-s (send phase)", "redisCPU", 2],
   ["CPU-s per 1,000 deliveries (servers + Redis)", "cpuPer1000", 3],
   ["deliveries per CPU-second (servers + Redis)", "perCPUSecond", 0],
@@ -85,7 +85,7 @@ const rows = [
 ];
 
 const o = a.r.options;
-console.log(`=== side by side: ${o.clients} clients, conversations of ${o.conv}, ${o.rate} msg/s, ${o.duration} (+${o.warmup} warmup), 2 nodes, one redis-server ===`);
+console.log(`=== side by side: ${o.clients} clients, conversations of ${o.conv}, ${o.rate} msg/s, ${o.duration} (+${o.warmup} warmup), ${o.nodes.length} node(s), one redis-server ===`);
 const w0 = 46;
 const pad = (s, n) => String(s).padStart(n);
 console.log(`${"".padEnd(w0)}${pad(a.name, 12)}${pad(b.name, 12)}${pad(`${a.name}/${b.name}`, 22)}`);

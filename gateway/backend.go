@@ -66,7 +66,7 @@ func (g *Gateway) deliver(ctx context.Context, msg chatstate.Message, route mess
 		// Published by this call: new, or a resend of one whose node died
 		// before publishing it (and so before notifying). Timeline entries
 		// push nothing.
-		g.deps.Notifier.MessageSent(sent.Message, members)
+		g.deps.Notifier.MessageSent(sent.Message, members, g.hub.notHeld(members, msg.SenderID))
 	}
 	return sent, nil
 }

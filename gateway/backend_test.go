@@ -16,7 +16,7 @@ type recordingNotifier struct {
 	sent []chatstate.Message
 }
 
-func (n *recordingNotifier) MessageSent(msg chatstate.Message, members []string) {
+func (n *recordingNotifier) MessageSent(msg chatstate.Message, members, _ []string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.sent = append(n.sent, msg)

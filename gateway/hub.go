@@ -367,6 +367,25 @@ func (h *hub) count() int {
 	return len(h.users)
 }
 
+// notHeld returns the users of ids, but except, with no socket here: a
+// user with one is connected, whatever any presence lookup would say.
+func (h *hub) notHeld(ids []string, except string) []string {
+	entries := make([]*userConns, len(ids))
+	h.mu.Lock()
+	for i, u := range ids {
+		entries[i] = h.users[u]
+	}
+	h.mu.Unlock()
+	out := make([]string, 0, len(ids))
+	for i, u := range ids {
+		// Outside h.mu: never hold it while taking an entry's lock.
+		if u != except && (entries[i] == nil || !entries[i].held()) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
 // conns returns the local sockets of userID.
 func (h *hub) conns(userID string) []*socketio.Conn {
 	h.mu.Lock()
@@ -464,4 +483,11 @@ func (h *hub) onMessage(m rueidis.PubSubMessage) {
 		}
 		h.m.delivered.Inc()
 	}
+}
+
+// held reports whether the user has a socket here.
+func (e *userConns) held() bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return len(e.conns) > 0
 }

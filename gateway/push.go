@@ -14,9 +14,10 @@ type Devices interface {
 }
 
 // Notifier is told about every newly sent message, so members without a
-// connection get notified (push.Notifier).
+// connection get notified (push.Notifier). maybeOffline are the members
+// but the sender that hold no socket on this node.
 type Notifier interface {
-	MessageSent(msg chatstate.Message, members []string)
+	MessageSent(msg chatstate.Message, members, maybeOffline []string)
 }
 
 // EventNotification carries a notification to a connected user

@@ -68,6 +68,7 @@ type Notifier struct {
 type sentMessage struct {
 	msg     chatstate.Message
 	members []string
+	maybe   []string
 }
 
 // NewNotifier returns a Notifier; Run must be running for MessageSent to
@@ -86,10 +87,13 @@ func NewNotifier(p Presence, t Tokens, inbox Inbox, q Enqueuer, m *Metrics, cfg 
 }
 
 // MessageSent queues the notifications of a settled message. It never
-// blocks the send path: the work happens in Run.
-func (n *Notifier) MessageSent(msg chatstate.Message, members []string) {
+// blocks the send path: the work happens in Run. maybeOffline are the
+// members (never the sender) whose connection state the caller does not
+// know, nil for all of them: a gateway leaves out the members it holds a
+// socket of, which spares their presence lookups.
+func (n *Notifier) MessageSent(msg chatstate.Message, members, maybeOffline []string) {
 	select {
-	case n.sent <- sentMessage{msg: msg, members: members}:
+	case n.sent <- sentMessage{msg: msg, members: members, maybe: maybeOffline}:
 	default:
 		n.m.count("notifier", "dropped")
 		n.cfg.Logger.Warn("notification backlog full, message not notified", "conversation", msg.ConversationID, "seq", msg.Seq)
@@ -103,7 +107,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case s := <-n.sent:
-			if err := n.notifyMessage(ctx, s.msg, s.members); err != nil && ctx.Err() == nil {
+			if err := n.notifyMessage(ctx, s.msg, s.members, s.maybe); err != nil && ctx.Err() == nil {
 				n.cfg.Logger.Warn("message notifications failed", "conversation", s.msg.ConversationID, "seq", s.msg.Seq, "err", err)
 			}
 		}
@@ -113,9 +117,12 @@ func (n *Notifier) Run(ctx context.Context) error {
 // maxPresenceBatch stays within presence's bulk limit.
 const maxPresenceBatch = 500
 
-func (n *Notifier) notifyMessage(ctx context.Context, msg chatstate.Message, members []string) error {
-	others := make([]string, 0, len(members))
-	for _, u := range members {
+func (n *Notifier) notifyMessage(ctx context.Context, msg chatstate.Message, members, maybe []string) error {
+	if maybe == nil {
+		maybe = members
+	}
+	others := make([]string, 0, len(maybe))
+	for _, u := range maybe {
 		if u != msg.SenderID {
 			others = append(others, u)
 		}

@@ -7,7 +7,8 @@
 # when it exits; each bench run is bounded by a timeout.
 #
 #   bash scripts/compare.sh
-#   CLIENTS=1000 CONV=10 RATE=1000 DURATION=15s bash scripts/compare.sh
+#   CLIENTS=1000 CONV=10 RATE=1000 DURATION=15s NODES=2 bash scripts/compare.sh
+#   OUT=dir bash scripts/compare.sh   # also keeps both results (json, commandstats) in dir
 #
 # It is a benchmark: scripts/test.sh and CI never run it. The Node server's
 # packages are installed with npm ci on first use.
@@ -19,6 +20,8 @@ CONV=${CONV:-10}
 RATE=${RATE:-1000}
 DURATION=${DURATION:-15s}
 WARMUP=${WARMUP:-5s}
+NODES=${NODES:-2}
+[[ $NODES == 1 || $NODES == 2 ]] || { echo "NODES is 1 or 2" >&2; exit 2; }
 SECRET=bench-secret
 API_KEY=bench-key
 
@@ -66,10 +69,15 @@ commandstats() { redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r'; }
 run_bench() {
 	local name=$1 fifo="$WORK/$1.fifo"
 	echo
-	echo "=== $name: $CLIENTS clients, conversations of $CONV, $RATE msg/s, $DURATION (+$WARMUP warmup), 2 nodes ==="
-	local cmd=("$WORK/chatstate-bench" -nodes "http://127.0.0.1:$port_a,http://127.0.0.1:$port_b"
+	echo "=== $name: $CLIENTS clients, conversations of $CONV, $RATE msg/s, $DURATION (+$WARMUP warmup), $NODES node(s) ==="
+	local nodes="http://127.0.0.1:$port_a" pids="${PIDS[0]}"
+	if ((NODES == 2)); then
+		nodes+=",http://127.0.0.1:$port_b"
+		pids+=",${PIDS[1]}"
+	fi
+	local cmd=("$WORK/chatstate-bench" -nodes "$nodes"
 		-clients "$CLIENTS" -conv "$CONV" -rate "$RATE" -duration "$DURATION" -warmup "$WARMUP"
-		-pids "${PIDS[0]},${PIDS[1]}" -redis-pid "$(cat "$WORK/redis.pid")" -secret "$SECRET" -api-key "$API_KEY" -json)
+		-pids "$pids" -redis-pid "$(cat "$WORK/redis.pid")" -secret "$SECRET" -api-key "$API_KEY" -json)
 	echo "+ ${cmd[*]}"
 	mkfifo "$fifo"
 	"${cmd[@]}" >"$WORK/$name.json" 2>"$fifo" &
@@ -119,17 +127,25 @@ RUN=$(date +%s)
 
 port_a=$(free_port 18080)
 start_node a "$port_a"
-port_b=$(free_port $((port_a + 1)))
-start_node b "$port_b"
+if ((NODES == 2)); then
+	port_b=$(free_port $((port_a + 1)))
+	start_node b "$port_b"
+fi
 run_bench chatstate
 stop_pids
 
 port_a=$(free_port 18090)
 start_ref a "$port_a" "ref$RUN:"
-port_b=$(free_port $((port_a + 1)))
-start_ref b "$port_b" "ref$RUN:"
+if ((NODES == 2)); then
+	port_b=$(free_port $((port_a + 1)))
+	start_ref b "$port_b" "ref$RUN:"
+fi
 run_bench node-ref
 stop_pids
 
 echo
 node bench/compare-report.mjs "$WORK/chatstate" "$WORK/node-ref"
+if [[ -n ${OUT:-} ]]; then
+	mkdir -p "$OUT"
+	cp "$WORK"/chatstate.{json,cmd0,cmd1} "$WORK"/node-ref.{json,cmd0,cmd1} "$OUT"/
+fi
