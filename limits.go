@@ -40,6 +40,11 @@ type StoreLimits struct {
 	MaxTokenBytes int
 }
 
+// DefaultMessageContentBytes caps the content of a message sent through
+// the message flow (messaging.Config, cache.Config) unless configured
+// otherwise; it stays below the stores' DefaultMaxContentBytes.
+const DefaultMessageContentBytes = 16 << 10
+
 // Default store limits (StoreLimits).
 const (
 	DefaultMaxBatch        = 1000

@@ -80,7 +80,7 @@ func (c Config) withDefaults() Config {
 	}
 	setInt(&c.MessageLimit, 100)
 	setDur(&c.MessageTTL, 24*time.Hour)
-	setInt(&c.MaxContentBytes, 16<<10)
+	setInt(&c.MaxContentBytes, chatstate.DefaultMessageContentBytes)
 	setInt(&c.DedupeLimit, c.MessageLimit)
 	setDur(&c.SettleTimeout, 3*time.Second)
 	setDur(&c.SessionTTL, time.Hour)

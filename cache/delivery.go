@@ -264,11 +264,14 @@ func (c *Cache) CommitMany(ctx context.Context, reqs []CommitRequest) []CommitRe
 	return out
 }
 
+// checkCommit checks only what the keys and the reply need: the message
+// was validated once, by its send (messaging.Service.SendTo), or comes
+// from the store.
 func (c *Cache) checkCommit(msg chatstate.Message) error {
-	if msg.Seq < 1 {
+	if msg.Seq < 1 || msg.Seq >= chatstate.MaxSeq {
 		return chatstate.Errorf(chatstate.EINVALID, "commit needs a stored message, seq %d", msg.Seq)
 	}
-	return msg.Validate(c.cfg.MaxContentBytes)
+	return chatstate.ValidateID("conversationId", msg.ConversationID)
 }
 
 // commitCalls are message_commit for msg and, for a message that bumps

@@ -15,9 +15,11 @@ import (
 // servers), which the HTTP API serves with the API key. A backend send
 // takes the same path as message:send: newMessage, then deliver.
 
-// newMessage validates a message a client or a backend asks to send and
-// completes it (id, default type "text"); ConversationID, SenderID,
-// ClientMessageID, Content and Type come from the request.
+// newMessage checks the rules a message a client or a backend asks to send
+// must meet beyond any message's (messaging.Service.SendTo completes and
+// validates it): a clientMessageId, content, and a type that is not a
+// timeline entry's. ConversationID, SenderID, ClientMessageID, Content and
+// Type come from the request.
 func (g *Gateway) newMessage(m chatstate.Message) (chatstate.Message, error) {
 	if m.ClientMessageID == "" {
 		return m, chatstate.Errorf(chatstate.EINVALID, "clientMessageId is required")
@@ -25,14 +27,12 @@ func (g *Gateway) newMessage(m chatstate.Message) (chatstate.Message, error) {
 	if m.Content == "" {
 		return m, chatstate.Errorf(chatstate.EINVALID, "content is required")
 	}
-	if m.Type == "" {
-		m.Type = "text"
+	if m.Type != "" {
+		if err := chatstate.ValidateClientType(m.Type); err != nil {
+			return m, err
+		}
 	}
-	if err := chatstate.ValidateClientType(m.Type); err != nil {
-		return m, err
-	}
-	m.ID = chatstate.NewID()
-	return m, m.Validate(g.cfg.MaxContentBytes)
+	return m, nil
 }
 
 // deliver sends msg with the message flow to the devices of the members

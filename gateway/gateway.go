@@ -32,8 +32,6 @@ type Config struct {
 	// MessageRateLimit messages per MessageRateWindow per user; zero means 10 per 60s.
 	MessageRateLimit  int
 	MessageRateWindow time.Duration
-	// MaxContentBytes caps a message's content; zero means 16 KiB.
-	MaxContentBytes int
 	// TypingTTL must match the presence service's; zero means 10s. A
 	// `typing: false` is sent when a start is not renewed within it.
 	TypingTTL time.Duration
@@ -98,9 +96,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.MessageRateWindow == 0 {
 		c.MessageRateWindow = time.Minute
-	}
-	if c.MaxContentBytes == 0 {
-		c.MaxContentBytes = 16 << 10
 	}
 	if c.TypingTTL == 0 {
 		c.TypingTTL = 10 * time.Second

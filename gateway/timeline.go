@@ -49,7 +49,7 @@ func (g *Gateway) handleEntry(ctx context.Context, cl *client, ev *socketio.Even
 		}
 		return nil, chatstate.Errorf(chatstate.ENOTFOUND, "message %s was deleted", req.MessageID)
 	}
-	msg := chatstate.Message{ID: chatstate.NewID(), ConversationID: req.ConversationID, SenderID: cl.userID, Type: typ,
+	msg := chatstate.Message{ConversationID: req.ConversationID, SenderID: cl.userID, Type: typ,
 		Target: target.ID, TargetSeq: target.Seq}
 	switch typ {
 	case chatstate.TypeEdit, chatstate.TypeDelete:
@@ -77,9 +77,6 @@ func (g *Gateway) handleEntry(ctx context.Context, cl *client, ev *socketio.Even
 				return nil, chatstate.Errorf(chatstate.ETOOLARGE, "at most %d different reactions on one message", chatstate.MaxReactionKinds)
 			}
 		}
-	}
-	if err := msg.Validate(g.cfg.MaxContentBytes); err != nil {
-		return nil, err
 	}
 	sent, err := g.deliverSocket(ctx, cl, msg)
 	if err != nil {
@@ -138,7 +135,7 @@ func (g *Gateway) ChangeMembers(ctx context.Context, conversationID, actorID, re
 	if _, up := g.hub.live(); !up {
 		return c, nil, errLiveDown
 	}
-	msg := chatstate.Message{ID: chatstate.NewID(), ConversationID: c.ID, SenderID: actorID, Type: chatstate.TypeMembers,
+	msg := chatstate.Message{ConversationID: c.ID, SenderID: actorID, Type: chatstate.TypeMembers,
 		Members: &eff, ClientMessageID: requestID}
 	// Old and new members get the entry: the removed ones learn of it.
 	sent, err := g.deliver(ctx, msg, messaging.Route{}, func(ctx context.Context, members []string) ([]string, error) {

@@ -56,6 +56,9 @@ type Config struct {
 	// 100.
 	ListLimit    int
 	MaxListLimit int
+	// MaxContentBytes caps a message's content; zero means
+	// chatstate.DefaultMessageContentBytes (16 KiB).
+	MaxContentBytes int
 }
 
 // Service sends and reads messages.
@@ -83,6 +86,9 @@ func New(c Cache, store chatstate.MessageStore, cfg Config) *Service {
 	}
 	if cfg.ListLimit <= 0 {
 		cfg.ListLimit = min(20, cfg.MaxListLimit)
+	}
+	if cfg.MaxContentBytes <= 0 {
+		cfg.MaxContentBytes = chatstate.DefaultMessageContentBytes
 	}
 	return &Service{cache: c, store: store, cfg: cfg,
 		b: &batcher{store: store, cache: c, max: cfg.MaxBatch, queue: make(chan *insert, cfg.Queue), afterPersist: cfg.AfterPersist}}
@@ -148,8 +154,11 @@ type Route struct {
 // checks the sender and counts the rate limit; after the store write a
 // second one commits and publishes.
 //
-// Message defaults (id, type "text", createdAt) are completed here, the
-// one place every send passes; the caller validated the message.
+// Message defaults (id, type "text", createdAt) and validation happen
+// here, once, for every send: socket, backend and timeline entries alike.
+// Callers only add the rules of their own surface (a client may not send
+// entry types, for one); the store checks its own limits again at its
+// boundary.
 func (s *Service) SendTo(ctx context.Context, msg chatstate.Message, route Route) (Sent, error) {
 	if msg.ID == "" {
 		msg.ID = chatstate.NewID()
@@ -159,6 +168,9 @@ func (s *Service) SendTo(ctx context.Context, msg chatstate.Message, route Route
 	}
 	if msg.CreatedAt == 0 {
 		msg.CreatedAt = time.Now().UnixMilli()
+	}
+	if err := msg.Validate(s.cfg.MaxContentBytes); err != nil {
+		return Sent{}, err
 	}
 	for attempt := 0; ; attempt++ {
 		r, err := s.reserve(ctx, msg, route.CheckSender, route.Limit)
