@@ -217,6 +217,7 @@ function drawChart() {
       g.fill();
     }
   }
+  canvas.dataset.points = A.rates.length;
   $("chart-note").textContent = A.rates.length ? "" : "collecting…";
 }
 

@@ -15,6 +15,7 @@ const artifacts = process.env.ARTIFACTS_DIR;
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 const HISTORY = 130; // more than the server's cache of 100 recent messages
+const STOP_DEADLINE = 2500; // ms for typing:stop to clear the indicator
 
 let browser, alice, bob, ctxA, ctxB, conversationId;
 const errors = [];
@@ -125,10 +126,10 @@ test("the typing indicator shows and clears", async () => {
   await bob.locator("#compose").pressSequentially("I am wri");
   await alice.locator("#typing", { hasText: "bob is typing…" }).waitFor();
   await alice.locator("#conv-list .typing-inline").waitFor();
-  // Emptying the field stops typing at once, well before the server's
-  // 10 s typing TTL would.
+  // Emptying the field stops typing at once: the deadline is shorter than
+  // the page's 5 s idle stop and the server's 10 s typing TTL.
   await bob.locator("#compose").fill("");
-  await until("alice's indicator cleared", async () => (await alice.locator("#typing").textContent()) === "" || (await alice.locator("#typing").textContent()), 5000);
+  await until("alice's indicator cleared", async () => (await alice.locator("#typing").textContent()) === "" || (await alice.locator("#typing").textContent()), STOP_DEADLINE);
   await send(bob, "hi alice");
   await message(alice, "hi alice").waitFor();
 });
@@ -174,7 +175,7 @@ test("screenshots of the conversation", async () => {
   await alice.setViewportSize(DESKTOP);
   await alice.locator("#conv-list button.conv", { hasText: "bob" }).click();
   await bob.locator("#compose").fill("");
-  await until("alice's indicator cleared", async () => (await alice.locator("#typing").textContent()) === "" || "still typing", 5000);
+  await until("alice's indicator cleared", async () => (await alice.locator("#typing").textContent()) === "" || "still typing", STOP_DEADLINE);
 });
 
 test("history loads on scroll, from the cache and then the store", async () => {
@@ -246,6 +247,13 @@ test("the dashboard shows both connections", async () => {
   await until("messages/s above zero", async () => {
     const v = await admin.locator("#k-mps").textContent();
     return Number(v) > 0 || v;
+  });
+  const points = Number(await admin.locator("#chart").getAttribute("data-points"));
+  // ... and back to zero at the next scrape, as a new point of the chart.
+  await until("messages/s back to zero", async () => {
+    const v = await admin.locator("#k-mps").textContent();
+    const n = Number(await admin.locator("#chart").getAttribute("data-points"));
+    return (Number(v) === 0 && n > points) || `${v} with ${n} points`;
   });
   await shot(admin, "admin", DESKTOP, true);
   await shot(admin, "admin", PHONE, true);
