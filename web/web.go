@@ -8,12 +8,13 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"encoding/json"
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/chatstate/chatstate"
@@ -83,8 +84,8 @@ type Handler struct {
 func New(cfg Config, deps Deps) *Handler {
 	cfg.setDefaults()
 	h := &Handler{cfg: cfg, deps: deps, mux: http.NewServeMux()}
-	assets := http.StripPrefix("/static/", http.FileServerFS(static))
-	h.mux.Handle("GET /static/", cacheFor(time.Hour, assets))
+	assets := http.StripPrefix("/static/", revalidated(http.FileServerFS(static)))
+	h.mux.Handle("GET /static/", assets)
 	h.mux.HandleFunc("GET /admin", h.page("admin.html"))
 	h.mux.HandleFunc("GET /{$}", h.home)
 	h.demoRoutes()
@@ -130,13 +131,30 @@ func (h *Handler) page(name string) http.HandlerFunc {
 	}
 }
 
-// cacheFor lets browsers keep the static files for d; a new binary may
-// change them, so not for ever.
-func cacheFor(d time.Duration, next http.Handler) http.Handler {
-	maxAge := "public, max-age=" + strconv.Itoa(int(d.Seconds()))
+// etags are the static files' content hashes: embedded files have no
+// modification time to revalidate by.
+var etags = func() map[string]string {
+	m := map[string]string{}
+	fs.WalkDir(static, ".", func(name string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := fs.ReadFile(static, name)
+			sum := sha256.Sum256(b)
+			m[name] = `"` + hex.EncodeToString(sum[:8]) + `"`
+		}
+		return nil
+	})
+	return m
+}()
+
+// revalidated makes browsers check a static file on every load (304 while
+// it is unchanged), so a new binary's page never runs an old script.
+func revalidated(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", maxAge)
+		w.Header().Set("Cache-Control", "no-cache")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if tag, ok := etags[r.URL.Path]; ok {
+			w.Header().Set("ETag", tag)
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -156,6 +156,15 @@ func TestPagesAndAssets(t *testing.T) {
 	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
 		t.Errorf("the page's policy %q must allow this origin only", csp)
 	}
+	res = f.do(t, "GET", "/static/app.js", "", "", nil)
+	tag := res.Header.Get("ETag")
+	req := httptest.NewRequest("GET", "/static/app.js", nil)
+	req.Header.Set("If-None-Match", tag)
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, req)
+	if tag == "" || w.Code != http.StatusNotModified {
+		t.Errorf("revalidating app.js (ETag %q): %d, want 304", tag, w.Code)
+	}
 	if res := f.do(t, "GET", "/static/nope.js", "", "", nil); res.StatusCode != 404 {
 		t.Errorf("missing asset: %d, want 404", res.StatusCode)
 	}
