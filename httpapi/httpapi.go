@@ -400,15 +400,23 @@ var statusOf = map[string]int{
 	chatstate.EINTERNAL:     http.StatusInternalServerError,
 }
 
-// error writes err as the JSON error body with its HTTP status. An outage
-// that no package mapped (chatstate.Classify) is 503 like the mapped ones,
-// and every retryable error carries Retry-After (whole seconds, rounded up).
+// error logs an internal error and writes err (WriteError).
 func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	err = chatstate.Classify(err)
-	code := chatstate.ErrorCode(err)
-	if code == chatstate.EINTERNAL {
+	if chatstate.ErrorCode(err) == chatstate.EINTERNAL {
 		s.cfg.Logger.Error("http request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	WriteError(w, err)
+}
+
+// WriteError writes err as the API's JSON error body with its HTTP status.
+// An outage that no package mapped (chatstate.Classify) is 503 like the
+// mapped ones, and every retryable error carries Retry-After (whole
+// seconds, rounded up). Handlers served next to the API (package web)
+// answer errors with it too.
+func WriteError(w http.ResponseWriter, err error) {
+	err = chatstate.Classify(err)
+	code := chatstate.ErrorCode(err)
 	var e *chatstate.Error
 	if errors.As(err, &e) && e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds()+0.999)))

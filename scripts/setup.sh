@@ -1,12 +1,27 @@
 #!/usr/bin/env bash
-# Installs what the tests need, idempotently: redis-server (Debian package)
-# and the npm packages of the client tests. Safe to run again.
+# Installs what the tests need, idempotently: redis-server, chromium and an
+# emoji font (Debian packages) and the npm packages of the client and
+# browser tests. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+updated=
+apt_install() {
+	if [ -z "$updated" ]; then
+		apt-get update -qq
+		updated=1
+	fi
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
 if ! command -v redis-server >/dev/null 2>&1; then
 	echo "setup: installing redis-server from Debian packages"
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+	apt_install redis-server
 	# The package starts a service on 6379 on some machines; the tests never use it.
+fi
+# The browser tests (TestBrowser) drive Debian's chromium with playwright-core;
+# the font draws the demo page's emoji reactions in their screenshots.
+if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/noto ]; then
+	echo "setup: installing chromium and fonts-noto-color-emoji from Debian packages"
+	apt_install chromium fonts-noto-color-emoji
 fi
 for dir in $(find . -name package.json -not -path '*/node_modules/*' -path '*/testdata/*' -printf '%h\n' 2>/dev/null); do
 	if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then

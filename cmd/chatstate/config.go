@@ -47,6 +47,10 @@ type config struct {
 	// SessionActivity is CHATSTATE_SESSION_ACTIVITY_INTERVAL: zero means
 	// the gateway's 60s.
 	SessionActivity time.Duration
+	// Demo is CHATSTATE_DEMO: serve the demo chat at / (package web). Unset
+	// means on in development mode and off in production.
+	Demo    bool
+	demoSet bool
 
 	// Tuning, mostly for tests and demos; zero means the services' defaults.
 	DeviceTTL         time.Duration // CHATSTATE_DEVICE_TTL (5m)
@@ -216,6 +220,11 @@ var settings = []setting{
 	// At most 10m: a connected device's session (1h) is extended at least
 	// every third of its TTL plus this interval.
 	{name: "CHATSTATE_SESSION_ACTIVITY_INTERVAL", set: durationSetting(func(c *config) *time.Duration { return &c.SessionActivity }, time.Second, 10*time.Minute)},
+	{name: "CHATSTATE_DEMO", set: func(c *config, v string) (err error) {
+		c.Demo, err = parseBool(v)
+		c.demoSet = err == nil
+		return err
+	}},
 	{name: "CHATSTATE_KEY_PREFIX", set: func(c *config, v string) error {
 		// Redis hashes the first {...} of a key: braces in the prefix would
 		// move keys off their user's or conversation's slot.
@@ -414,6 +423,9 @@ func (c *config) check(getenv func(string) string) error {
 		return fmt.Errorf("CHATSTATE_HEARTBEAT_INTERVAL=%q: want at most half of CHATSTATE_NODE_TIMEOUT (%s)", fmtDuration(p.HeartbeatInterval), fmtDuration(p.NodeTimeout))
 	}
 
+	if !c.demoSet {
+		c.Demo = c.Dev
+	}
 	if c.Addr == "" {
 		c.Addr = prodAddr
 		if c.Dev {

@@ -96,6 +96,10 @@ func configCases(t *testing.T) []configCase {
 		}},
 		{variable: "CHATSTATE_ALLOWED_ORIGINS", value: "*", want: `CHATSTATE_ALLOWED_ORIGINS="*": want comma-separated origins such as https://app.example.com (unset allows any)`},
 
+		{variable: "CHATSTATE_DEMO", value: "1", extra: redis, ok: func(c config) bool { return c.Demo && !c.Dev }},
+		{variable: "CHATSTATE_DEMO", value: "false", ok: func(c config) bool { return !c.Demo && c.Dev }},
+		{variable: "CHATSTATE_DEMO", value: "on", want: `CHATSTATE_DEMO="on": want true or false`},
+
 		{variable: "CHATSTATE_KEY_PREFIX", value: "app:", ok: func(c config) bool { return c.Redis.KeyPrefix == "app:" }},
 		{variable: "CHATSTATE_KEY_PREFIX", value: "{app}:", want: `CHATSTATE_KEY_PREFIX="{app}:": want at most 128 bytes without { } or spaces`},
 
@@ -241,12 +245,12 @@ func truncate(s string) string {
 // brings no secrets of its own.
 func TestConfigDefaults(t *testing.T) {
 	c, err := loadConfig(func(string) string { return "" })
-	if err != nil || !c.Dev || c.Addr != "127.0.0.1:8080" || string(c.JWTSecret) != devJWTSecret || c.APIKey != devAPIKey || !c.JWTRequireExp || c.DrainWindow != 10*time.Second {
+	if err != nil || !c.Dev || c.Addr != "127.0.0.1:8080" || string(c.JWTSecret) != devJWTSecret || c.APIKey != devAPIKey || !c.JWTRequireExp || c.DrainWindow != 10*time.Second || !c.Demo {
 		t.Fatalf("development defaults: %+v, %v", c, err)
 	}
 	env := map[string]string{"REDIS_HOST": "r", "CHATSTATE_JWT_SECRET": "s3cret"}
 	c, err = loadConfig(func(k string) string { return env[k] })
-	if err != nil || c.Dev || c.Addr != ":8080" || c.APIKey != "" || c.DevJWTSecret || c.DevAPIKey {
+	if err != nil || c.Dev || c.Addr != ":8080" || c.APIKey != "" || c.DevJWTSecret || c.DevAPIKey || c.Demo {
 		t.Fatalf("external Redis defaults: %+v, %v", c, err)
 	}
 }

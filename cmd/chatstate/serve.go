@@ -26,6 +26,7 @@ import (
 	"github.com/chatstate/chatstate/presence"
 	"github.com/chatstate/chatstate/socketio"
 	"github.com/chatstate/chatstate/sqlitestore"
+	"github.com/chatstate/chatstate/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -141,8 +142,15 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		Backend:            gw,
 		ConversationReader: store,
 	})
+	pages := web.New(web.Config{Demo: cfg.Demo, Development: cfg.Dev, Logger: log}, web.Deps{
+		Verify: verifier.Verify, Mint: demoMint(cfg), Directory: dir,
+		ConversationCreated: msgs.ConversationCreated, EmitToUser: gw.EmitToUser,
+	})
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", gw.Handler())
+	for _, route := range web.Routes {
+		mux.Handle(route, pages)
+	}
 	mux.Handle("/", api)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -153,6 +161,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("chatstate serving", "addr", ln.Addr().String(), "node", state.Instance())
+	if cfg.Demo {
+		log.Info("demo chat at http://" + browsable(ln.Addr().String()) + "/, operator dashboard at /admin")
+	}
 	fmt.Fprintf(stdout, "listening on %s\n", ln.Addr())
 
 	var serveFailed error
@@ -183,6 +194,19 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		<-background
 	}
 	return serveFailed
+}
+
+// browsable is addr as a browser on this machine reaches it: a listener on
+// every interface is reached at localhost.
+func browsable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // manualCleanupTimeout bounds POST /redis/cleanup.

@@ -32,13 +32,38 @@ func token(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 		fmt.Fprintln(stderr, "chatstate token: CHATSTATE_JWT_SECRET not set, signing with the development secret of the embedded mode")
 		secret = devJWTSecret
 	}
-	now := time.Now()
-	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
-		Subject: *user, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(*ttl)),
-	}).SignedString([]byte(secret))
+	signed, _, err := signToken([]byte(secret), *user, *ttl, getenv("CHATSTATE_JWT_ISSUER"), getenv("CHATSTATE_JWT_AUDIENCE"))
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, signed)
 	return nil
+}
+
+// signToken is an HS256 client token for user that the server's verifier
+// accepts: exp always, and iss and aud when the server requires them.
+func signToken(secret []byte, user string, ttl time.Duration, issuer, audience string) (string, time.Time, error) {
+	now := time.Now()
+	exp := now.Add(ttl)
+	claims := jwt.RegisteredClaims{Subject: user, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp), Issuer: issuer}
+	if audience != "" {
+		claims.Audience = jwt.ClaimStrings{audience}
+	}
+	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+	return signed, exp, err
+}
+
+// demoTokenTTL is the lifetime of a token the demo page gets in
+// development mode; the page asks for a new one when it expires.
+const demoTokenTTL = 12 * time.Hour
+
+// demoMint signs demo tokens in development mode with an HS256 secret,
+// and is nil otherwise: a production server never mints a token.
+func demoMint(cfg config) func(string) (string, time.Time, error) {
+	if !cfg.Dev || len(cfg.JWTSecret) == 0 {
+		return nil
+	}
+	return func(user string) (string, time.Time, error) {
+		return signToken(cfg.JWTSecret, user, demoTokenTTL, cfg.JWTIssuer, cfg.JWTAudience)
+	}
 }
