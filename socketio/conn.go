@@ -32,9 +32,12 @@ type Conn struct {
 // ID is the socket.io socket id (random, URL-safe, not the engine sid).
 func (c *Conn) ID() string { return c.id }
 
-// Request is the handshake request (headers, URL, remote address); its
-// body is not usable.
-func (c *Conn) Request() *http.Request { return c.s.req }
+// Request returns the handshake request (method, URL, headers, remote
+// address, TLS state) without its body, and without the headers of the
+// websocket handshake itself (Connection, Upgrade, Sec-WebSocket-Key,
+// -Version and -Extensions). The session keeps only a compact copy, so each
+// call builds a new *http.Request: call it once and keep what you need.
+func (c *Conn) Request() *http.Request { return c.s.hs.request() }
 
 // Transport is "polling" or "websocket" (the current one, after upgrades).
 func (c *Conn) Transport() string {
