@@ -27,6 +27,8 @@ type Conn struct {
 	ackSeq int64
 	acks   map[int64]chan []json.RawMessage
 	data   any
+	expAt  int64 // ExpireAt's deadline in the wheel's time, 0 none
+	expFn  func()
 }
 
 // ID is the socket.io socket id (random, URL-safe, not the engine sid).
@@ -63,6 +65,25 @@ func (c *Conn) Data() any {
 	v := c.data
 	c.s.mu.Unlock()
 	return v
+}
+
+// ExpireAt runs fn, in a goroutine of its own, at t (or up to two ticks of
+// the heartbeat wheel later: a sixteenth of the shortest of PingInterval,
+// PingTimeout and ConnectTimeout, at most 1s) unless the socket has
+// disconnected by then. A later call replaces the earlier one; a zero t
+// cancels it. It needs no timer of its own: the session's place in the
+// heartbeat wheel serves it.
+func (c *Conn) ExpireAt(t time.Time, fn func()) {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t.IsZero() || fn == nil || c.state == stateClosed {
+		c.expAt, c.expFn = 0, nil
+		return
+	}
+	c.expAt = max(s.e.wheel.now()+int64(time.Until(t)), 1)
+	c.expFn = fn
+	s.e.wheel.schedule(&s.tm, c.expAt)
 }
 
 // Send queues a pre-encoded frame (see EncodeEvent). It returns ErrClosed

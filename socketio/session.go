@@ -57,7 +57,7 @@ type session struct {
 	posting      bool          // a POST is being read
 	noop         bool          // upgrade probed: polls are answered with noop
 	upgraded     chan struct{} // closed when an upgrade completes
-	probeAt      time.Time
+	probeAt      int64         // when the upgrade was probed, in wheel.now's time
 	awaitingPong bool
 	final        *Frame // the last frame a poll receives after close
 	finalSent    bool
@@ -125,6 +125,13 @@ func (s *session) onTimer(now int64) int64 {
 			return 0
 		}
 	}
+	var expired func()
+	if c := s.sock; c != nil && c.expAt != 0 && now >= c.expAt {
+		if c.state != stateClosed {
+			expired = c.expFn
+		}
+		c.expAt, c.expFn = 0, nil
+	}
 	var err error
 	if now >= s.hbDue { // else a pong moved the deadline since
 		if s.awaitingPong {
@@ -140,7 +147,13 @@ func (s *session) onTimer(now int64) int64 {
 	if s.connDue != 0 {
 		next = min(next, s.connDue)
 	}
+	if c := s.sock; c != nil && c.expAt != 0 {
+		next = min(next, c.expAt)
+	}
 	s.mu.Unlock()
+	if expired != nil {
+		go expired()
+	}
 	if err == ErrQueueFull {
 		s.close(ReasonQueueOverflow, closeHard)
 		return 0
@@ -399,7 +412,7 @@ func (s *session) runUpgrade(conn *wsConn) {
 	s.mu.Lock()
 	s.noop = true
 	s.upgraded = make(chan struct{})
-	s.probeAt = time.Now()
+	s.probeAt = s.e.wheel.now()
 	s.kickLocked()
 	s.mu.Unlock()
 

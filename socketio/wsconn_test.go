@@ -185,3 +185,47 @@ func TestHeartbeatKeepsAnsweringClients(t *testing.T) {
 	}
 	h.waitGone(t, ReasonPingTimeout) // it stops answering now
 }
+
+// ExpireAt runs its function at the deadline, not before; a later call
+// replaces an earlier one; a socket disconnected before its deadline, or
+// already gone when asked, never runs it.
+func TestConnExpireAt(t *testing.T) {
+	h := newHarness(t, Config{})
+	dialSocket(t, h)
+	c := h.waitConn(t)
+	dialSocket(t, h)
+	closed := h.waitConn(t)
+	ws3 := dialSocket(t, h)
+	gone := h.waitConn(t)
+	_ = ws3.WriteMessage(websocket.TextMessage, []byte("41"))
+	h.waitGone(t, ReasonClientDisconnect)
+
+	type fired struct {
+		name string
+		at   time.Time
+	}
+	ch := make(chan fired, 4)
+	soon := time.Now().Add(30 * time.Millisecond)
+	gone.ExpireAt(soon, func() { ch <- fired{"gone", time.Now()} })
+	closed.ExpireAt(soon, func() { ch <- fired{"closed", time.Now()} })
+	closed.Disconnect() // the session is closed when it returns
+	c.ExpireAt(time.Now().Add(time.Hour), func() { ch <- fired{"replaced", time.Now()} })
+	at := time.Now().Add(150 * time.Millisecond) // after the others' deadline
+	c.ExpireAt(at, func() { ch <- fired{"c", time.Now()} })
+	select {
+	case f := <-ch:
+		if f.name != "c" {
+			t.Fatalf("%s fired", f.name)
+		}
+		if f.at.Before(at) {
+			t.Fatalf("fired %v early", at.Sub(f.at))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ExpireAt did not fire")
+	}
+	select {
+	case f := <-ch:
+		t.Fatalf("%s fired too", f.name)
+	default:
+	}
+}
