@@ -218,7 +218,6 @@ type client struct {
 
 	mu     sync.Mutex
 	typing map[string]*time.Timer // conversation -> expiry timer; nil until the first typing:start
-	expiry *time.Timer            // fires at the token's exp (expiry.go)
 	gone   bool
 
 	// drainReq is closed when Drain asks this socket to close; it exists
@@ -414,9 +413,6 @@ func (g *Gateway) onDisconnect(c *socketio.Conn, reason string) {
 	defer cancel()
 	cl.mu.Lock()
 	cl.gone = true
-	if cl.expiry != nil {
-		cl.expiry.Stop()
-	}
 	typing := make([]string, 0, len(cl.typing))
 	for conv, t := range cl.typing {
 		t.Stop()
