@@ -27,7 +27,7 @@ type Conn struct {
 	ackSeq int64
 	acks   map[int64]chan []json.RawMessage
 	data   any
-	expAt  int64 // ExpireAt's deadline in the wheel's time, 0 none
+	expAt  int64 // ExpireAt's deadline in the timer queue's time, 0 none
 	expFn  func()
 }
 
@@ -67,12 +67,10 @@ func (c *Conn) Data() any {
 	return v
 }
 
-// ExpireAt runs fn, in a goroutine of its own, at t (or up to two ticks of
-// the heartbeat wheel later: a sixteenth of the shortest of PingInterval,
-// PingTimeout and ConnectTimeout, at most 1s) unless the socket has
+// ExpireAt runs fn, in a goroutine of its own, at t unless the socket has
 // disconnected by then. A later call replaces the earlier one; a zero t
-// cancels it. It needs no timer of its own: the session's place in the
-// heartbeat wheel serves it.
+// cancels it. It needs no timer of its own: the session's entry in the
+// engine's timer queue (heartbeat, connect timeout) serves it.
 func (c *Conn) ExpireAt(t time.Time, fn func()) {
 	s := c.s
 	s.mu.Lock()
@@ -81,9 +79,9 @@ func (c *Conn) ExpireAt(t time.Time, fn func()) {
 		c.expAt, c.expFn = 0, nil
 		return
 	}
-	c.expAt = max(s.e.wheel.now()+int64(time.Until(t)), 1)
+	c.expAt = max(s.e.timers.now()+int64(time.Until(t)), 1)
 	c.expFn = fn
-	s.e.wheel.schedule(&s.tm, c.expAt)
+	s.e.timers.schedule(&s.tm, c.expAt)
 }
 
 // Send queues a pre-encoded frame (see EncodeEvent). It returns ErrClosed

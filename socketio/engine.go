@@ -61,7 +61,7 @@ type engine struct {
 	// wait for every OnDisconnect to have run.
 	dispatch sync.WaitGroup
 
-	wheel *wheel // every session's heartbeat and connect timeout
+	timers *timerQueue // every session's heartbeat, connect timeout and ExpireAt
 
 	pollMu     sync.Mutex
 	poller     *poller // made on the first websocket; nil: none (yet)
@@ -81,7 +81,7 @@ func newEngine(cfg Config, h engineHandler) *engine {
 		h:        h,
 		sessions: make(map[string]*session),
 		pathAlt:  strings.TrimSuffix(cfg.Path, "/"),
-		wheel:    newWheel(min(cfg.PingInterval, cfg.PingTimeout, cfg.ConnectTimeout)),
+		timers:   newTimerQueue(),
 	}
 	if len(cfg.AllowedOrigins) > 0 {
 		e.origins = make(map[string]struct{}, len(cfg.AllowedOrigins))

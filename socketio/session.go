@@ -32,7 +32,7 @@ const upgradeTimeout = 10 * time.Second
 var errClientClose = errors.New("socketio: closed by client")
 
 // session is one Engine.IO connection. Fields under mu are shared between
-// the read path, the writer, the timer wheel and Send callers; the socket.io
+// the read path, the writer, the timer queue and Send callers; the socket.io
 // fields (sock, pend) are touched only with readMu held. Its size is what
 // every idle connection costs, so fields stay small and nothing is
 // allocated before it is needed.
@@ -40,7 +40,7 @@ type session struct {
 	e   *engine
 	sid string
 	hs  handshake
-	tm  timerEntry // heartbeat and connect timeout, in e.wheel
+	tm  timerEntry // heartbeat, connect timeout and ExpireAt, in e.timers
 
 	readMu sync.Mutex
 	sock   *Conn
@@ -57,7 +57,7 @@ type session struct {
 	posting      bool          // a POST is being read
 	noop         bool          // upgrade probed: polls are answered with noop
 	upgraded     chan struct{} // closed when an upgrade completes
-	probeAt      int64         // when the upgrade was probed, in wheel.now's time
+	probeAt      int64         // when the upgrade was probed, in timers.now's time
 	awaitingPong bool
 	final        *Frame // the last frame a poll receives after close
 	finalSent    bool
@@ -65,7 +65,7 @@ type session struct {
 	ws           *wsConn
 	upgradeWS    *wsConn
 	wake         chan struct{}
-	// Deadlines in e.wheel's time (wheel.now): the next ping, or the
+	// Deadlines in e.timers' time (timerQueue.now): the next ping, or the
 	// pong's deadline while awaitingPong; the socket.io CONNECT's, 0 when
 	// none is awaited.
 	hbDue, connDue int64
@@ -84,8 +84,8 @@ func newSession(e *engine, sid string, r *http.Request, transport uint8) *sessio
 func (s *session) start() {
 	s.mu.Lock()
 	if !s.closed {
-		s.hbDue = s.e.wheel.now() + int64(s.e.cfg.PingInterval)
-		s.e.wheel.schedule(&s.tm, s.hbDue)
+		s.hbDue = s.e.timers.now() + int64(s.e.cfg.PingInterval)
+		s.e.timers.schedule(&s.tm, s.hbDue)
 	}
 	s.mu.Unlock()
 }
@@ -99,8 +99,8 @@ func (s *session) armConnect(d time.Duration) {
 		s.connDue = 0
 		return
 	}
-	s.connDue = s.e.wheel.now() + int64(d)
-	s.e.wheel.schedule(&s.tm, s.connDue)
+	s.connDue = s.e.timers.now() + int64(d)
+	s.e.timers.schedule(&s.tm, s.connDue)
 }
 
 func (s *session) lockedOpen() {
@@ -109,7 +109,7 @@ func (s *session) lockedOpen() {
 	s.readMu.Unlock()
 }
 
-// onTimer runs from the wheel when a deadline of the session may have
+// onTimer runs from the timer queue when a deadline of the session may have
 // passed; it returns the next one (0: none, the session is closed).
 func (s *session) onTimer(now int64) int64 {
 	s.mu.Lock()
@@ -161,13 +161,13 @@ func (s *session) onTimer(now int64) int64 {
 	return next
 }
 
-// gotPong moves the next ping a PingInterval on; the wheel finds out when
+// gotPong moves the next ping a PingInterval on; the queue finds out when
 // the pong's deadline comes (onTimer), so a pong costs no timer operation.
 func (s *session) gotPong() {
 	s.mu.Lock()
 	if s.awaitingPong && !s.closed {
 		s.awaitingPong = false
-		s.hbDue = s.e.wheel.now() + int64(s.e.cfg.PingInterval)
+		s.hbDue = s.e.timers.now() + int64(s.e.cfg.PingInterval)
 	}
 	s.mu.Unlock()
 }
@@ -274,7 +274,7 @@ func (s *session) close(reason string, mode closeMode) {
 	// then waits, so a close that won the race (from a read loop) must
 	// have added itself before engine.close's call returns.
 	s.e.dispatch.Add(1)
-	s.e.wheel.remove(&s.tm)
+	s.e.timers.remove(&s.tm)
 	if s.ws != nil {
 		s.unwatch(s.ws)
 	}
@@ -412,7 +412,7 @@ func (s *session) runUpgrade(conn *wsConn) {
 	s.mu.Lock()
 	s.noop = true
 	s.upgraded = make(chan struct{})
-	s.probeAt = s.e.wheel.now()
+	s.probeAt = s.e.timers.now()
 	s.kickLocked()
 	s.mu.Unlock()
 

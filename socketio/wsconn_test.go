@@ -14,11 +14,11 @@ import (
 const socketioPkg = "github.com/chatstate/chatstate/socketio"
 
 // perConnGoroutines returns the stacks of this package's goroutines other
-// than the engine-wide ones (the poller's wait loop, the timer wheel).
+// than the engine-wide ones (the poller's wait loop, the timer queue).
 func perConnGoroutines() []string {
 	var out []string
 	for _, g := range leaktest.Running(socketioPkg) {
-		if !strings.Contains(g, "(*poller).loop") && !strings.Contains(g, "(*wheel).run") {
+		if !strings.Contains(g, "(*poller).loop") && !strings.Contains(g, "(*timerQueue).run") {
 			out = append(out, g)
 		}
 	}
@@ -162,7 +162,7 @@ func TestPollingUpgradeCoalesced(t *testing.T) {
 }
 
 // Heartbeats go on across many intervals for a client that answers, with
-// one wheel for all sessions; and a client that stops answering is closed.
+// one timer queue for all sessions; and a client that stops answering is closed.
 func TestHeartbeatKeepsAnsweringClients(t *testing.T) {
 	h := newHarness(t, Config{PingInterval: 20 * time.Millisecond, PingTimeout: 40 * time.Millisecond})
 	ws := dialSocket(t, h)

@@ -88,7 +88,7 @@ type result struct {
 	IdleRSS        int64         `json:"idleRss"`     // bytes, all -pids, connected and idle
 	IdleRSSPerConn float64       `json:"idleRssPerConnBytes"`
 	Go             *perConnGo    `json:"goRuntime,omitempty"` // idle: the nodes' Go metrics before and after connecting
-	LoadRSS        int64         `json:"loadRss,omitempty"` // bytes, all -pids, end of the window
+	LoadRSS        int64         `json:"loadRss,omitempty"`   // bytes, all -pids, end of the window
 	Send           sendStats     `json:"send"`
 	Window         windowStats   `json:"window"`
 	Tally          tally         `json:"deliveries"`

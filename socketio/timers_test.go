@@ -1,12 +1,13 @@
 package socketio
 
 import (
+	"math"
 	"sync"
 	"testing"
 	"time"
 )
 
-// testOwner asks the wheel for its deadlines one after the other and
+// testOwner asks the timer queue for its deadlines one after the other and
 // records every firing that came before the deadline it waited for.
 type testOwner struct {
 	mu    sync.Mutex
@@ -54,8 +55,8 @@ func waitDone(t *testing.T, ch chan struct{}) {
 	}
 }
 
-// waitIdle polls until the wheel's goroutine has ended.
-func waitIdle(t *testing.T, w *wheel) {
+// waitIdle polls until the queue's goroutine has ended.
+func waitIdle(t *testing.T, w *timerQueue) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -66,7 +67,7 @@ func waitIdle(t *testing.T, w *wheel) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("wheel still running with %d entries", n)
+			t.Fatalf("timer queue still running with %d entries", n)
 		}
 		time.Sleep(5 * time.Millisecond) // polling with a deadline
 	}
@@ -74,14 +75,15 @@ func waitIdle(t *testing.T, w *wheel) {
 
 func ms(n int) int64 { return int64(time.Duration(n) * time.Millisecond) }
 
-// Deadlines, several per entry and of many entries sharing slots, fire and
+// Deadlines, several per entry and of many entries in any order, fire and
 // never before their time; the goroutine ends once nothing is queued.
-func TestWheelFires(t *testing.T) {
-	w := newWheel(160 * time.Millisecond) // 10ms ticks
+func TestTimerQueueFires(t *testing.T) {
+	w := newTimerQueue()
 	var owners []*testOwner
-	for i := range 20 {
+	for i := range 50 {
 		now := w.now()
-		o := newTestOwner(now+ms(i*3+5), now+ms(i*3+25), now+ms(i*3+60))
+		k := (i * 37) % 50 // deadlines not in the order they are queued
+		o := newTestOwner(now+ms(k+5), now+ms(k+25), now+ms(k+60))
 		w.schedule(&timerEntry{owner: o}, o.due[0])
 		owners = append(owners, o)
 	}
@@ -98,8 +100,8 @@ func TestWheelFires(t *testing.T) {
 
 // schedule moves a queued deadline earlier, never later; a deadline asked
 // for while the entry fires is kept when it is the earlier one.
-func TestWheelScheduleEarlier(t *testing.T) {
-	w := newWheel(160 * time.Millisecond)
+func TestTimerQueueScheduleEarlier(t *testing.T) {
+	w := newTimerQueue()
 	now := w.now()
 	o := newTestOwner(now+ms(20), now+int64(time.Hour))
 	e := &timerEntry{owner: o}
@@ -152,8 +154,8 @@ func TestWheelScheduleEarlier(t *testing.T) {
 
 // A removed entry never fires, also when it is removed by its own onTimer
 // (which still returns a deadline), and cannot be scheduled again.
-func TestWheelRemove(t *testing.T) {
-	w := newWheel(160 * time.Millisecond)
+func TestTimerQueueRemove(t *testing.T) {
+	w := newTimerQueue()
 	now := w.now()
 	gone := newTestOwner(now + ms(20))
 	eGone := &timerEntry{owner: gone}
@@ -175,5 +177,47 @@ func TestWheelRemove(t *testing.T) {
 	}
 	if self.fired != 1 {
 		t.Fatalf("entry removed while firing fired %d times", self.fired)
+	}
+}
+
+// The heap stays ordered through pushes, earlier deadlines and removals in
+// any order (checked directly, without the goroutine).
+func TestTimerQueueHeap(t *testing.T) {
+	q := &timerQueue{}
+	var es []*timerEntry
+	for i := range 200 {
+		e := &timerEntry{}
+		q.push(e, int64((i*7919)%1000+1))
+		es = append(es, e)
+	}
+	check := func() {
+		t.Helper()
+		for i, e := range q.heap {
+			if int(e.idx) != i {
+				t.Fatalf("entry at %d has idx %d", i, e.idx)
+			}
+			if i > 0 && q.heap[(i-1)/2].due > e.due {
+				t.Fatalf("heap order broken at %d", i)
+			}
+		}
+	}
+	check()
+	for i := 0; i < len(es); i += 3 {
+		es[i].due -= 500
+		q.up(int(es[i].idx))
+	}
+	check()
+	for i := 1; i < len(es); i += 2 {
+		q.delete(int(es[i].idx))
+		check()
+	}
+	last := int64(math.MinInt64)
+	for len(q.heap) > 0 {
+		e := q.heap[0]
+		q.delete(0)
+		if e.due < last {
+			t.Fatalf("popped %d after %d", e.due, last)
+		}
+		last = e.due
 	}
 }
