@@ -11,7 +11,7 @@
 #   bash scripts/bench.sh                 # both scenarios once
 #   RUNS=2 DURATION=20s bash scripts/bench.sh
 #   SCENARIOS=idle IDLE_CLIENTS=10000 bash scripts/bench.sh
-#   SCENARIOS=idle IDLE_CLIENTS="10000 50000" bash scripts/bench.sh
+#   SCENARIOS=idle IDLE_CLIENTS="10000 50000" IDLE_SETTLE=5s bash scripts/bench.sh
 #   JSON=1 bash scripts/bench.sh          # machine-readable results
 #
 # Past about 26,000 connections the tool spreads them over several source
