@@ -90,7 +90,7 @@ func (s *session) start() {
 	s.mu.Unlock()
 }
 
-// armConnect expects a socket.io CONNECT within d (the engine is closed
+// armConnect expects a socket.io CONNECT within d (the session is closed
 // without one); zero stops waiting for it.
 func (s *session) armConnect(d time.Duration) {
 	s.mu.Lock()
