@@ -89,7 +89,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 func (g *Gateway) Draining() bool { return g.draining.Load() }
 
 func (g *Gateway) drainConn(c *socketio.Conn) {
-	if cl, ok := c.Data().(*client); ok {
+	if cl, ok := c.Data().(*client); ok && cl.drainReq != nil {
 		cl.drainOnce.Do(func() { close(cl.drainReq) })
 	}
 	c.CloseTransport(g.drainFrame)

@@ -220,6 +220,9 @@ func (g *Gateway) handleTyping(ctx context.Context, cl *client, ev *socketio.Eve
 	if already {
 		t.Reset(g.cfg.TypingTTL)
 	} else {
+		if cl.typing == nil {
+			cl.typing = make(map[string]*time.Timer)
+		}
 		cl.typing[conv] = time.AfterFunc(g.cfg.TypingTTL, func() { g.typingExpired(cl, conv) })
 	}
 	cl.mu.Unlock()

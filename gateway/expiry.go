@@ -9,23 +9,20 @@ import "time"
 const EventTokenExpired = "token:expired"
 
 // armExpiry disconnects cl when its token expires; a zero exp (a token
-// without one, when allowed) never expires. The timer is stopped by
-// onDisconnect.
+// without one, when allowed) never expires. The socket's own deadline
+// (socketio.Conn.ExpireAt) costs no timer per connection, and ends with the
+// socket.
 func (g *Gateway) armExpiry(cl *client, exp time.Time) {
 	if exp.IsZero() {
 		return
 	}
-	cl.mu.Lock()
-	defer cl.mu.Unlock()
-	if !cl.gone {
-		cl.expiry = time.AfterFunc(time.Until(exp), func() {
-			if !g.tasks.add() { // Close is waiting: the socket goes anyway
-				return
-			}
-			defer g.tasks.done()
-			g.expire(cl, exp)
-		})
-	}
+	cl.conn.ExpireAt(exp, func() {
+		if !g.tasks.add() { // Close is waiting: the socket goes anyway
+			return
+		}
+		defer g.tasks.done()
+		g.expire(cl, exp)
+	})
 }
 
 // expire tells the client why and disconnects it.

@@ -212,11 +212,12 @@ type client struct {
 	echo chan struct{}
 
 	mu     sync.Mutex
-	typing map[string]*time.Timer // conversation -> expiry timer
-	expiry *time.Timer            // fires at the token's exp (expiry.go)
+	typing map[string]*time.Timer // conversation -> expiry timer; nil until the first typing:start
 	gone   bool
 
-	drainReq  chan struct{} // closed when Drain asks this socket to close
+	// drainReq is closed when Drain asks this socket to close; it exists
+	// only with Config.HoldAckUntilDrain (every connection pays for it).
+	drainReq  chan struct{}
 	drainOnce sync.Once
 }
 
@@ -325,8 +326,12 @@ func (g *Gateway) onConnect(c *socketio.Conn, raw json.RawMessage) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.EventTimeout)
 	defer cancel()
-	cl := &client{userID: userID, deviceID: deviceID, conn: c, ip: g.clientIP(c.Request()), userAgent: userAgent(c.Request()),
-		typing: make(map[string]*time.Timer), echo: make(chan struct{}, 1), drainReq: make(chan struct{})}
+	req := c.Request() // a new copy each call
+	cl := &client{userID: userID, deviceID: deviceID, conn: c, ip: g.clientIP(req), userAgent: userAgent(req),
+		echo: make(chan struct{}, 1)}
+	if g.cfg.HoldAckUntilDrain != "" {
+		cl.drainReq = make(chan struct{}) // only the drain test's hook waits on it
+	}
 	if err := g.hub.add(ctx, userID, c); err != nil {
 		g.log.Warn("subscribe failed", "user", userID, "err", err)
 		return connectRefused(err)
@@ -403,9 +408,6 @@ func (g *Gateway) onDisconnect(c *socketio.Conn, reason string) {
 	defer cancel()
 	cl.mu.Lock()
 	cl.gone = true
-	if cl.expiry != nil {
-		cl.expiry.Stop()
-	}
 	typing := make([]string, 0, len(cl.typing))
 	for conv, t := range cl.typing {
 		t.Stop()

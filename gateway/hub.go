@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,7 +64,7 @@ type userConns struct {
 	subscribed bool
 
 	mu    sync.RWMutex
-	conns map[*socketio.Conn]struct{}
+	conns []*socketio.Conn // a slice, not a set: a user has a few devices, and an idle one costs 8 bytes here
 }
 
 func newHub(client rueidis.Client, k keys.Keys, log *slog.Logger, m *metrics) *hub {
@@ -290,14 +291,14 @@ func (h *hub) add(ctx context.Context, userID string, c *socketio.Conn) error {
 	h.mu.Lock()
 	e := h.users[userID]
 	if e == nil {
-		e = &userConns{conns: make(map[*socketio.Conn]struct{})}
+		e = &userConns{}
 		h.users[userID] = e
 	}
 	e.refs++
 	h.mu.Unlock()
 
 	e.mu.Lock()
-	e.conns[c] = struct{}{}
+	e.conns = append(e.conns, c)
 	e.mu.Unlock()
 
 	e.subMu.Lock()
@@ -307,9 +308,7 @@ func (h *hub) add(ctx context.Context, userID string, c *socketio.Conn) error {
 	}
 	sub := h.subscriber()
 	if err := sub.Do(ctx, sub.B().Subscribe().Channel(h.keys.UserChannel(userID)).Build()).Error(); err != nil {
-		e.mu.Lock()
-		delete(e.conns, c)
-		e.mu.Unlock()
+		e.removeConn(c)
 		h.release(userID, e)
 		return err
 	}
@@ -325,11 +324,7 @@ func (h *hub) remove(ctx context.Context, userID string, c *socketio.Conn) {
 	if e == nil {
 		return
 	}
-	e.mu.Lock()
-	_, had := e.conns[c]
-	delete(e.conns, c)
-	empty := len(e.conns) == 0
-	e.mu.Unlock()
+	had, empty := e.removeConn(c)
 	if !had {
 		return
 	}
@@ -350,6 +345,21 @@ func (h *hub) remove(ctx context.Context, userID string, c *socketio.Conn) {
 		e.subMu.Unlock()
 	}
 	h.release(userID, e)
+}
+
+// removeConn drops c from the user's sockets; it reports whether c was
+// there and whether none is left.
+func (e *userConns) removeConn(c *socketio.Conn) (had, empty bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if i := slices.Index(e.conns, c); i >= 0 {
+		e.conns = slices.Delete(e.conns, i, i+1)
+		had = true
+	}
+	if len(e.conns) == 0 {
+		e.conns = nil
+	}
+	return had, e.conns == nil
 }
 
 func (h *hub) release(userID string, e *userConns) {
@@ -396,11 +406,7 @@ func (h *hub) conns(userID string) []*socketio.Conn {
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	out := make([]*socketio.Conn, 0, len(e.conns))
-	for c := range e.conns {
-		out = append(out, c)
-	}
-	return out
+	return slices.Clone(e.conns)
 }
 
 // each calls fn for every local socket.
@@ -417,10 +423,7 @@ func (h *hub) each(fn func(userID string, c *socketio.Conn)) {
 	h.mu.Unlock()
 	for _, p := range all {
 		p.e.mu.RLock()
-		conns := make([]*socketio.Conn, 0, len(p.e.conns))
-		for c := range p.e.conns {
-			conns = append(conns, c)
-		}
+		conns := slices.Clone(p.e.conns)
 		p.e.mu.RUnlock()
 		for _, c := range conns {
 			fn(p.u, c)
@@ -459,7 +462,7 @@ func (h *hub) onMessage(m rueidis.PubSubMessage) {
 	var arr [4]*socketio.Conn
 	conns := arr[:0]
 	e.mu.RLock()
-	for c := range e.conns {
+	for _, c := range e.conns {
 		if c.ID() != exclude {
 			conns = append(conns, c)
 		} else if cl, ok := c.Data().(*client); ok {

@@ -238,11 +238,12 @@ func (g *Gateway) logAuthFailed(c *socketio.Conn, a handshakeAuth, reason string
 	if g.throttled(ctx, sub, SecurityAuthFailed, authFailedPerMinute, time.Minute) {
 		return
 	}
-	ev := chatstate.SecurityEvent{Type: SecurityAuthFailed, IP: g.clientIP(c.Request()), Details: map[string]string{"reason": reason}}
+	req := c.Request() // a new copy each call
+	ev := chatstate.SecurityEvent{Type: SecurityAuthFailed, IP: g.clientIP(req), Details: map[string]string{"reason": reason}}
 	if chatstate.ValidateID("deviceId", a.DeviceID) == nil {
 		ev.DeviceID = a.DeviceID
 	}
-	if ua := userAgent(c.Request()); ua != "" {
+	if ua := userAgent(req); ua != "" {
 		ev.Details["userAgent"] = ua
 	}
 	g.securityEvent(ctx, sub, ev)

@@ -1,12 +1,14 @@
-// Package socketio is a small Engine.IO v4 / Socket.IO v5 server on top of
-// github.com/gorilla/websocket. It speaks the protocol of socket.io-client 4.x
-// (websocket-first, polling-first with upgrade, acks both ways, binary
-// attachments) on the main namespace "/" only, and knows nothing about chat.
+// Package socketio is a small Engine.IO v4 / Socket.IO v5 server. It speaks
+// the protocol of socket.io-client 4.x (websocket-first, polling-first with
+// upgrade, acks both ways, binary attachments) on the main namespace "/"
+// only, and knows nothing about chat. github.com/gorilla/websocket answers
+// the websocket handshake; the frames are read and written here, so that an
+// idle connection holds no goroutine, timer or buffer.
 //
 // Concurrency: the handlers registered with OnConnect, OnEvent and
 // OnDisconnect run sequentially for one connection, in the goroutine that
-// reads that connection (the websocket read loop or the polling POST
-// request). A slow handler delays that connection's next packets and pongs,
+// reads that connection (a reader started when the websocket is readable,
+// or the polling POST request). A slow handler delays that connection's next packets and pongs,
 // so handlers must hand slow work to other goroutines. Emit, Send,
 // EmitWithAck and Disconnect are safe from any goroutine; EmitWithAck must not
 // be awaited from a handler of the same connection (the ack could never be

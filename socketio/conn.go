@@ -27,14 +27,19 @@ type Conn struct {
 	ackSeq int64
 	acks   map[int64]chan []json.RawMessage
 	data   any
+	expAt  int64 // ExpireAt's deadline in the timer queue's time, 0 none
+	expFn  func()
 }
 
 // ID is the socket.io socket id (random, URL-safe, not the engine sid).
 func (c *Conn) ID() string { return c.id }
 
-// Request is the handshake request (headers, URL, remote address); its
-// body is not usable.
-func (c *Conn) Request() *http.Request { return c.s.req }
+// Request returns the handshake request (method, URL, headers, remote
+// address, TLS state) without its body, and without the headers of the
+// websocket handshake itself (Connection, Upgrade, Sec-WebSocket-Key,
+// -Version and -Extensions). The session keeps only a compact copy, so each
+// call builds a new *http.Request: call it once and keep what you need.
+func (c *Conn) Request() *http.Request { return c.s.hs.request() }
 
 // Transport is "polling" or "websocket" (the current one, after upgrades).
 func (c *Conn) Transport() string {
@@ -60,6 +65,23 @@ func (c *Conn) Data() any {
 	v := c.data
 	c.s.mu.Unlock()
 	return v
+}
+
+// ExpireAt runs fn, in a goroutine of its own, at t unless the socket has
+// disconnected by then. A later call replaces the earlier one; a zero t
+// cancels it. It needs no timer of its own: the session's entry in the
+// engine's timer queue (heartbeat, connect timeout) serves it.
+func (c *Conn) ExpireAt(t time.Time, fn func()) {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t.IsZero() || fn == nil || c.state == stateClosed {
+		c.expAt, c.expFn = 0, nil
+		return
+	}
+	c.expAt = max(s.e.timers.now()+int64(time.Until(t)), 1)
+	c.expFn = fn
+	s.e.timers.schedule(&s.tm, c.expAt)
 }
 
 // Send queues a pre-encoded frame (see EncodeEvent). It returns ErrClosed

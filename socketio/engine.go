@@ -60,11 +60,19 @@ type engine struct {
 	// dispatch tracks the goroutines that deliver onClose, so Close can
 	// wait for every OnDisconnect to have run.
 	dispatch sync.WaitGroup
+
+	timers *timerQueue // every session's heartbeat, connect timeout and ExpireAt
+
+	pollMu     sync.Mutex
+	poller     *poller // made on the first websocket; nil: none (yet)
+	pollFailed bool    // no poller on this system: goroutines read
+	pollClosed bool    // close ran
 }
 
-// writeBufPool lends gorilla a write buffer only while a (non-prepared)
-// message is written, instead of every connection keeping one.
-var writeBufPool = &sync.Pool{}
+// gorillaWritePool is never drawn from (gorilla writes nothing after the
+// 101, which goes out through the hijacked HTTP writer); with a pool set
+// gorilla allocates no write buffer up front.
+var gorillaWritePool = &sync.Pool{}
 
 func newEngine(cfg Config, h engineHandler) *engine {
 	cfg = cfg.withDefaults()
@@ -73,6 +81,7 @@ func newEngine(cfg Config, h engineHandler) *engine {
 		h:        h,
 		sessions: make(map[string]*session),
 		pathAlt:  strings.TrimSuffix(cfg.Path, "/"),
+		timers:   newTimerQueue(),
 	}
 	if len(cfg.AllowedOrigins) > 0 {
 		e.origins = make(map[string]struct{}, len(cfg.AllowedOrigins))
@@ -81,10 +90,11 @@ func newEngine(cfg Config, h engineHandler) *engine {
 		}
 	}
 	e.upgrader = websocket.Upgrader{
-		// Small read buffer: it sits allocated for the connection's life.
-		ReadBufferSize:  1024,
-		WriteBufferSize: 4096,
-		WriteBufferPool: writeBufPool,
+		// gorilla answers the handshake only (its Conn is dropped right
+		// after, see upgradeConn): a zero ReadBufferSize reuses the
+		// hijacked HTTP reader instead of allocating one.
+		WriteBufferSize: 256,
+		WriteBufferPool: gorillaWritePool,
 		CheckOrigin:     func(r *http.Request) bool { return e.originAllowed(r.Header.Get("Origin")) },
 		// Errors are answered by us (the reference replies 400 with JSON).
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
@@ -234,15 +244,51 @@ func (e *engine) close(ctx context.Context) {
 	case <-done:
 	case <-ctx.Done():
 	}
+	e.pollMu.Lock()
+	e.pollClosed = true
+	p := e.poller
+	e.pollMu.Unlock()
+	if p != nil {
+		p.close()
+	}
 }
 
-// detachRequest keeps what a handler may read of the handshake request
-// (headers, URL, remote address) without the connection's context or body.
-func detachRequest(r *http.Request) *http.Request {
-	r2 := r.WithContext(context.Background())
-	r2.Body = http.NoBody
-	r2.GetBody = nil
-	return r2
+// getPoller returns the engine's poller, making it on first use; nil when
+// the system has none or the engine is closed.
+func (e *engine) getPoller() *poller {
+	e.pollMu.Lock()
+	defer e.pollMu.Unlock()
+	if e.pollClosed || e.pollFailed {
+		return nil
+	}
+	if e.poller == nil {
+		p, err := newPoller()
+		if err != nil {
+			e.pollFailed = true
+			e.cfg.Logger.Warn("socketio: websocket connections are read by a goroutine each", "err", err)
+			return nil
+		}
+		e.poller = p
+	}
+	return e.poller
+}
+
+// currentPoller returns the poller if one was made.
+func (e *engine) currentPoller() *poller {
+	e.pollMu.Lock()
+	defer e.pollMu.Unlock()
+	return e.poller
+}
+
+// upgradeConn answers a websocket handshake (gorilla checks it and writes
+// the 101) and takes over the connection: gorilla's Conn, with its buffers,
+// is dropped, and has read nothing past the handshake.
+func (e *engine) upgradeConn(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
+	conn, err := e.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return nil, err // the upgrader has replied
+	}
+	return newWSConn(conn.NetConn(), e.cfg.MaxPayload), nil
 }
 
 func (e *engine) handshakeFrame(sid string, upgrades bool) *Frame {
@@ -279,7 +325,7 @@ func (e *engine) openPolling(w http.ResponseWriter, r *http.Request) {
 	if e.refuse(w) {
 		return
 	}
-	s := newSession(e, newID(), detachRequest(r), transportPolling)
+	s := newSession(e, newID(), r, transportPolling)
 	if !e.register(s) {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
@@ -294,23 +340,20 @@ func (e *engine) openWebsocket(w http.ResponseWriter, r *http.Request) {
 	if e.refuse(w) {
 		return
 	}
-	req := detachRequest(r)
-	conn, err := e.upgrader.Upgrade(w, r, nil)
+	conn, err := e.upgradeConn(w, r)
 	if err != nil {
-		return // the upgrader has replied
+		return
 	}
-	s := newSession(e, newID(), req, transportWebsocket)
+	s := newSession(e, newID(), r, transportWebsocket)
 	s.ws = conn
 	if !e.register(s) {
-		_ = conn.Close()
+		_ = conn.nc.Close()
 		return
 	}
 	_ = s.send(e.handshakeFrame(s.sid, false))
 	s.start()
 	s.lockedOpen()
-	// A fresh goroutine starts with a small stack, while the HTTP serving
-	// goroutine's stack has grown through the server's call path.
-	go s.readWebsocket(conn)
+	s.watch(conn)
 }
 
 // newID returns 20 URL-safe random characters (120 bits).

@@ -39,6 +39,7 @@ var (
 	frameNoop          = newFrame([]byte{eioNoop})
 	frameClose         = newFrame([]byte{eioClose})
 	frameSIODisconnect = newFrame([]byte{eioMessage, '0' + sioDisconnect})
+	frameProbe         = newFrame([]byte("3probe")) // the answer to an upgrade probe
 )
 
 // pollBytes returns the polling encoding of the frame: its packets joined by

@@ -37,7 +37,7 @@ func (s *session) handlePoll(w http.ResponseWriter, r *http.Request) {
 			// Upgrade probed: like the reference server (which answers
 			// polls from a 100ms check), give the client's upgrade packet
 			// until then; a poll that sees the upgrade complete is refused.
-			up, wait := s.upgraded, time.Until(s.probeAt.Add(100*time.Millisecond))
+			up, wait := s.upgraded, time.Duration(s.probeAt+int64(100*time.Millisecond)-s.e.timers.now())
 			s.mu.Unlock()
 			t := time.NewTimer(wait)
 			select {

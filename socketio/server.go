@@ -71,18 +71,7 @@ func (s *Server) Close() error {
 // not affected.
 func (s *Server) StopAccepting() { s.e.refusing.Store(true) }
 
-func (s *Server) onOpen(ss *session) {
-	ss.connT = time.AfterFunc(s.e.cfg.ConnectTimeout, func() { s.connectTimeout(ss) })
-}
-
-func (s *Server) connectTimeout(ss *session) {
-	ss.mu.Lock()
-	ok := ss.sock != nil && ss.sock.state == stateConnected
-	ss.mu.Unlock()
-	if !ok {
-		ss.close(ReasonTransportClose, closeServer)
-	}
-}
+func (s *Server) onOpen(ss *session) { ss.armConnect(s.e.cfg.ConnectTimeout) }
 
 func (s *Server) onMessage(ss *session, p enginePacket) error {
 	if ss.pend != nil {
@@ -133,9 +122,7 @@ func (s *Server) dispatch(ss *session, pk *sioPacket, bins [][]byte) error {
 			ss.sock = nil
 			ss.mu.Unlock()
 			s.finish(c, ReasonClientDisconnect)
-			if ss.connT != nil {
-				ss.connT.Reset(s.e.cfg.ConnectTimeout)
-			}
+			ss.armConnect(s.e.cfg.ConnectTimeout)
 		}
 	case sioEvent, sioBinaryEvent:
 		if pk.nsp != "/" || c == nil || s.onEvent == nil || ss.ending() {
@@ -198,9 +185,7 @@ func (s *Server) connect(ss *session, auth json.RawMessage) error {
 	}
 	ss.mu.Unlock()
 	s.count.Add(1)
-	if ss.connT != nil {
-		ss.connT.Stop()
-	}
+	ss.armConnect(0)
 	if err == ErrQueueFull {
 		ss.close(ReasonQueueOverflow, closeHard)
 	}
@@ -208,9 +193,6 @@ func (s *Server) connect(ss *session, auth json.RawMessage) error {
 }
 
 func (s *Server) onClose(ss *session, reason string) {
-	if ss.connT != nil {
-		ss.connT.Stop()
-	}
 	if c := ss.sock; c != nil {
 		ss.mu.Lock()
 		ss.sock = nil

@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 const (
@@ -34,18 +32,20 @@ const upgradeTimeout = 10 * time.Second
 var errClientClose = errors.New("socketio: closed by client")
 
 // session is one Engine.IO connection. Fields under mu are shared between
-// the read path, the writer, timers and Send callers; the socket.io fields
-// (sock, pend) are touched only with readMu held.
+// the read path, the writer, the timer queue and Send callers; the socket.io
+// fields (sock, pend) are touched only with readMu held. Its size is what
+// every idle connection costs, so fields stay small and nothing is
+// allocated before it is needed.
 type session struct {
 	e   *engine
 	sid string
-	req *http.Request
+	hs  handshake
+	tm  timerEntry // heartbeat, connect timeout and ExpireAt, in e.timers
 
 	readMu sync.Mutex
 	sock   *Conn
 	pend   *sioPacket
 	pendB  [][]byte
-	connT  *time.Timer
 
 	mu           sync.Mutex
 	transport    uint8
@@ -57,33 +57,50 @@ type session struct {
 	posting      bool          // a POST is being read
 	noop         bool          // upgrade probed: polls are answered with noop
 	upgraded     chan struct{} // closed when an upgrade completes
-	probeAt      time.Time
+	probeAt      int64         // when the upgrade was probed, in timers.now's time
 	awaitingPong bool
 	final        *Frame // the last frame a poll receives after close
 	finalSent    bool
 	queue, spare []*Frame
-	ws           *websocket.Conn
-	upgradeWS    *websocket.Conn
+	ws           *wsConn
+	upgradeWS    *wsConn
 	wake         chan struct{}
-	hb           *time.Timer
-	hbDue        time.Time
+	// Deadlines in e.timers' time (timerQueue.now): the next ping, or the
+	// pong's deadline while awaitingPong; the socket.io CONNECT's, 0 when
+	// none is awaited.
+	hbDue, connDue int64
 }
 
-func newSession(e *engine, sid string, req *http.Request, transport uint8) *session {
-	s := &session{e: e, sid: sid, req: req, transport: transport}
+func newSession(e *engine, sid string, r *http.Request, transport uint8) *session {
+	s := &session{e: e, sid: sid, hs: newHandshake(r), transport: transport}
+	s.tm.owner = s
 	if transport == transportPolling {
 		s.wake = make(chan struct{}, 1)
 	}
 	return s
 }
 
-// start arms the heartbeat. One timer per session, re-armed with Reset, so
-// a ping cycle allocates nothing.
+// start arms the heartbeat.
 func (s *session) start() {
 	s.mu.Lock()
-	s.hbDue = time.Now().Add(s.e.cfg.PingInterval)
-	s.hb = time.AfterFunc(s.e.cfg.PingInterval, s.heartbeat)
+	if !s.closed {
+		s.hbDue = s.e.timers.now() + int64(s.e.cfg.PingInterval)
+		s.e.timers.schedule(&s.tm, s.hbDue)
+	}
 	s.mu.Unlock()
+}
+
+// armConnect expects a socket.io CONNECT within d (the session is closed
+// without one); zero stops waiting for it.
+func (s *session) armConnect(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d == 0 || s.closed {
+		s.connDue = 0
+		return
+	}
+	s.connDue = s.e.timers.now() + int64(d)
+	s.e.timers.schedule(&s.tm, s.connDue)
 }
 
 func (s *session) lockedOpen() {
@@ -92,39 +109,65 @@ func (s *session) lockedOpen() {
 	s.readMu.Unlock()
 }
 
-func (s *session) heartbeat() {
+// onTimer runs from the timer queue when a deadline of the session may have
+// passed; it returns the next one (0: none, the session is closed).
+func (s *session) onTimer(now int64) int64 {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return
+		return 0
 	}
-	// A pong may have re-armed the timer while this run was waiting for mu.
-	if d := time.Until(s.hbDue); d > time.Millisecond {
-		s.hb.Reset(d)
-		s.mu.Unlock()
-		return
+	if s.connDue != 0 && now >= s.connDue {
+		s.connDue = 0
+		if s.sock == nil || s.sock.state != stateConnected {
+			s.mu.Unlock()
+			s.close(ReasonTransportClose, closeServer)
+			return 0
+		}
 	}
-	if s.awaitingPong {
-		s.mu.Unlock()
-		s.close(ReasonPingTimeout, closeHard)
-		return
+	var expired func()
+	if c := s.sock; c != nil && c.expAt != 0 && now >= c.expAt {
+		if c.state != stateClosed {
+			expired = c.expFn
+		}
+		c.expAt, c.expFn = 0, nil
 	}
-	s.awaitingPong = true
-	s.hbDue = time.Now().Add(s.e.cfg.PingTimeout)
-	s.hb.Reset(s.e.cfg.PingTimeout)
-	err := s.sendLocked(framePing)
+	var err error
+	if now >= s.hbDue { // else a pong moved the deadline since
+		if s.awaitingPong {
+			s.mu.Unlock()
+			s.close(ReasonPingTimeout, closeHard)
+			return 0
+		}
+		s.awaitingPong = true
+		s.hbDue = now + int64(s.e.cfg.PingTimeout)
+		err = s.sendLocked(framePing)
+	}
+	next := s.hbDue
+	if s.connDue != 0 {
+		next = min(next, s.connDue)
+	}
+	if c := s.sock; c != nil && c.expAt != 0 {
+		next = min(next, c.expAt)
+	}
 	s.mu.Unlock()
+	if expired != nil {
+		go expired()
+	}
 	if err == ErrQueueFull {
 		s.close(ReasonQueueOverflow, closeHard)
+		return 0
 	}
+	return next
 }
 
+// gotPong moves the next ping a PingInterval on; the queue finds out when
+// the pong's deadline comes (onTimer), so a pong costs no timer operation.
 func (s *session) gotPong() {
 	s.mu.Lock()
 	if s.awaitingPong && !s.closed {
 		s.awaitingPong = false
-		s.hbDue = time.Now().Add(s.e.cfg.PingInterval)
-		s.hb.Reset(s.e.cfg.PingInterval)
+		s.hbDue = s.e.timers.now() + int64(s.e.cfg.PingInterval)
 	}
 	s.mu.Unlock()
 }
@@ -177,8 +220,8 @@ func (s *session) kickLocked() {
 	}
 }
 
-func (s *session) writeLoop(conn *websocket.Conn) {
-	w := newWSWriter(conn.NetConn())
+func (s *session) writeLoop(conn *wsConn) {
+	w := newWSWriter(conn.nc)
 	defer w.release()
 	for {
 		s.mu.Lock()
@@ -195,8 +238,8 @@ func (s *session) writeLoop(conn *websocket.Conn) {
 		s.queue, s.spare = s.spare, nil
 		s.mu.Unlock()
 
-		// The deadline is set on the net.Conn directly: the frames
-		// bypass gorilla's writer (see wswrite.go).
+		// Each batch gets its own deadline, set on the net.Conn (see
+		// wswrite.go).
 		err := w.nc.SetWriteDeadline(time.Now().Add(s.e.cfg.WriteTimeout))
 		if err == nil {
 			err = w.writeFrames(batch)
@@ -209,20 +252,12 @@ func (s *session) writeLoop(conn *websocket.Conn) {
 		if err != nil {
 			s.writing = false
 			s.mu.Unlock()
-			_ = conn.Close()
+			_ = conn.nc.Close()
 			s.close(ReasonTransportError, closeHard)
 			return
 		}
 		s.mu.Unlock()
 	}
-}
-
-// closeWS sends a normal close frame (best effort) and closes the socket.
-func closeWS(conn *websocket.Conn) {
-	_ = conn.WriteControl(websocket.CloseMessage,
-		websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
-		time.Now().Add(time.Second))
-	_ = conn.Close()
 }
 
 // close ends the session once; later calls are no-ops. The handler's onClose
@@ -239,14 +274,15 @@ func (s *session) close(reason string, mode closeMode) {
 	// then waits, so a close that won the race (from a read loop) must
 	// have added itself before engine.close's call returns.
 	s.e.dispatch.Add(1)
-	if s.hb != nil {
-		s.hb.Stop()
+	s.e.timers.remove(&s.tm)
+	if s.ws != nil {
+		s.unwatch(s.ws)
 	}
 	keep := false // stays registered until a poll collects the queue
 	if s.upgradeWS != nil && mode != closeServer {
 		// A graceful close lets a running upgrade finish: the client may
 		// already have switched, and the final frames then go over it.
-		_ = s.upgradeWS.Close()
+		_ = s.upgradeWS.nc.Close()
 		s.upgradeWS = nil
 	}
 	switch {
@@ -274,7 +310,7 @@ func (s *session) close(reason string, mode closeMode) {
 			s.final = frameNoop
 		}
 		if s.ws != nil {
-			_ = s.ws.Close()
+			_ = s.ws.nc.Close()
 		}
 		if s.wake != nil {
 			s.kickLocked()
@@ -318,42 +354,6 @@ func (s *session) handlePacket(p enginePacket) error {
 	return nil
 }
 
-// readWebsocket is the read loop of a websocket session; it ends with the
-// connection.
-func (s *session) readWebsocket(conn *websocket.Conn) {
-	conn.SetReadLimit(int64(s.e.cfg.MaxPayload))
-	for {
-		mt, data, err := readWS(conn)
-		if err != nil {
-			reason := ReasonTransportClose
-			if errors.Is(err, websocket.ErrReadLimit) {
-				reason = ReasonTransportError
-			}
-			s.close(reason, closeHard)
-			return
-		}
-		var p enginePacket
-		if mt == websocket.BinaryMessage {
-			p = enginePacket{typ: eioMessage, binary: true, data: data}
-		} else {
-			p, err = decodeEngineText(data)
-		}
-		if err == nil {
-			s.readMu.Lock()
-			err = s.handlePacket(p)
-			s.readMu.Unlock()
-		}
-		if err == errClientClose || err == ErrClosed || err == ErrQueueFull {
-			return
-		}
-		if err != nil {
-			s.e.cfg.Logger.Debug("socketio: closing connection on bad input", "sid", s.sid, "err", err)
-			s.close(ReasonParseError, closeHard)
-			return
-		}
-	}
-}
-
 // upgrade moves a polling session to websocket: probe, noop for the pending
 // poll, then the client's upgrade packet.
 func (e *engine) upgrade(w http.ResponseWriter, r *http.Request, sid string) {
@@ -362,7 +362,7 @@ func (e *engine) upgrade(w http.ResponseWriter, r *http.Request, sid string) {
 		writeError(w, http.StatusBadRequest, errCodeUnknownSID)
 		return
 	}
-	conn, err := e.upgrader.Upgrade(w, r, nil)
+	conn, err := e.upgradeConn(w, r)
 	if err != nil {
 		return
 	}
@@ -379,8 +379,7 @@ func (e *engine) upgrade(w http.ResponseWriter, r *http.Request, sid string) {
 	go s.runUpgrade(conn)
 }
 
-func (s *session) runUpgrade(conn *websocket.Conn) {
-	conn.SetReadLimit(int64(s.e.cfg.MaxPayload))
+func (s *session) runUpgrade(conn *wsConn) {
 	fail := func() {
 		s.mu.Lock()
 		s.upgrading = false
@@ -389,36 +388,44 @@ func (s *session) runUpgrade(conn *websocket.Conn) {
 			s.upgradeWS = nil
 		}
 		s.mu.Unlock()
-		_ = conn.Close()
+		_ = conn.nc.Close()
 	}
-	_ = conn.SetReadDeadline(time.Now().Add(upgradeTimeout))
-	mt, msg, err := conn.ReadMessage()
-	if err != nil || mt != websocket.TextMessage || string(msg) != "2probe" {
+	// Blocking reads for the probe exchange (short, and bounded by
+	// upgradeTimeout); the connection is watched once it has switched.
+	buf := make([]byte, 512)
+	_ = conn.nc.SetReadDeadline(time.Now().Add(upgradeTimeout))
+	op, msg, err := conn.readMessage(buf)
+	if err != nil || op != wsOpText || string(msg) != "2probe" {
 		fail()
 		return
 	}
-	_ = conn.SetWriteDeadline(time.Now().Add(s.e.cfg.WriteTimeout))
-	if err := conn.WriteMessage(websocket.TextMessage, []byte("3probe")); err != nil {
+	probe := newWSWriter(conn.nc)
+	err = conn.nc.SetWriteDeadline(time.Now().Add(s.e.cfg.WriteTimeout))
+	if err == nil {
+		err = probe.writeFrames([]*Frame{frameProbe})
+	}
+	probe.release()
+	if err != nil {
 		fail()
 		return
 	}
 	s.mu.Lock()
 	s.noop = true
 	s.upgraded = make(chan struct{})
-	s.probeAt = time.Now()
+	s.probeAt = s.e.timers.now()
 	s.kickLocked()
 	s.mu.Unlock()
 
-	mt, msg, err = conn.ReadMessage()
-	if err != nil || mt != websocket.TextMessage || string(msg) != "5" {
+	op, msg, err = conn.readMessage(buf)
+	if err != nil || op != wsOpText || string(msg) != "5" {
 		fail()
 		return
 	}
-	_ = conn.SetReadDeadline(time.Time{})
+	_ = conn.nc.SetReadDeadline(time.Time{})
 	s.mu.Lock()
 	if s.closed && s.final != nil && len(s.queue) == 0 { // nothing left to deliver
 		s.mu.Unlock()
-		_ = conn.Close()
+		_ = conn.nc.Close()
 		return
 	}
 	// Wake a poll still pending so it ends with noop, then switch.
@@ -435,5 +442,9 @@ func (s *session) runUpgrade(conn *websocket.Conn) {
 		s.kickLocked()
 	}
 	s.mu.Unlock()
-	s.readWebsocket(conn)
+	// What the client sent right after its upgrade packet may already be
+	// in the reader.
+	if s.handleBuffered(conn) {
+		s.watch(conn)
+	}
 }

@@ -2,11 +2,8 @@ package socketio
 
 import (
 	"encoding/binary"
-	"io"
 	"net"
 	"sync"
-
-	"github.com/gorilla/websocket"
 )
 
 // The websocket writer frames messages itself and writes them to the
@@ -14,10 +11,9 @@ import (
 // one write (one syscall per batch, not per frame, as gorilla's WriteMessage
 // would do), and a frame needs no gorilla PreparedMessage to be shared by
 // many sockets, since a server frame is only a 2-10 byte header in front of
-// the unmasked payload. gorilla still does the handshake, the reads and the
-// control frames (close, pong replies); each of its writes and each of ours
-// is a single Write call, and net.Conn serialises Write calls, so frames
-// never interleave.
+// the unmasked payload. Control frames (close, pong replies) are written by
+// wsConn.writeControl; each write is a single Write call, and net.Conn
+// serialises Write calls, so frames never interleave.
 
 // WebSocket opcodes (RFC 6455 5.2), with FIN set: messages are never
 // fragmented.
@@ -131,53 +127,3 @@ func (w *wsWriter) release() {
 	}
 	w.bp, w.buf = nil, nil
 }
-
-// wsReadPool lends the read loop a buffer for one message at a time, so an
-// idle connection (blocked before a message starts) holds none.
-var wsReadPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
-// readWS reads the next message like conn.ReadMessage, but into a pooled
-// buffer: a pong (the only traffic of an idle client) allocates nothing,
-// and a message is copied out once at its exact size, since handlers may
-// keep what they are given.
-func readWS(conn *websocket.Conn) (int, []byte, error) {
-	mt, r, err := conn.NextReader()
-	if err != nil {
-		return mt, nil, err
-	}
-	bp := wsReadPool.Get().(*[]byte)
-	b := (*bp)[:0]
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		var n int
-		n, err = r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err != nil {
-			break
-		}
-	}
-	var out []byte
-	switch {
-	case err != io.EOF:
-	case mt == websocket.TextMessage && len(b) == 1 && b[0] == eioPong:
-		out = pongPacket
-		err = nil
-	default:
-		out = append([]byte(nil), b...)
-		if out == nil {
-			out = []byte{}
-		}
-		err = nil
-	}
-	if cap(b) <= 64<<10 {
-		*bp = b[:0]
-		wsReadPool.Put(bp)
-	}
-	return mt, out, err
-}
-
-// pongPacket is the engine.io pong every idle client sends each
-// PingInterval; it is only compared, never modified.
-var pongPacket = []byte{eioPong}

@@ -39,13 +39,14 @@ func runBench(ctx context.Context, o options, logf func(string, ...any)) (*resul
 	}
 
 	self0, _ := readProc(selfPID())
+	goBase := scrapeAll(ctx, o.nodes)
 	base, baseTotal, err := sampleAll(o.pids)
 	if err != nil {
 		return nil, fmt.Errorf("sample -pids: %w", err)
 	}
 	res.Baseline = baseTotal.RSS
 
-	logf("connecting %d clients to %d node(s)", o.clients, len(o.nodes))
+	logf("connecting %d clients to %d node(s) from %d source address(es)", o.clients, len(o.nodes), o.srcIPs)
 	t0 := time.Now()
 	ok, failed, firstErr := connectAll(ctx, o, clients)
 	res.Connect = connectStats{OK: ok, Failed: failed, Seconds: time.Since(t0).Seconds()}
@@ -67,6 +68,9 @@ func runBench(ctx context.Context, o options, logf func(string, ...any)) (*resul
 	after, afterTotal, err := sampleAll(o.pids)
 	if err != nil {
 		return nil, fmt.Errorf("sample -pids: %w", err)
+	}
+	if o.idle {
+		res.Go = perConn(goBase, scrapeAll(ctx, o.nodes), ok)
 	}
 	res.IdleRSS = afterTotal.RSS
 	if len(o.pids) > 0 {

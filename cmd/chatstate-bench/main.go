@@ -3,7 +3,9 @@
 // machine can hold 10k of them), puts them in conversations of K members,
 // sends message:send at R msg/s and reports connections, deliveries/s, p50/p99
 // latency, lost deliveries, the servers' RSS per connection and their CPU per
-// 1,000 deliveries (read from /proc/<pid> of the -pids given).
+// 1,000 deliveries (read from /proc/<pid> of the -pids given). The idle mode
+// also reports goroutines, heap and stacks per connection from the nodes'
+// GET /metrics (the Go collector), when they have it.
 //
 //	chatstate-bench -nodes http://127.0.0.1:8081,http://127.0.0.1:8082 \
 //	  -clients 1000 -conv 10 -rate 2000 -duration 20s -warmup 5s \
@@ -77,7 +79,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.redisPID, "redis-pid", 0, "optional redis-server pid, reported separately")
 	fs.BoolVar(&o.idle, "idle", false, "only connect the clients, report RSS per idle connection and exit")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the result as JSON instead of the summary")
-	fs.IntVar(&o.srcIPs, "src-ips", 1, "spread connections over source addresses 127.0.0.1..127.0.0.N (more ephemeral ports)")
+	fs.IntVar(&o.srcIPs, "src-ips", 0, "spread connections over source addresses 127.0.0.1..127.0.0.N (more ephemeral ports); 0 picks as many as -clients needs")
 	fs.IntVar(&o.dialWorkers, "dial-concurrency", 64, "connections opened in parallel")
 	fs.StringVar(&o.runID, "run-id", "", "prefix for user and conversation ids (default random)")
 	if err := fs.Parse(args); err != nil {
@@ -110,8 +112,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-clients must be 1..60000")
 	case o.secret == "":
 		return o, fmt.Errorf("-secret is required")
-	case o.srcIPs < 1 || o.srcIPs > 250:
-		return o, fmt.Errorf("-src-ips must be 1..250")
+	case o.srcIPs < 0 || o.srcIPs > 250:
+		return o, fmt.Errorf("-src-ips must be 0..250")
 	case o.dialWorkers < 1 || o.dialWorkers > 1024:
 		return o, fmt.Errorf("-dial-concurrency must be 1..1024")
 	case o.settle < 0 || o.settle > 5*time.Minute:
@@ -132,6 +134,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		case o.apiKey == "":
 			return o, fmt.Errorf("-api-key is required to create conversations")
 		}
+	}
+	if o.srcIPs == 0 {
+		o.srcIPs = autoSrcIPs(o.clients)
 	}
 	if o.runID == "" {
 		b := make([]byte, 4)

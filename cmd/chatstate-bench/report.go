@@ -9,7 +9,7 @@ import (
 
 // Targets from the issue: benchmarks to report against, not assertions.
 const (
-	targetIdleKiBPerConn = 20
+	targetIdleKiBPerConn = 10
 	targetUSPerDelivery  = 15
 )
 
@@ -22,12 +22,13 @@ type publicOptions struct {
 	Warmup   string   `json:"warmup"`
 	PIDs     []int    `json:"pids"`
 	Idle     bool     `json:"idle"`
+	SrcIPs   int      `json:"srcIps"`
 	RunID    string   `json:"runId"`
 }
 
 func (o options) public() publicOptions {
 	return publicOptions{Nodes: o.nodes, Clients: o.clients, Conv: o.conv, Rate: o.rate, Duration: o.duration.String(),
-		Warmup: o.warmup.String(), PIDs: o.pids, Idle: o.idle, RunID: o.runID}
+		Warmup: o.warmup.String(), PIDs: o.pids, Idle: o.idle, SrcIPs: o.srcIPs, RunID: o.runID}
 }
 
 type connectStats struct {
@@ -86,7 +87,8 @@ type result struct {
 	Baseline       int64         `json:"baselineRss"` // bytes, all -pids, before connecting
 	IdleRSS        int64         `json:"idleRss"`     // bytes, all -pids, connected and idle
 	IdleRSSPerConn float64       `json:"idleRssPerConnBytes"`
-	LoadRSS        int64         `json:"loadRss,omitempty"` // bytes, all -pids, end of the window
+	Go             *perConnGo    `json:"goRuntime,omitempty"` // idle: the nodes' Go metrics before and after connecting
+	LoadRSS        int64         `json:"loadRss,omitempty"`   // bytes, all -pids, end of the window
 	Send           sendStats     `json:"send"`
 	Window         windowStats   `json:"window"`
 	Tally          tally         `json:"deliveries"`
@@ -114,7 +116,7 @@ func (r *result) writeSummary(w io.Writer) {
 	if o.Idle {
 		mode = "idle"
 	}
-	p("chatstate-bench (%s)  run %s  nodes %s", mode, o.RunID, strings.Join(o.Nodes, ","))
+	p("chatstate-bench (%s)  run %s  nodes %s  source addresses %d", mode, o.RunID, strings.Join(o.Nodes, ","), o.SrcIPs)
 	p("connections      %d ok, %d failed in %.1fs (%.0f/s)", r.Connect.OK, r.Connect.Failed, r.Connect.Seconds, float64(r.Connect.OK)/max(r.Connect.Seconds, 1e-9))
 	if r.Connect.FirstError != "" {
 		p("  first error    %s", r.Connect.FirstError)
@@ -122,6 +124,10 @@ func (r *result) writeSummary(w io.Writer) {
 	if len(o.PIDs) > 0 {
 		p("server RSS       baseline %.1f MiB, connected+idle %.1f MiB (pids %v)", mib(r.Baseline), mib(r.IdleRSS), o.PIDs)
 		p("RSS per idle conn %.1f KiB  (target <= %d KiB: %s)", r.IdleRSSPerConn/1024, targetIdleKiBPerConn, verdict(r.IdleRSSPerConn/1024 <= targetIdleKiBPerConn))
+	}
+	if g := r.Go; g != nil {
+		p("per idle conn    %.3f goroutines (%.0f -> %.0f), heap in use %.2f KiB, heap allocated %.2f KiB, stacks %.2f KiB  (GET /metrics)",
+			g.Goroutines, g.Before.Goroutines, g.After.Goroutines, g.HeapInuse/1024, g.HeapAlloc/1024, g.StackInuse/1024)
 	}
 	if !o.Idle {
 		t := r.Tally
