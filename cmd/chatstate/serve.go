@@ -17,6 +17,7 @@ import (
 	"github.com/chatstate/chatstate/cache"
 	"github.com/chatstate/chatstate/cleanup"
 	"github.com/chatstate/chatstate/directory"
+	"github.com/chatstate/chatstate/fanout"
 	"github.com/chatstate/chatstate/gateway"
 	"github.com/chatstate/chatstate/httpapi"
 	"github.com/chatstate/chatstate/internal/luascript"
@@ -97,7 +98,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		SessionActivityInterval: cfg.SessionActivity,
 		Socket:                  socketio.Config{AllowedOrigins: cfg.AllowedOrigins, PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout},
 		Logger:                  log,
-	}, gateway.Deps{Redis: client, State: state, Cache: cch, Messages: msgs, LastSeen: store, Directory: dir, Verifier: verifier, Registerer: reg,
+	}, gateway.Deps{Fanout: fanout.NewRedis(client, fanout.RedisConfig{KeyPrefix: prefix, Logger: log}), State: state, Cache: cch, Messages: msgs, LastSeen: store, Directory: dir, Verifier: verifier, Registerer: reg,
 		Devices: store, Notifier: pushes.notifier, Reads: msgs,
 		// Redis may have lost writes: reads check the store for a minute.
 		OnResync: func() { msgs.Verify(time.Minute) }})
