@@ -8,6 +8,7 @@ import (
 
 	"github.com/chatstate/chatstate"
 	"github.com/chatstate/chatstate/internal/redistest"
+	"github.com/redis/rueidis"
 )
 
 // A device that connects while messages are being sent, and syncs from 0
@@ -16,7 +17,19 @@ import (
 // a message is cached and published in one step (docs/delivery.md,
 // "Fan-out"). Its live deliveries come in seq order.
 func TestConnectDuringBurstHasNoGapAfterSync(t *testing.T) {
-	client, prefix := redistest.Start(t)
+	t.Run("standalone", func(t *testing.T) {
+		client, prefix := redistest.Start(t)
+		connectDuringBurst(t, client, prefix)
+	})
+	// In Cluster the commit script PUBLISHes on the conversation's master
+	// and the subscriber sits on whichever master rueidis picked.
+	t.Run("cluster", func(t *testing.T) {
+		client, prefix := redistest.StartClusterClient(t)
+		connectDuringBurst(t, client, prefix)
+	})
+}
+
+func connectDuringBurst(t *testing.T, client rueidis.Client, prefix string) {
 	ctx := redistest.Ctx(t)
 	store := openStore(t)
 	fast := func(c *Config) { c.MessageRateLimit, c.EventRate, c.EventBurst = 10000, 10000, 10000 }
