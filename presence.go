@@ -1,6 +1,9 @@
 package chatstate
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Status is what a user chose to show. Offline is never chosen: it is what
 // others see when no device is connected or the user is invisible.
@@ -88,4 +91,22 @@ type RealTimeState interface {
 	SetUserTyping(ctx context.Context, userID, conversationID string) error
 	StopUserTyping(ctx context.Context, userID, conversationID string) error
 	TypingUsers(ctx context.Context, conversationID string) ([]string, error)
+}
+
+// SocketRecord is the bookkeeping of one connected socket (the design's
+// WebSocketState): who holds it, on which node, from where.
+type SocketRecord struct {
+	SocketID, UserID, DeviceID string
+	Node                       string
+	ConnectedAt                int64 // epoch ms
+	IP, UserAgent              string
+}
+
+// SocketRegistry keeps socket records while their sockets are connected.
+type SocketRegistry interface {
+	// RegisterSocket records rec for at most ttl, so a crashed node's
+	// records go away by themselves.
+	RegisterSocket(ctx context.Context, rec SocketRecord, ttl time.Duration) error
+	// RemoveSocket deletes the record of a disconnected socket.
+	RemoveSocket(ctx context.Context, socketID string) error
 }

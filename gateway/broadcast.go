@@ -2,11 +2,9 @@ package gateway
 
 import (
 	"context"
-	"errors"
 
 	"github.com/chatstate/chatstate"
 	"github.com/chatstate/chatstate/socketio"
-	"github.com/redis/rueidis"
 )
 
 // BroadcastToUser emits event to every connected device of userID, on
@@ -82,18 +80,7 @@ func (g *Gateway) publish(ctx context.Context, users []string, exclude, event st
 }
 
 // publishEnvelope publishes a hub envelope to each user's channel in one
-// pipelined round trip.
+// round trip.
 func (g *Gateway) publishEnvelope(ctx context.Context, users []string, envelope string) error {
-	r := g.deps.Redis
-	cmds := make(rueidis.Commands, 0, len(users))
-	for _, u := range users {
-		cmds = append(cmds, r.B().Publish().Channel(g.keys.UserChannel(u)).Message(envelope).Build())
-	}
-	var errs []error
-	for _, res := range r.DoMulti(ctx, cmds...) {
-		if err := res.Error(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return g.hub.b.PublishToUsers(ctx, users, envelope)
 }

@@ -1,6 +1,7 @@
 // Package gateway is the WebSocketState service: it authenticates Socket.IO
-// clients, keeps connect/disconnect bookkeeping in Redis, handles the chat
-// events and fans messages out to whichever node holds each recipient.
+// clients, keeps connect/disconnect bookkeeping (through the presence
+// service), handles the chat events and fans messages out, through a
+// fanout.Broker, to whichever node holds each recipient.
 package gateway
 
 import (
@@ -9,19 +10,18 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/chatstate/chatstate"
 	"github.com/chatstate/chatstate/cache"
+	"github.com/chatstate/chatstate/fanout"
 	"github.com/chatstate/chatstate/internal/keys"
 	"github.com/chatstate/chatstate/internal/luascript"
 	"github.com/chatstate/chatstate/messaging"
 	"github.com/chatstate/chatstate/socketio"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/rueidis"
 )
 
 // Config of a gateway node. Zero values mean the documented defaults.
@@ -158,8 +158,15 @@ type LastSeenStore interface {
 
 // Deps are the services the gateway uses.
 type Deps struct {
-	Redis      rueidis.Client
-	State      chatstate.RealTimeState
+	// Fanout carries live deliveries between nodes; nil means a Redis
+	// broker on Redis (fanout.NewRedis).
+	Fanout fanout.Broker
+	// Redis is only used to build Fanout when it is nil.
+	Redis fanout.Client
+	State chatstate.RealTimeState
+	// Sockets keeps socket records; nil means State's when it keeps them
+	// (presence.State does), else none are kept.
+	Sockets    chatstate.SocketRegistry
 	Cache      chatstate.Cache
 	Messages   Messages
 	LastSeen   LastSeenStore // nil: last seen lives in Redis only
@@ -179,7 +186,6 @@ type Deps struct {
 type Gateway struct {
 	cfg  Config
 	deps Deps
-	keys keys.Keys
 	log  *slog.Logger
 	m    *metrics
 	io   *socketio.Server
@@ -224,12 +230,19 @@ type client struct {
 // New builds a gateway. Call Start before serving.
 func New(cfg Config, deps Deps) *Gateway {
 	cfg.setDefaults()
-	g := &Gateway{cfg: cfg, deps: deps, keys: keys.New(cfg.KeyPrefix), log: cfg.Logger, m: newMetrics(deps.Registerer)}
+	g := &Gateway{cfg: cfg, deps: deps, log: cfg.Logger, m: newMetrics(deps.Registerer)}
 	if cfg.Socket.Logger == nil {
 		cfg.Socket.Logger = cfg.Logger
 	}
 	g.io = socketio.NewServer(cfg.Socket)
-	g.hub = newHub(deps.Redis, g.keys, g.log, g.m)
+	if deps.Fanout != nil {
+		g.hub = newHubOn(deps.Fanout, g.log, g.m)
+	} else {
+		g.hub = newHub(deps.Redis, keys.New(cfg.KeyPrefix), g.log, g.m)
+	}
+	if g.deps.Sockets == nil {
+		g.deps.Sockets, _ = deps.State.(chatstate.SocketRegistry)
+	}
 	pre, suf, err := socketio.EventPacketTemplate("message:new")
 	if err != nil {
 		panic(err) // a constant event name cannot fail to encode
@@ -276,11 +289,7 @@ func (g *Gateway) PublishFor(ctx context.Context, msg chatstate.Message) (cache.
 // messagePublish publishes message:new to every member's channel, except
 // to the socket excludeSocket (the sender's, which gets the ack instead).
 func (g *Gateway) messagePublish(members []string, excludeSocket string) cache.Publish {
-	channels := make([]string, len(members))
-	for i, u := range members {
-		channels[i] = g.keys.UserChannel(u)
-	}
-	return cache.Publish{Channels: channels, Prefix: excludeSocket + "\x00" + g.msgPrefix, Suffix: g.msgSuffix, Members: members}
+	return cache.Publish{Channels: g.hub.b.Channels(members), Prefix: excludeSocket + "\x00" + g.msgPrefix, Suffix: g.msgSuffix, Members: members}
 }
 
 // Handler serves Socket.IO at the configured path (default /socket.io/).
@@ -380,15 +389,10 @@ func (g *Gateway) register(ctx context.Context, cl *client) (chatstate.PresenceC
 	if err != nil {
 		return change, false, err
 	}
-	key := g.keys.Socket(cl.conn.ID())
-	r := g.deps.Redis
-	for _, res := range r.DoMulti(ctx,
-		r.B().Hset().Key(key).FieldValue().FieldValue("userId", cl.userID).FieldValue("deviceId", cl.deviceID).
-			FieldValue("node", g.cfg.NodeID).FieldValue("connectedAt", strconv.FormatInt(now, 10)).
-			FieldValue("ip", cl.ip).FieldValue("userAgent", cl.userAgent).Build(),
-		r.B().Pexpire().Key(key).Milliseconds(g.cfg.SocketTTL.Milliseconds()).Build(),
-	) {
-		if err := res.Error(); err != nil {
+	if g.deps.Sockets != nil {
+		rec := chatstate.SocketRecord{SocketID: cl.conn.ID(), UserID: cl.userID, DeviceID: cl.deviceID, Node: g.cfg.NodeID,
+			ConnectedAt: now, IP: cl.ip, UserAgent: cl.userAgent}
+		if err := g.deps.Sockets.RegisterSocket(ctx, rec, g.cfg.SocketTTL); err != nil {
 			return change, false, err
 		}
 	}
@@ -421,8 +425,10 @@ func (g *Gateway) onDisconnect(c *socketio.Conn, reason string) {
 		}
 	}
 	g.hub.remove(ctx, cl.userID, c)
-	if err := g.deps.Redis.Do(ctx, g.deps.Redis.B().Del().Key(g.keys.Socket(c.ID())).Build()).Error(); err != nil {
-		g.log.Warn("socket record not removed; it expires", "socket", c.ID(), "err", err)
+	if g.deps.Sockets != nil {
+		if err := g.deps.Sockets.RemoveSocket(ctx, c.ID()); err != nil {
+			g.log.Warn("socket record not removed; it expires", "socket", c.ID(), "err", err)
+		}
 	}
 	if g.drainedDisconnect(reason) {
 		// The device stays online, and keeps its session, for its

@@ -17,6 +17,7 @@ import (
 	"github.com/chatstate/chatstate/cache"
 	"github.com/chatstate/chatstate/cleanup"
 	"github.com/chatstate/chatstate/directory"
+	"github.com/chatstate/chatstate/fanout"
 	"github.com/chatstate/chatstate/gateway"
 	"github.com/chatstate/chatstate/httpapi"
 	"github.com/chatstate/chatstate/internal/luascript"
@@ -42,7 +43,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	}
 	log := newLogger(stderr, cfg.LogLevel)
 
-	client, closeRedis, err := openRedis(ctx, &cfg, log)
+	client, embedded, closeRedis, err := openRedis(ctx, &cfg, log)
 	if err != nil {
 		return err
 	}
@@ -98,7 +99,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		SessionActivityInterval: cfg.SessionActivity,
 		Socket:                  socketio.Config{AllowedOrigins: cfg.AllowedOrigins, PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout},
 		Logger:                  log,
-	}, gateway.Deps{Redis: client, State: state, Cache: cch, Messages: msgs, LastSeen: store, Directory: dir, Verifier: verifier, Registerer: reg,
+	}, gateway.Deps{Fanout: newBroker(client, embedded, prefix, log), State: state, Cache: cch, Messages: msgs, LastSeen: store, Directory: dir, Verifier: verifier, Registerer: reg,
 		Devices: store, Notifier: pushes.notifier, Reads: msgs,
 		// Redis may have lost writes: reads check the store for a minute.
 		OnResync: func() { msgs.Verify(time.Minute) }})
@@ -222,18 +223,18 @@ type nodeStats struct {
 
 // openRedis connects to the configured Redis or, when no Redis address is
 // set, starts the embedded single-node development mode (loadConfig has
-// filled in its development secrets).
-func openRedis(ctx context.Context, cfg *config, log *slog.Logger) (rueidis.Client, func(), error) {
+// filled in its development secrets) and returns it too.
+func openRedis(ctx context.Context, cfg *config, log *slog.Logger) (rueidis.Client, *redisconn.Embedded, func(), error) {
 	if !cfg.Dev {
 		c, err := redisconn.Open(ctx, cfg.Redis, 5*time.Second)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		return c, c.Close, nil
+		return c, nil, c.Close, nil
 	}
 	e, err := redisconn.StartEmbedded()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	log.Warn("DEVELOPMENT MODE: no REDIS_* variable set, using an embedded in-process Redis; single node only, real-time state is lost on exit (messages persist in the store)")
 	if cfg.DevJWTSecret {
@@ -242,7 +243,16 @@ func openRedis(ctx context.Context, cfg *config, log *slog.Logger) (rueidis.Clie
 	if cfg.DevAPIKey {
 		log.Warn("DEVELOPMENT MODE: CHATSTATE_API_KEY not set, using " + devAPIKey)
 	}
-	return e.Client, e.Close, nil
+	return e.Client, e, e.Close, nil
+}
+
+// newBroker is the fan-out: inside the embedded Redis in the development
+// mode (no round trip), else over Redis Pub/Sub.
+func newBroker(client rueidis.Client, embedded *redisconn.Embedded, prefix string, log *slog.Logger) fanout.Broker {
+	if embedded != nil {
+		return fanout.NewInProcess(embedded.Server, prefix)
+	}
+	return fanout.NewRedis(client, fanout.RedisConfig{KeyPrefix: prefix, Logger: log})
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {

@@ -1,0 +1,180 @@
+package fanout
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chatstate/chatstate/internal/leaktest"
+	"github.com/chatstate/chatstate/internal/redistest"
+	"github.com/redis/rueidis"
+)
+
+func TestMain(m *testing.M) { os.Exit(redistest.Run(m)) }
+
+// recorder is a Handler that records what it is given, in order.
+type recorder struct {
+	mu     sync.Mutex
+	events []string // "u:payload", "lost", "restored"
+	got    chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{got: make(chan struct{}, 100)} }
+
+func (r *recorder) add(e string) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+	r.got <- struct{}{}
+}
+
+func (r *recorder) handler() Handler {
+	return Handler{
+		Message:  func(u, p string) { r.add(u + ":" + p) },
+		Lost:     func(error) { r.add("lost") },
+		Restored: func(context.Context) { r.add("restored") },
+	}
+}
+
+// waitFor waits until the events include want, and returns them.
+func (r *recorder) waitFor(t *testing.T, want string) []string {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		r.mu.Lock()
+		evs := append([]string(nil), r.events...)
+		r.mu.Unlock()
+		for _, e := range evs {
+			if e == want {
+				return evs
+			}
+		}
+		select {
+		case <-r.got:
+		case <-deadline:
+			t.Fatalf("no %q; events %q", want, evs)
+		}
+	}
+}
+
+func startBroker(t *testing.T, client rueidis.Client, prefix string) (*Redis, *recorder, context.CancelFunc) {
+	t.Helper()
+	b := NewRedis(client, RedisConfig{KeyPrefix: prefix})
+	rec := newRecorder()
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := b.Start(ctx, rec.handler()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); b.Close() })
+	return b, rec, cancel
+}
+
+func TestRedisBrokerDeliversToSubscribedUsersOnly(t *testing.T) {
+	client, prefix := redistest.Start(t)
+	ctx := redistest.Ctx(t)
+	a, recA, _ := startBroker(t, client, prefix)
+	b, recB, _ := startBroker(t, client, prefix)
+	if err := a.SubscribeUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SubscribeUser(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.PublishToUsers(ctx, []string{"alice", "bob"}, "hi"); err != nil {
+		t.Fatal(err)
+	}
+	recA.waitFor(t, "alice:hi")
+	recB.waitFor(t, "bob:hi")
+	if err := a.UnsubscribeUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	// A script publishing to Channels reaches the same subscribers.
+	ch := b.Channels([]string{"bob", "alice"})
+	if err := client.Do(ctx, client.B().Eval().Script("redis.call('PUBLISH', KEYS[1], 'x'); redis.call('PUBLISH', KEYS[2], 'x'); return 1").
+		Numkeys(2).Key(ch...).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	recB.waitFor(t, "bob:x")
+	// Barrier on a's connection: anything for alice published before
+	// would have arrived first.
+	if err := a.SubscribeUser(ctx, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	a.PublishToUsers(ctx, []string{"carol"}, "barrier")
+	for _, e := range recA.waitFor(t, "carol:barrier") {
+		if e == "alice:x" {
+			t.Fatal("alice got a publication after her unsubscribe")
+		}
+	}
+}
+
+// After the subscriber is lost, the broker restores every subscription
+// and calls Restored before it delivers any later publication.
+func TestRedisBrokerRestoresBeforeDelivering(t *testing.T) {
+	client, prefix := redistest.Start(t)
+	ctx := redistest.Ctx(t)
+	b, rec, _ := startBroker(t, client, prefix)
+	if err := b.SubscribeUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	losses, up := b.Live()
+	if !up || losses != 0 {
+		t.Fatalf("live = %d, %v after start; want 0, true", losses, up)
+	}
+	if err := client.Do(ctx, client.B().ClientKill().TypePubsub().Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitFor(t, "lost")
+	// Publish until one arrives: the restore may take a few attempts.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := b.PublishToUsers(ctx, []string{"alice"}, "after"); err != nil {
+			t.Fatal(err)
+		}
+		rec.mu.Lock()
+		n := len(rec.events)
+		rec.mu.Unlock()
+		if n >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no delivery after the restore")
+		}
+		select {
+		case <-rec.got:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	evs := rec.waitFor(t, "alice:after")
+	if evs[0] != "lost" || evs[1] != "restored" || evs[2] != "alice:after" {
+		t.Fatalf("events %q; want lost, restored, then the publication", evs)
+	}
+	if losses, _ := b.Live(); losses != 1 {
+		t.Fatalf("%d losses counted, want 1", losses)
+	}
+}
+
+// Close joins the broker's loop, and a broker closed before it was started
+// returns at once.
+func TestRedisBrokerCloseJoins(t *testing.T) {
+	client, prefix := redistest.Start(t)
+	NewRedis(client, RedisConfig{KeyPrefix: prefix}).Close()
+	b := NewRedis(client, RedisConfig{KeyPrefix: prefix})
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := b.Start(ctx, Handler{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(leaktest.Running("github.com/chatstate/chatstate/fanout")) == 0 {
+		t.Fatal("no broker goroutine seen before Close: the leak check sees nothing")
+	}
+	cancel()
+	b.Close()
+	select {
+	case <-b.Done():
+	default:
+		t.Fatal("Close returned before the loop ended")
+	}
+	leaktest.Wait(t, 5*time.Second, "github.com/chatstate/chatstate/fanout")
+}
