@@ -8,15 +8,17 @@
 #
 #   bash scripts/saturation.sh
 #   RATES="1000 2000 3000 4000" DURATION=10s bash scripts/saturation.sh
+#   SERVERS=chatstate bash scripts/saturation.sh   # one of them only
 #
 # A benchmark: CI never runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLIENTS=${CLIENTS:-1000}
 CONV=${CONV:-10}
-RATES=${RATES:-"1000 2000 3000 4000 5000 6000"}
-DURATION=${DURATION:-10s}
-WARMUP=${WARMUP:-3s}
+RATES=${RATES:-"1000 1500 2000 3000 4000 5000 6000"}
+DURATION=${DURATION:-15s}
+WARMUP=${WARMUP:-5s}
+SERVERS=${SERVERS:-"chatstate node-ref"}
 P99_MS=${P99_MS:-50}
 SECRET=bench-secret
 API_KEY=bench-key
@@ -35,8 +37,8 @@ start_ref() {
 	wait_listening "$log" "node-ref $1"
 }
 
-declare -A best
-for server in chatstate node-ref; do
+declare -A best=([chatstate]="not run" [node-ref]="not run")
+for server in $SERVERS; do
 	best[$server]=none
 	for rate in $RATES; do
 		start_redis
