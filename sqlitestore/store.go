@@ -160,8 +160,6 @@ type Store struct {
 	insertMsg *sql.Stmt // on w
 	clientDup *sql.Stmt // on w
 
-	ck *checkpointer
-
 	closeOnce sync.Once
 	closed    atomic.Bool
 	closeErr  error
@@ -218,14 +216,6 @@ func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 		s.r.Close()
 		return nil, dbErr("prepare", err)
 	}
-	ck, err := openDB(path, cfg, false)
-	if err != nil {
-		s.w.Close()
-		s.r.Close()
-		return nil, err
-	}
-	ck.SetMaxOpenConns(1)
-	s.ck = startCheckpointer(ck)
 	return s, nil
 }
 
@@ -238,8 +228,6 @@ func openDB(path string, cfg Config, readOnly bool) (*sql.DB, error) {
 		q.Add("_pragma", "query_only(1)")
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
-		// The checkpointer copies the WAL into the file (checkpoint.go).
-		q.Add("_pragma", "wal_autocheckpoint(0)")
 		// Take the write lock at BEGIN: a deferred transaction that reads
 		// first could fail to upgrade with SQLITE_BUSY mid-way.
 		q.Set("_txlock", "immediate")
@@ -289,7 +277,7 @@ func (s *Store) migrate(ctx context.Context) error {
 func (s *Store) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
-		s.closeErr = errors.Join(s.ck.close(), s.insertMsg.Close(), s.clientDup.Close(), s.r.Close())
+		s.closeErr = errors.Join(s.insertMsg.Close(), s.clientDup.Close(), s.r.Close())
 		// A clean writer close checkpoints the WAL into the main file.
 		s.closeErr = errors.Join(s.closeErr, s.w.Close())
 	})
