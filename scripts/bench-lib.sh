@@ -92,3 +92,22 @@ start_node() {
 	PIDS+=($!)
 	wait_listening "$log" "gateway $1"
 }
+
+# ensure_node_ref installs the Node reference's packages (bench/node-ref) on
+# first use, and again when its lock file changed.
+ensure_node_ref() {
+	command -v node >/dev/null || { echo "node is required (bench/node-ref)" >&2; exit 1; }
+	if [[ ! -d bench/node-ref/node_modules ]] || [[ bench/node-ref/package-lock.json -nt bench/node-ref/node_modules ]]; then
+		echo "npm ci in bench/node-ref"
+		(cd bench/node-ref && npm ci --no-audit --no-fund --loglevel=error) && touch bench/node-ref/node_modules
+	fi
+}
+
+# start_ref NAME PORT PREFIX: starts a Node reference server and waits until it listens.
+start_ref() {
+	local log="$WORK/ref-$1.log"
+	REDIS_PORT=$REDIS_PORT REF_ADDR=127.0.0.1:$2 REF_NODE_ID=$1 REF_JWT_SECRET=$SECRET REF_API_KEY=$API_KEY \
+		REF_KEY_PREFIX=$3 node bench/node-ref/server.mjs >"$log" 2>&1 &
+	PIDS+=($!)
+	wait_listening "$log" "node-ref $1"
+}

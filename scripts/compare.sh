@@ -25,14 +25,9 @@ NODES=${NODES:-2}
 SECRET=bench-secret
 API_KEY=bench-key
 
-command -v node >/dev/null || { echo "node is required (bench/node-ref)" >&2; exit 1; }
-if [[ ! -d bench/node-ref/node_modules ]] || [[ bench/node-ref/package-lock.json -nt bench/node-ref/node_modules ]]; then
-	echo "compare: npm ci in bench/node-ref"
-	(cd bench/node-ref && npm ci --no-audit --no-fund --loglevel=error) && touch bench/node-ref/node_modules
-fi
-
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh
+ensure_node_ref
 
 # seconds DURATION: a Go duration of s or m (as the bench takes) in whole seconds.
 seconds() {
@@ -47,14 +42,6 @@ seconds() {
 # 10 s; anything past this budget is a hang.
 BUDGET=$(($(seconds "$WARMUP") + $(seconds "$DURATION") + 180))
 
-# start_ref NAME PORT PREFIX: starts a Node reference server and waits until it listens.
-start_ref() {
-	local log="$WORK/ref-$1.log"
-	REDIS_PORT=$REDIS_PORT REF_ADDR=127.0.0.1:$2 REF_NODE_ID=$1 REF_JWT_SECRET=$SECRET REF_API_KEY=$API_KEY \
-		REF_KEY_PREFIX=$3 node bench/node-ref/server.mjs >"$log" 2>&1 &
-	PIDS+=($!)
-	wait_listening "$log" "node-ref $1"
-}
 
 commandstats() { redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r'; }
 

@@ -22,20 +22,11 @@ SERVERS=${SERVERS:-"chatstate node-ref"}
 P99_MS=${P99_MS:-50}
 SECRET=bench-secret
 API_KEY=bench-key
-if [[ ! -d bench/node-ref/node_modules ]] || [[ bench/node-ref/package-lock.json -nt bench/node-ref/node_modules ]]; then
-	(cd bench/node-ref && npm ci --no-audit --no-fund --loglevel=error) && touch bench/node-ref/node_modules
-fi
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh
+if [[ $SERVERS == *node-ref* ]]; then ensure_node_ref; fi
 build_bench
 
-start_ref() {
-	local log="$WORK/ref-$1.log"
-	REDIS_PORT=$REDIS_PORT REF_ADDR=127.0.0.1:$2 REF_NODE_ID=$1 REF_JWT_SECRET=$SECRET REF_API_KEY=$API_KEY \
-		REF_KEY_PREFIX=$3 node bench/node-ref/server.mjs >"$log" 2>&1 &
-	PIDS+=($!)
-	wait_listening "$log" "node-ref $1"
-}
 
 declare -A best=([chatstate]="not run" [node-ref]="not run")
 for server in $SERVERS; do
@@ -63,7 +54,7 @@ for server in $SERVERS; do
 		' "$out" "$P99_MS" 2>/dev/null || echo "over (no result)")
 		echo "$server $rate msg/s: $line"
 		if [[ $line == ok* ]]; then
-			best[$server]=$rate
+			best[$server]="$rate msg/s"
 		else
 			break
 		fi
@@ -71,5 +62,5 @@ for server in $SERVERS; do
 done
 echo
 echo "saturation (highest rate with p99 < ${P99_MS} ms and nothing lost; conversations of $CONV, $CLIENTS clients, 2 nodes):"
-echo "  chatstate: ${best[chatstate]} msg/s"
-echo "  node-ref:  ${best[node-ref]} msg/s"
+echo "  chatstate: ${best[chatstate]}"
+echo "  node-ref:  ${best[node-ref]}"
