@@ -69,15 +69,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("browser tests failed: %v", err)
 	}
 	t.Logf("screenshots in %s", artifacts)
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Main: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Main did not shut down within 15s of cancel")
-	}
+	stopMain(t, cancel, done)
 }
 
 // TestDemoInProduction: with an external Redis the demo is off unless

@@ -237,6 +237,13 @@ func TestEmbeddedMode(t *testing.T) {
 		"CHATSTATE_API_KEY=" + devAPIKey, "CHATSTATE_JWT_SECRET=" + devJWTSecret,
 		"CHATSTATE_MESSAGE_RATE_LIMIT=30", "TYPING_TTL_MS=1000",
 	}, "auth.test.mjs", "api.test.mjs", "messages.test.mjs", "presence.test.mjs", "reads.test.mjs", "timeline.test.mjs")
+	stopMain(t, cancel, done)
+}
+
+// stopMain cancels a Main that startMain started and waits for it to
+// return cleanly.
+func stopMain(t *testing.T, cancel func(), done <-chan error) {
+	t.Helper()
 	cancel()
 	select {
 	case err := <-done:
