@@ -188,36 +188,50 @@ func runNodeTests(t *testing.T, env []string, files ...string) {
 	}
 }
 
-// startMain runs Main in this process with env until the returned cancel;
-// done receives Main's result.
-func startMain(t *testing.T, env map[string]string) (url string, cancel func(), done <-chan error) {
+// launchMain runs serve in this process with env until cancel. It returns
+// the address once the server listens (done then receives Main's result),
+// or the error serve returned before listening.
+func launchMain(t *testing.T, env map[string]string) (addr string, cancel func(), done <-chan error, err error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	pr, pw := io.Pipe()
 	result := make(chan error, 1)
 	go func() {
-		result <- Main(ctx, []string{"serve"}, func(k string) string { return env[k] }, pw, io.Discard)
+		err := Main(ctx, []string{"serve"}, func(k string) string { return env[k] }, pw, io.Discard)
 		pw.Close()
+		result <- err
 	}()
-	addr := make(chan string, 1)
+	listening := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				addr <- a
+				listening <- a
 			}
 		}
 	}()
 	select {
-	case a := <-addr:
-		return "http://" + a, cancel, result
+	case a := <-listening:
+		return a, cancel, result, nil
 	case err := <-result:
-		t.Fatalf("Main returned before listening: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("Main did not listen within 20s")
+		cancel()
+		return "", cancel, result, err
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("serve did not listen within 30s")
 	}
-	return "", nil, nil
+	return "", cancel, result, nil
+}
+
+// startMain is launchMain for a server that must start: its URL.
+func startMain(t *testing.T, env map[string]string) (url string, cancel func(), done <-chan error) {
+	t.Helper()
+	addr, cancel, done, err := launchMain(t, env)
+	if err != nil {
+		t.Fatalf("Main returned before listening: %v", err)
+	}
+	return "http://" + addr, cancel, done
 }
 
 // TestEmbeddedMode runs Main in-process with no REDIS_* variables: the

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -16,51 +13,28 @@ import (
 // mainProc is one in-process `chatstate serve`.
 type mainProc struct {
 	addr string
-	done chan error
 }
 
 // runMain runs serve in-process with env until t ends. It returns once the
 // server listens, or with the error serve returned before listening.
 func runMain(t *testing.T, env map[string]string) (*mainProc, error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	p := &mainProc{done: make(chan error, 1)}
-	go func() {
-		err := Main(ctx, []string{"serve"}, func(k string) string { return env[k] }, pw, io.Discard)
-		pw.Close()
-		p.done <- err
-	}()
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				addr <- a
-			}
-		}
-	}()
-	select {
-	case p.addr = <-addr:
-	case err := <-p.done:
-		cancel()
+	addr, cancel, done, err := launchMain(t, env)
+	if err != nil {
 		return nil, err
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatal("serve did not listen within 30s")
 	}
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case err := <-p.done:
+		case err := <-done:
 			if err != nil {
-				t.Errorf("serve %s: %v", p.addr, err)
+				t.Errorf("serve %s: %v", addr, err)
 			}
 		case <-time.After(30 * time.Second):
-			t.Errorf("serve %s did not stop within 30s", p.addr)
+			t.Errorf("serve %s did not stop within 30s", addr)
 		}
 	})
-	return p, nil
+	return &mainProc{addr: addr}, nil
 }
 
 // TestPerNodeSQLiteRefusedWhileAnotherNodeIsLive: with an external Redis
