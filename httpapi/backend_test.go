@@ -4,17 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/chatstate/chatstate/cache"
 	"github.com/chatstate/chatstate/directory"
 	"github.com/chatstate/chatstate/gateway"
 	"github.com/chatstate/chatstate/internal/redistest"
-	"github.com/chatstate/chatstate/messaging"
 	"github.com/chatstate/chatstate/presence"
-	"github.com/chatstate/chatstate/sqlitestore"
 )
 
 // newBackendServer is the API with the backend routes on a real gateway
@@ -22,15 +18,8 @@ import (
 func newBackendServer(t *testing.T) *httptest.Server {
 	t.Helper()
 	client, prefix := redistest.Start(t)
-	ctx := redistest.Ctx(t)
-	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"), sqlitestore.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close(context.Background()) })
-	c := cache.New(client, cache.Config{KeyPrefix: prefix})
-	msgs := messaging.New(c, store, messaging.Config{})
-	go msgs.Run(ctx)
+	store := openStore(t)
+	c, msgs := startMessages(t, client, store, prefix)
 	dir := directory.New(client, store, c, directory.Config{KeyPrefix: prefix})
 	state := presence.New(client, presence.Config{KeyPrefix: prefix})
 	gw := gateway.New(gateway.Config{KeyPrefix: prefix}, gateway.Deps{Redis: client, State: state, Cache: c, Messages: msgs, Directory: dir})

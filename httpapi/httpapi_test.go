@@ -32,17 +32,31 @@ func newServer(t *testing.T, ping func(context.Context) error) *httptest.Server 
 	return newServerOn(t, client, prefix, ping)
 }
 
-func newServerOn(t *testing.T, client rueidis.Client, prefix string, ping func(context.Context) error) *httptest.Server {
+// openStore opens a SQLite store in t's temporary directory until t ends.
+func openStore(t *testing.T) *sqlitestore.Store {
 	t.Helper()
-	ctx := redistest.Ctx(t)
-	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"), sqlitestore.Config{})
+	store, err := sqlitestore.Open(redistest.Ctx(t), filepath.Join(t.TempDir(), "db.sqlite"), sqlitestore.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close(context.Background()) })
+	return store
+}
+
+// startMessages is the cache and a running message flow on store, until t
+// ends.
+func startMessages(t *testing.T, client rueidis.Client, store *sqlitestore.Store, prefix string) (*cache.Cache, *messaging.Service) {
+	t.Helper()
 	c := cache.New(client, cache.Config{KeyPrefix: prefix})
 	msgs := messaging.New(c, store, messaging.Config{})
-	go msgs.Run(ctx)
+	go msgs.Run(redistest.Ctx(t))
+	return c, msgs
+}
+
+func newServerOn(t *testing.T, client rueidis.Client, prefix string, ping func(context.Context) error) *httptest.Server {
+	t.Helper()
+	store := openStore(t)
+	c, msgs := startMessages(t, client, store, prefix)
 	if ping == nil {
 		ping = func(ctx context.Context) error { return client.Do(ctx, client.B().Ping().Build()).Error() }
 	}

@@ -7,16 +7,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chatstate/chatstate/cache"
 	"github.com/chatstate/chatstate/directory"
 	"github.com/chatstate/chatstate/gateway"
 	"github.com/chatstate/chatstate/internal/redistest"
-	"github.com/chatstate/chatstate/messaging"
 	"github.com/chatstate/chatstate/presence"
 	"github.com/chatstate/chatstate/sqlitestore"
 	"github.com/golang-jwt/jwt/v5"
@@ -39,10 +36,8 @@ func startGatewayNode(t *testing.T, client rueidis.Client, store *sqlitestore.St
 	if err := state.Heartbeat(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c := cache.New(client, cache.Config{KeyPrefix: prefix})
+	c, msgs := startMessages(t, client, store, prefix)
 	dir := directory.New(client, store, c, directory.Config{KeyPrefix: prefix})
-	msgs := messaging.New(c, store, messaging.Config{})
-	go msgs.Run(ctx)
 	v, err := gateway.NewVerifier(sessionSecret, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -160,12 +155,7 @@ type eventsReply struct {
 // log of all four kinds reads back through the API.
 func TestSessionAPI(t *testing.T) {
 	client, prefix := redistest.Start(t)
-	ctx := redistest.Ctx(t)
-	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"), sqlitestore.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close(ctx) })
+	store := openStore(t)
 	a, b := startGatewayNode(t, client, store, prefix, "a"), startGatewayNode(t, client, store, prefix, "b")
 
 	phone, err := dialSocket(t, b.url, "alice", "phone", "phone-app/3", sessionSecret)
