@@ -1,14 +1,20 @@
-// Package fanout carries live deliveries between gateway nodes: a node
-// subscribes to the channel of each user it holds a socket of, and an
-// envelope published to a user's channel reaches every node subscribed to
-// it (a Broker, as centrifuge calls it). It is the only place besides the
-// state packages that talks to Redis for the gateway.
+// Package fanout carries live deliveries between gateway nodes (a Broker,
+// as centrifuge calls it). A node subscribes to two kinds of channel:
+//   - a user's channel while it holds a socket of the user: the gateway's
+//     own envelopes (typing, presence, receipts, control);
+//   - a conversation's channel while it holds a socket of a member: the
+//     conversation's messages, published once per message whatever the
+//     number of members, so a message crosses to each node holding a
+//     recipient once.
+//
+// It is the only place besides the state packages that talks to Redis for
+// the gateway.
 //
 // Chat messages are not published through a Broker: the commit script
 // (cache/message_lib.lua) publishes each one inside the step that caches
-// it, to the channels Channels names, so a cached message has always been
-// published and every node receives a conversation's messages in seq
-// order (docs/delivery.md).
+// it, to the channel ConversationChannel names, so a cached message has
+// always been published and every node receives a conversation's messages
+// in seq order (docs/delivery.md).
 package fanout
 
 import (
@@ -26,6 +32,9 @@ type Client = rueidis.Client
 type Handler struct {
 	// Message is one publication to userID's channel.
 	Message func(userID, payload string)
+	// Conversation is one publication to convID's channel. A
+	// conversation's publications arrive in the order they were made.
+	Conversation func(convID, payload string)
 	// Lost is called once per loss of the subscriber: publications made
 	// until Restored are not delivered.
 	Lost func(err error)
@@ -49,12 +58,20 @@ type Broker interface {
 	// UnsubscribeUser stops them; a failure leaves a harmless extra
 	// subscription until the next reconnect.
 	UnsubscribeUser(ctx context.Context, userID string) error
+	// SubscribeConversations returns once publications to the channel of
+	// each of convIDs reach this node; on an error some may be subscribed
+	// (the caller unsubscribes them). Calls for one conversation must not
+	// overlap (the gateway serialises them per conversation).
+	SubscribeConversations(ctx context.Context, convIDs []string) error
+	// UnsubscribeConversations stops them, as UnsubscribeUser does.
+	UnsubscribeConversations(ctx context.Context, convIDs []string) error
+	// ConversationChannel names the channel a script publishes convID's
+	// messages to, and whether it must SPUBLISH it (a shard channel, in
+	// the conversation's slot, on a Cluster) instead of PUBLISH.
+	ConversationChannel(convID string) (channel string, sharded bool)
 	// PublishToUsers publishes payload to each user's channel in one
 	// round trip.
 	PublishToUsers(ctx context.Context, userIDs []string, payload string) error
-	// Channels names the channels of userIDs, for a script that publishes
-	// to them itself (cache.Publish).
-	Channels(userIDs []string) []string
 	// Live reports whether the subscriber is connected and how many times
 	// it was lost: a send acknowledged across a loss could let the
 	// sender's device skip messages it never got.

@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"context"
+	"strings"
 	"sync"
 
 	"github.com/alicebob/miniredis/v2"
@@ -28,6 +29,8 @@ type InProcess struct {
 	closed   bool
 	stop     chan struct{}
 	done     chan struct{}
+
+	userChanPrefix, convChanPrefix string // see Redis
 }
 
 var _ Broker = (*InProcess)(nil)
@@ -35,8 +38,11 @@ var _ Broker = (*InProcess)(nil)
 // NewInProcess returns a broker inside srv with the key prefix of the
 // other services. It does nothing until Start.
 func NewInProcess(srv *miniredis.Miniredis, keyPrefix string) *InProcess {
-	return &InProcess{srv: srv, keys: keys.New(keyPrefix), channels: make(map[string]struct{}),
-		stop: make(chan struct{}), done: make(chan struct{})}
+	k := keys.New(keyPrefix)
+	return &InProcess{srv: srv, keys: k, channels: make(map[string]struct{}),
+		stop: make(chan struct{}), done: make(chan struct{}),
+		userChanPrefix: strings.TrimSuffix(k.UserChannel(""), "}"),
+		convChanPrefix: strings.TrimSuffix(k.ConversationChannel(""), "}")}
 }
 
 // Start subscribes inside the embedded Redis and delivers until Close
@@ -54,8 +60,10 @@ func (b *InProcess) Start(_ context.Context, h Handler) error {
 		for {
 			select {
 			case m := <-msgs:
-				if u, ok := channelUser(m.Channel); ok && h.Message != nil {
-					h.Message(u, m.Message)
+				if id, ok := strings.CutPrefix(m.Channel, b.convChanPrefix); ok && h.Conversation != nil {
+					h.Conversation(strings.TrimSuffix(id, "}"), m.Message)
+				} else if id, ok := strings.CutPrefix(m.Channel, b.userChanPrefix); ok && h.Message != nil {
+					h.Message(strings.TrimSuffix(id, "}"), m.Message)
 				}
 			case <-b.stop:
 				return
@@ -68,6 +76,40 @@ func (b *InProcess) Start(_ context.Context, h Handler) error {
 // SubscribeUser subscribes at once: publications made after it returns
 // are delivered.
 func (b *InProcess) SubscribeUser(_ context.Context, userID string) error {
+	return b.subscribe(b.keys.UserChannel(userID))
+}
+
+// UnsubscribeUser unsubscribes at once.
+func (b *InProcess) UnsubscribeUser(_ context.Context, userID string) error {
+	b.unsubscribe(b.keys.UserChannel(userID))
+	return nil
+}
+
+// SubscribeConversations subscribes at once.
+func (b *InProcess) SubscribeConversations(_ context.Context, convIDs []string) error {
+	chs := make([]string, len(convIDs))
+	for i, c := range convIDs {
+		chs[i] = b.keys.ConversationChannel(c)
+	}
+	return b.subscribe(chs...)
+}
+
+// UnsubscribeConversations unsubscribes at once.
+func (b *InProcess) UnsubscribeConversations(_ context.Context, convIDs []string) error {
+	chs := make([]string, len(convIDs))
+	for i, c := range convIDs {
+		chs[i] = b.keys.ConversationChannel(c)
+	}
+	b.unsubscribe(chs...)
+	return nil
+}
+
+// ConversationChannel names convID's channel: plain PUBLISH.
+func (b *InProcess) ConversationChannel(convID string) (string, bool) {
+	return b.keys.ConversationChannel(convID), false
+}
+
+func (b *InProcess) subscribe(chs ...string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -76,23 +118,23 @@ func (b *InProcess) SubscribeUser(_ context.Context, userID string) error {
 	if b.sub == nil {
 		return errNotStarted
 	}
-	ch := b.keys.UserChannel(userID)
-	b.channels[ch] = struct{}{}
-	b.sub.Subscribe(ch)
+	for _, ch := range chs {
+		b.channels[ch] = struct{}{}
+		b.sub.Subscribe(ch)
+	}
 	return nil
 }
 
-// UnsubscribeUser unsubscribes at once.
-func (b *InProcess) UnsubscribeUser(_ context.Context, userID string) error {
+func (b *InProcess) unsubscribe(chs ...string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.sub == nil {
-		return nil
+		return
 	}
-	ch := b.keys.UserChannel(userID)
-	delete(b.channels, ch)
-	b.sub.Unsubscribe(ch)
-	return nil
+	for _, ch := range chs {
+		delete(b.channels, ch)
+		b.sub.Unsubscribe(ch)
+	}
 }
 
 // PublishToUsers publishes inside the embedded Redis.
@@ -101,15 +143,6 @@ func (b *InProcess) PublishToUsers(_ context.Context, userIDs []string, payload 
 		b.srv.Publish(b.keys.UserChannel(u), payload)
 	}
 	return nil
-}
-
-// Channels names the user channels of userIDs.
-func (b *InProcess) Channels(userIDs []string) []string {
-	out := make([]string, len(userIDs))
-	for i, u := range userIDs {
-		out[i] = b.keys.UserChannel(u)
-	}
-	return out
 }
 
 // Live is always up: nothing can be lost.

@@ -43,7 +43,7 @@ func TestInProcessDeliversScriptPublicationsInOrder(t *testing.T) {
 	if err := b.SubscribeUser(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	ch := b.Channels([]string{"alice", "bob"})
+	ch := userChannels(b.keys, "alice", "bob")
 	const n = 50
 	for i := 0; i < n; i++ {
 		// Each script publishes two seqs to alice and one to bob, whom

@@ -47,6 +47,10 @@ type Redis struct {
 	restoreDue atomic.Bool
 	subGen     atomic.Uint64 // counts connects; only the newest subscriber restores
 	runCtx     context.Context
+
+	// userChanPrefix and convChanPrefix start the channel names of users
+	// and conversations ("<prefix>user:{u:", "<prefix>conv:{c:").
+	userChanPrefix, convChanPrefix string
 }
 
 var _ Broker = (*Redis)(nil)
@@ -63,18 +67,20 @@ func NewRedis(client Client, cfg RedisConfig) *Redis {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Redis{client: client, keys: keys.New(cfg.KeyPrefix), log: cfg.Logger,
-		channels: make(map[string]struct{}), done: make(chan struct{})}
+	k := keys.New(cfg.KeyPrefix)
+	return &Redis{client: client, keys: k, log: cfg.Logger,
+		channels: make(map[string]struct{}), done: make(chan struct{}),
+		userChanPrefix: strings.TrimSuffix(k.UserChannel(""), "}"),
+		convChanPrefix: strings.TrimSuffix(k.ConversationChannel(""), "}")}
 }
 
-// channelUser extracts the user id from a user channel name.
-func channelUser(ch string) (string, bool) {
-	// user:{u:<id>} under the prefix
-	i := strings.Index(ch, "{u:")
-	if i < 0 || !strings.HasSuffix(ch, "}") {
-		return "", false
+// route hands a publication to the handler by its channel's kind.
+func (b *Redis) route(ch, msg string) {
+	if id, ok := strings.CutPrefix(ch, b.convChanPrefix); ok && b.h.Conversation != nil {
+		b.h.Conversation(strings.TrimSuffix(id, "}"), msg)
+	} else if id, ok := strings.CutPrefix(ch, b.userChanPrefix); ok && b.h.Message != nil {
+		b.h.Message(strings.TrimSuffix(id, "}"), msg)
 	}
-	return ch[i+3 : len(ch)-1], true
 }
 
 // Start opens the subscriber connection and keeps it open until ctx ends:
@@ -169,9 +175,7 @@ func (b *Redis) connect(ctx context.Context) (<-chan error, error) {
 		if b.restoreDue.Load() && b.subGen.Load() == gen {
 			b.restore()
 		}
-		if u, ok := channelUser(m.Channel); ok && b.h.Message != nil {
-			b.h.Message(u, m.Message)
-		}
+		b.route(m.Channel, m.Message)
 	}})
 	b.mu.Lock()
 	if b.closed {
@@ -207,7 +211,7 @@ func (b *Redis) connect(ctx context.Context) (<-chan error, error) {
 	}
 	b.mu.Unlock()
 	for len(channels) > 0 {
-		n := min(len(channels), 1000)
+		n := min(len(channels), subscribeBatch)
 		if err := sub.Do(ctx, sub.B().Subscribe().Channel(channels[:n]...).Build()).Error(); err != nil {
 			return nil, err
 		}
@@ -286,39 +290,91 @@ func (b *Redis) subscriber() rueidis.DedicatedClient {
 
 // SubscribeUser subscribes to userID's channel.
 func (b *Redis) SubscribeUser(ctx context.Context, userID string) error {
-	ch := b.keys.UserChannel(userID)
+	return b.subscribe(ctx, b.keys.UserChannel(userID))
+}
+
+// UnsubscribeUser unsubscribes from userID's channel.
+func (b *Redis) UnsubscribeUser(ctx context.Context, userID string) error {
+	return b.unsubscribe(ctx, b.keys.UserChannel(userID))
+}
+
+// SubscribeConversations subscribes to the channels of convIDs.
+func (b *Redis) SubscribeConversations(ctx context.Context, convIDs []string) error {
+	return b.subscribe(ctx, b.convChannels(convIDs)...)
+}
+
+// UnsubscribeConversations unsubscribes from the channels of convIDs.
+func (b *Redis) UnsubscribeConversations(ctx context.Context, convIDs []string) error {
+	return b.unsubscribe(ctx, b.convChannels(convIDs)...)
+}
+
+// ConversationChannel names convID's channel; see Broker.
+func (b *Redis) ConversationChannel(convID string) (string, bool) {
+	return b.keys.ConversationChannel(convID), false
+}
+
+func (b *Redis) convChannels(convIDs []string) []string {
+	chs := make([]string, len(convIDs))
+	for i, c := range convIDs {
+		chs[i] = b.keys.ConversationChannel(c)
+	}
+	return chs
+}
+
+// subscribeBatch bounds the channels of one SUBSCRIBE.
+const subscribeBatch = 1000
+
+func (b *Redis) subscribe(ctx context.Context, chs ...string) error {
+	if len(chs) == 0 {
+		return nil
+	}
 	b.mu.Lock()
-	b.channels[ch] = struct{}{}
+	for _, ch := range chs {
+		b.channels[ch] = struct{}{}
+	}
 	sub := b.sub
 	b.mu.Unlock()
 	if sub == nil {
-		b.forget(ch)
+		b.forget(chs...)
 		return errNotStarted
 	}
-	if err := sub.Do(ctx, sub.B().Subscribe().Channel(ch).Build()).Error(); err != nil {
-		b.forget(ch)
-		return err
+	for rest := chs; len(rest) > 0; {
+		n := min(len(rest), subscribeBatch)
+		if err := sub.Do(ctx, sub.B().Subscribe().Channel(rest[:n]...).Build()).Error(); err != nil {
+			b.forget(chs...)
+			return err
+		}
+		rest = rest[n:]
 	}
 	return nil
 }
 
 var errNotStarted = errors.New("fanout: broker not started")
 
-func (b *Redis) forget(ch string) {
+func (b *Redis) forget(chs ...string) {
 	b.mu.Lock()
-	delete(b.channels, ch)
+	for _, ch := range chs {
+		delete(b.channels, ch)
+	}
 	b.mu.Unlock()
 }
 
-// UnsubscribeUser unsubscribes from userID's channel.
-func (b *Redis) UnsubscribeUser(ctx context.Context, userID string) error {
-	ch := b.keys.UserChannel(userID)
-	b.forget(ch)
+func (b *Redis) unsubscribe(ctx context.Context, chs ...string) error {
+	if len(chs) == 0 {
+		return nil
+	}
+	b.forget(chs...)
 	sub := b.subscriber()
 	if sub == nil {
 		return nil
 	}
-	return sub.Do(ctx, sub.B().Unsubscribe().Channel(ch).Build()).Error()
+	var errs []error
+	for rest := chs; len(rest) > 0; {
+		n := min(len(rest), subscribeBatch)
+		errs = append(errs, sub.Do(ctx, sub.B().Unsubscribe().Channel(rest[:n]...).Build()).Error())
+		rest = rest[n:]
+	}
+	return errors.Join(errs...)
 }
 
 // PublishToUsers publishes payload to each user's channel, pipelined.
@@ -337,13 +393,4 @@ func (b *Redis) PublishToUsers(ctx context.Context, userIDs []string, payload st
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// Channels names the user channels of userIDs.
-func (b *Redis) Channels(userIDs []string) []string {
-	out := make([]string, len(userIDs))
-	for i, u := range userIDs {
-		out[i] = b.keys.UserChannel(u)
-	}
-	return out
 }

@@ -3,10 +3,13 @@ package fanout
 import (
 	"context"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chatstate/chatstate/internal/keys"
 	"github.com/chatstate/chatstate/internal/leaktest"
 	"github.com/chatstate/chatstate/internal/redistest"
 	"github.com/redis/rueidis"
@@ -32,10 +35,20 @@ func (r *recorder) add(e string) {
 
 func (r *recorder) handler() Handler {
 	return Handler{
-		Message:  func(u, p string) { r.add(u + ":" + p) },
+		Message:      func(u, p string) { r.add(u + ":" + p) },
+		Conversation: func(c, p string) { r.add("conv/" + c + ":" + p) },
 		Lost:     func(error) { r.add("lost") },
 		Restored: func(context.Context) { r.add("restored") },
 	}
+}
+
+// userChannels names the user channels of ids, as a script is given them.
+func userChannels(k keys.Keys, ids ...string) []string {
+	out := make([]string, len(ids))
+	for i, u := range ids {
+		out[i] = k.UserChannel(u)
+	}
+	return out
 }
 
 // waitFor waits until the events include want, and returns them.
@@ -91,7 +104,7 @@ func TestRedisBrokerDeliversToSubscribedUsersOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A script publishing to Channels reaches the same subscribers.
-	ch := b.Channels([]string{"bob", "alice"})
+	ch := userChannels(b.keys, "bob", "alice")
 	if err := client.Do(ctx, client.B().Eval().Script("redis.call('PUBLISH', KEYS[1], 'x'); redis.call('PUBLISH', KEYS[2], 'x'); return 1").
 		Numkeys(2).Key(ch...).Build()).Error(); err != nil {
 		t.Fatal(err)
@@ -177,4 +190,54 @@ func TestRedisBrokerCloseJoins(t *testing.T) {
 		t.Fatal("Close returned before the loop ended")
 	}
 	leaktest.Wait(t, 5*time.Second, "github.com/chatstate/chatstate/fanout")
+}
+
+// A script publishing to a conversation's channel reaches exactly the
+// brokers subscribed to it, once each, in the order the script published.
+func TestRedisBrokerConversationChannels(t *testing.T) {
+	client, prefix := redistest.Start(t)
+	ctx := redistest.Ctx(t)
+	a, recA, _ := startBroker(t, client, prefix)
+	b, recB, _ := startBroker(t, client, prefix)
+	if err := a.SubscribeConversations(ctx, []string{"c1", "c2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SubscribeConversations(ctx, []string{"c1"}); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(conv, payload string) {
+		t.Helper()
+		ch, sharded := a.ConversationChannel(conv)
+		cmd := "PUBLISH"
+		if sharded {
+			cmd = "SPUBLISH"
+		}
+		if err := client.Do(ctx, client.B().Eval().Script("redis.call('"+cmd+"', KEYS[1], ARGV[1]); redis.call('"+cmd+"', KEYS[1], ARGV[2]); return 1").
+			Numkeys(1).Key(ch).Arg(payload+"1", payload+"2").Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish("c1", "m")
+	publish("c2", "n")
+	evs := recA.waitFor(t, "conv/c2:n2")
+	if want := []string{"conv/c1:m1", "conv/c1:m2", "conv/c2:n1", "conv/c2:n2"}; !slices.Equal(evs, want) {
+		t.Fatalf("a got %q, want %q", evs, want)
+	}
+	recB.waitFor(t, "conv/c1:m2")
+	if err := b.UnsubscribeConversations(ctx, []string{"c1"}); err != nil {
+		t.Fatal(err)
+	}
+	publish("c1", "after")
+	recA.waitFor(t, "conv/c1:after2")
+	// Barrier on b's connection: a publication for c1 made before would
+	// have arrived first.
+	if err := b.SubscribeConversations(ctx, []string{"c3"}); err != nil {
+		t.Fatal(err)
+	}
+	publish("c3", "barrier")
+	for _, e := range recB.waitFor(t, "conv/c3:barrier2") {
+		if strings.HasPrefix(e, "conv/c1:after") {
+			t.Fatal("b got a publication after its unsubscribe")
+		}
+	}
 }

@@ -43,6 +43,7 @@ func TestKeys(t *testing.T) {
 		{k.Counted("c1"), "app:counted:{c:c1}"},
 		{k.ConvList("alice"), "app:convs:{u:alice}"},
 		{k.UserChannel("alice"), "app:user:{u:alice}"},
+		{k.ConversationChannel("c1"), "app:conv:{c:c1}"},
 		{New("").Presence("bob"), "presence:{u:bob}"},
 	}
 	for _, tt := range tests {
@@ -60,7 +61,7 @@ func TestSameSlot(t *testing.T) {
 			k.Notifications("alice"), k.RateLimit("alice", "x"), k.SecurityLog("alice"), k.KnownDevices("alice"), k.ConvList("alice")},
 		{k.PushJobs(), k.PushPending("high"), k.PushPending("normal"), k.PushLeased(), k.PushRetry(), k.PushAttempts(), k.PushDone(), k.PushDead()},
 		{k.Typing("c9"), k.Messages("c9"), k.Seq("c9"), k.Dedupe("c9"), k.Restored("c9"), k.Pending("c9"), k.Ready("c9"),
-			k.Reads("c9"), k.Summary("c9"), k.Counted("c9")},
+			k.Reads("c9"), k.Summary("c9"), k.Counted("c9"), k.ConversationChannel("c9")},
 
 		{k.Nodes(), k.NodeInfo()},
 		{New("").Nodes(), New("").NodeInfo()},
