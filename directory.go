@@ -18,6 +18,9 @@ type Directory interface {
 	IsMember(ctx context.Context, conversationID, userID string) (bool, error)
 	// Members returns ENOTFOUND for an unknown conversation.
 	Members(ctx context.Context, conversationID string) ([]string, error)
+	// ConversationsOf lists the ids of userID's conversations: a gateway
+	// node subscribes to their channels when the user connects.
+	ConversationsOf(ctx context.Context, userID string) ([]string, error)
 	// UpdateMembers changes the members (see ConversationStore) and
 	// returns the conversation after it and the effective change; once it
 	// returns, Members answers the new set on every node.

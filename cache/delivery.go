@@ -19,10 +19,14 @@ import (
 // never be stored and reports the settled watermark. No seq above an
 // unsettled one is ever cached, published or (through messaging.Sync) read.
 
-// Publish asks Commit to publish a message to Channels as Prefix + message
-// JSON + Suffix once it settles.
+// Publish asks Commit to publish a message once it settles: to Channel (none
+// when empty) as its seq + "\x00" + Prefix + message JSON + Suffix, so a
+// receiver orders and deduplicates by seq without parsing the message.
 type Publish struct {
-	Channels       []string
+	Channel string
+	// Sharded: SPUBLISH, Channel being a shard channel in the
+	// conversation's slot (fanout.Broker.ConversationChannel on a Cluster).
+	Sharded        bool
 	Prefix, Suffix string
 	// Members are the conversation's members: when the message bumps
 	// activity (chatstate.BumpsActivity), Commit moves the conversation up
@@ -193,7 +197,8 @@ type publishRecord struct {
 	Field    string   `json:"f"`
 	Prefix   string   `json:"p"`
 	Suffix   string   `json:"s"`
-	Channels []string `json:"c"`
+	Channel  string   `json:"c,omitempty"`
+	Sharded  bool     `json:"x,omitempty"`
 	Sender   string   `json:"u"`
 	Counted  bool     `json:"n"`
 	// Apply: a timeline entry whose target's cached copy is updated when
@@ -286,7 +291,7 @@ func (c *Cache) commitCalls(msg chatstate.Message, pub Publish) (luascript.Call,
 		return luascript.Call{}, nil, err
 	}
 	rec, err := json.Marshal(publishRecord{Seq: msg.Seq, Member: string(member), Field: dedupeField(msg.SenderID, msg.ClientMessageID),
-		Prefix: pub.Prefix, Suffix: pub.Suffix, Channels: pub.Channels,
+		Prefix: pub.Prefix, Suffix: pub.Suffix, Channel: pub.Channel, Sharded: pub.Sharded,
 		Sender: msg.SenderID, Counted: chatstate.CountsAsUnread(msg.Type), Apply: chatstate.IsTargetEntry(msg.Type)})
 	if err != nil {
 		return luascript.Call{}, nil, err

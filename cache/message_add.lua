@@ -41,5 +41,5 @@ if createdAt == 0 then
 end
 
 local member = string.format('{"seq":%d,"createdAt":%d,', seq, createdAt) .. string.sub(ARGV[1], 2)
-cache_publish(KEYS[1], KEYS[3], seq, member, field, ttl, tonumber(ARGV[5]), tonumber(ARGV[7]), '', '', nil)
+cache_publish(KEYS[1], KEYS[3], seq, member, field, ttl, tonumber(ARGV[5]), tonumber(ARGV[7]), '', '', nil, false)
 return {0, member}

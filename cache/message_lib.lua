@@ -38,9 +38,10 @@ local function cached_original(kMsgs, kIDs, field)
 end
 
 -- cache_publish caches member under seq, remembers its dedupe field and
--- publishes prefix .. member .. suffix to each channel: one atomic step, so
--- a cached message has always been published.
-local function cache_publish(kMsgs, kIDs, seq, member, field, ttl, keep, dedupeKeep, prefix, suffix, channels)
+-- publishes seq .. NUL .. prefix .. member .. suffix to channel (SPUBLISH
+-- when sharded): one atomic step, so a cached message has always been
+-- published.
+local function cache_publish(kMsgs, kIDs, seq, member, field, ttl, keep, dedupeKeep, prefix, suffix, channel, sharded)
   -- A message replaces whatever was cached under its seq.
   local score = string.format('%d', seq)
   redis.call('ZREMRANGEBYSCORE', kMsgs, score, score)
@@ -52,11 +53,12 @@ local function cache_publish(kMsgs, kIDs, seq, member, field, ttl, keep, dedupeK
     redis.call('ZREMRANGEBYRANK', kIDs, 0, -(dedupeKeep + 1))
     redis.call('PEXPIRE', kIDs, ttl)
   end
-  if type(channels) == 'table' and #channels > 0 then
-    local payload = prefix .. member .. suffix
-    for i = 1, #channels do
-      redis.call('PUBLISH', channels[i], payload)
+  if type(channel) == 'string' and channel ~= '' then
+    local cmd = 'PUBLISH'
+    if sharded == true then
+      cmd = 'SPUBLISH'
     end
+    redis.call(cmd, channel, score .. '\0' .. prefix .. member .. suffix)
   end
 end
 
@@ -141,14 +143,14 @@ local function apply_entry(kMsgs, entryJSON)
 end
 
 -- publish_record publishes one ready record: {"q": seq, "m": member JSON,
--- "f": dedupe field, "p"/"s": payload prefix/suffix, "c": channels, "a":
--- true for a timeline entry to apply to its cached target, "u": sender,
--- "n": counted (summarize)}.
+-- "f": dedupe field, "p"/"s": payload prefix/suffix, "c": channel, "x":
+-- true to SPUBLISH it, "a": true for a timeline entry to apply to its
+-- cached target, "u": sender, "n": counted (summarize)}.
 local function publish_record(k, rec, now, ttl, keep, dedupeKeep)
   if rec.a then
     apply_entry(k.msgs, rec.m)
   end
-  cache_publish(k.msgs, k.ids, rec.q, rec.m, rec.f, ttl, keep, dedupeKeep, rec.p, rec.s, rec.c)
+  cache_publish(k.msgs, k.ids, rec.q, rec.m, rec.f, ttl, keep, dedupeKeep, rec.p, rec.s, rec.c, rec.x)
   summarize(k, rec)
 end
 

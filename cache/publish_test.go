@@ -43,7 +43,7 @@ func testMessagesPublish(t *testing.T, nc newClientFunc) {
 
 	// The prefix carries a NUL, as the gateway's exclude envelope does: it
 	// must survive the ready record's JSON round trip.
-	pub := Publish{Channels: []string{ch1, ch2}, Prefix: "x\x00<", Suffix: ">"}
+	pub := Publish{Channel: ch1, Prefix: "x\x00<", Suffix: ">"}
 	_, err := e.c.SetSeqFloor(e.ctx, "c", 0)
 	must(t, err)
 	var seqs []int64
@@ -93,16 +93,33 @@ func testMessagesPublish(t *testing.T, nc newClientFunc) {
 	eventually(t, 5*time.Second, "publications", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(got[ch1]) >= 4 && len(got[ch2]) >= 4
+		return len(got[ch1]) >= 4
+	})
+	// Barrier: a probe on ch2 published after everything above.
+	mu.Lock()
+	probed[ch2] = false
+	mu.Unlock()
+	eventually(t, 5*time.Second, "barrier", func() bool {
+		e.do(e.client.B().Publish().Channel(ch2).Message("probe").Build())
+		mu.Lock()
+		defer mu.Unlock()
+		return probed[ch2]
 	})
 	mu.Lock()
 	defer mu.Unlock()
-	for _, ch := range []string{ch1, ch2} {
+	if len(got[ch2]) != 0 {
+		t.Fatalf("a channel not named got %q", got[ch2])
+	}
+	for _, ch := range []string{ch1} {
 		if len(got[ch]) != 4 {
 			t.Fatalf("%s got %d publications, want 4 (no duplicate)", ch, len(got[ch]))
 		}
 		for i, p := range got[ch] {
-			body, ok := strings.CutPrefix(p, "x\x00<")
+			seq, body, _ := strings.Cut(p, "\x00")
+			if seq != itoa(want[i].Seq) {
+				t.Fatalf("payload %q does not start with seq %d", p, want[i].Seq)
+			}
+			body, ok := strings.CutPrefix(body, "x\x00<")
 			if !ok || !strings.HasSuffix(body, ">") {
 				t.Fatalf("payload %q not wrapped", p)
 			}

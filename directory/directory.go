@@ -22,6 +22,7 @@ type Store interface {
 	Friends(ctx context.Context, userID string) ([]string, error)
 	SetFriends(ctx context.Context, userID string, friends []string) error
 	UpdateMembers(ctx context.Context, id string, change chatstate.MembersChange) (chatstate.Conversation, chatstate.MembersChange, error)
+	ConversationsOf(ctx context.Context, userID string) ([]string, error)
 }
 
 // FriendCache is the Cache service's friend-list cache (cache.Cache).
@@ -121,6 +122,15 @@ func (d *Directory) IsMember(ctx context.Context, convID, userID string) (bool, 
 		}
 	}
 	return false, nil
+}
+
+// ConversationsOf lists userID's conversations from the store: it is read
+// once per user connecting to a node, not per message.
+func (d *Directory) ConversationsOf(ctx context.Context, userID string) ([]string, error) {
+	if err := chatstate.ValidateID("userId", userID); err != nil {
+		return nil, err
+	}
+	return d.store.ConversationsOf(ctx, userID)
 }
 
 // notFound is the cached member set of an unknown conversation; '~' is

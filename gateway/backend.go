@@ -53,7 +53,7 @@ func (g *Gateway) deliver(ctx context.Context, msg chatstate.Message, route mess
 		if members, err = recipients(ctx, reserved); err != nil {
 			return cache.Publish{}, err
 		}
-		return g.messagePublish(members, excludeSocket), nil
+		return g.messagePublish(msg.ConversationID, members, excludeSocket), nil
 	}
 	sent, err := g.deps.Messages.SendTo(ctx, msg, route)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -253,6 +254,7 @@ func New(cfg Config, deps Deps) *Gateway {
 	}
 	g.hub.onResub = g.requestResync
 	g.hub.onControl = g.onControl
+	g.hub.listConvs = deps.Directory.ConversationsOf
 	g.io.OnConnect(g.onConnect)
 	g.io.OnEvent(g.onEvent)
 	g.io.OnDisconnect(g.onDisconnect)
@@ -283,13 +285,18 @@ func (g *Gateway) PublishFor(ctx context.Context, msg chatstate.Message) (cache.
 	if err != nil {
 		return cache.Publish{}, err
 	}
-	return g.messagePublish(members, ""), nil
+	return g.messagePublish(msg.ConversationID, members, ""), nil
 }
 
-// messagePublish publishes message:new to every member's channel, except
-// to the socket excludeSocket (the sender's, which gets the ack instead).
-func (g *Gateway) messagePublish(members []string, excludeSocket string) cache.Publish {
-	return cache.Publish{Channels: g.hub.b.Channels(members), Prefix: excludeSocket + "\x00" + g.msgPrefix, Suffix: g.msgSuffix, Members: members}
+// messagePublish publishes message:new once, to the conversation's channel,
+// for the local sockets of members on every node subscribed to it, except
+// the socket excludeSocket (the sender's, which gets the ack instead). The
+// recipients travel in the envelope (convsub.go): a node delivers only to
+// them.
+func (g *Gateway) messagePublish(convID string, members []string, excludeSocket string) cache.Publish {
+	ch, sharded := g.hub.b.ConversationChannel(convID)
+	return cache.Publish{Channel: ch, Sharded: sharded, Prefix: excludeSocket + "\x00" + strings.Join(members, ",") + "\x00" + g.msgPrefix,
+		Suffix: g.msgSuffix, Members: members}
 }
 
 // Handler serves Socket.IO at the configured path (default /socket.io/).

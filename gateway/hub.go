@@ -15,9 +15,10 @@ import (
 
 // hub is this node's view of who is connected here. It subscribes, through
 // the fan-out broker, to a user's channel while it holds at least one
-// socket of that user, so a message costs work only on the nodes that hold
-// its recipients (unlike an adapter that sends every broadcast to every
-// node).
+// socket of that user, and to the channel of each of the user's
+// conversations (convsub.go), so a message costs work only on the nodes
+// that hold its recipients, once per node (unlike an adapter that sends
+// every broadcast to every node).
 type hub struct {
 	b   fanout.Broker
 	log *slog.Logger
@@ -31,6 +32,16 @@ type hub struct {
 	// onControl runs a control envelope (controlPrefix) of a user's
 	// channel; false means it was malformed.
 	onControl func(userID, payload string) bool
+	// listConvs lists a connecting user's conversations.
+	listConvs func(ctx context.Context, userID string) ([]string, error)
+
+	// convSubMu serialises the conversation subscriptions of this node
+	// (the broker's calls for one conversation must not overlap); convMu
+	// guards convs and every convMember. Order: a user's subMu, convSubMu,
+	// convMu, mu, a user's mu.
+	convSubMu sync.Mutex
+	convMu    sync.Mutex
+	convs     map[string]*convEntry
 }
 
 type userConns struct {
@@ -41,6 +52,8 @@ type userConns struct {
 
 	mu    sync.RWMutex
 	conns []*socketio.Conn // a slice, not a set: a user has a few devices, and an idle one costs 8 bytes here
+
+	convs map[string]struct{} // the conversations subscribed for the user; under hub.convMu
 }
 
 // newHub returns a hub on a Redis broker of client.
@@ -49,14 +62,15 @@ func newHub(client fanout.Client, k keys.Keys, log *slog.Logger, m *metrics) *hu
 }
 
 func newHubOn(b fanout.Broker, log *slog.Logger, m *metrics) *hub {
-	return &hub{b: b, log: log, m: m, users: make(map[string]*userConns)}
+	return &hub{b: b, log: log, m: m, users: make(map[string]*userConns), convs: make(map[string]*convEntry)}
 }
 
 // start starts the broker until ctx ends: after a lost subscriber is
 // restored, onResub lets the gateway tell clients to resync.
 func (h *hub) start(ctx context.Context) error {
 	err := h.b.Start(ctx, fanout.Handler{
-		Message: h.onMessage,
+		Message:      h.onMessage,
+		Conversation: h.onConversation,
 		Lost:    func(error) { h.m.pubsubReconnects.Inc() },
 		Restored: func(ctx context.Context) {
 			if h.onResub != nil {
@@ -83,7 +97,8 @@ func (h *hub) live() (losses uint64, up bool) { return h.b.Live() }
 func (h *hub) close() { h.b.Close() }
 
 // add registers c as a socket of userID, subscribing to the user's channel
-// before it returns so no message published afterwards is missed.
+// and the channels of the user's conversations before it returns, so no
+// message published afterwards is missed.
 func (h *hub) add(ctx context.Context, userID string, c *socketio.Conn) error {
 	h.mu.Lock()
 	e := h.users[userID]
@@ -104,6 +119,22 @@ func (h *hub) add(ctx context.Context, userID string, c *socketio.Conn) error {
 		return nil
 	}
 	if err := h.b.SubscribeUser(ctx, userID); err != nil {
+		e.removeConn(c)
+		h.release(userID, e)
+		return err
+	}
+	var convs []string
+	var err error
+	if h.listConvs != nil {
+		convs, err = h.listConvs(ctx, userID)
+	}
+	if err == nil {
+		err = h.joinConvs(ctx, userID, e, convs, false)
+	}
+	if err != nil {
+		if uerr := h.b.UnsubscribeUser(context.WithoutCancel(ctx), userID); uerr != nil {
+			h.log.Warn("unsubscribe failed", "user", userID, "err", uerr)
+		}
 		e.removeConn(c)
 		h.release(userID, e)
 		return err
@@ -130,6 +161,7 @@ func (h *hub) remove(ctx context.Context, userID string, c *socketio.Conn) {
 		stillEmpty := len(e.conns) == 0
 		e.mu.RUnlock()
 		if stillEmpty && e.subscribed {
+			h.leaveConvs(ctx, userID, e)
 			if err := h.b.UnsubscribeUser(ctx, userID); err != nil {
 				// The subscription is harmless beyond wasted traffic; the next
 				// reconnect of the subscriber drops it.
@@ -236,41 +268,8 @@ func (h *hub) onMessage(userID, message string) {
 		h.m.badEnvelopes.Inc()
 		return
 	}
-	h.mu.Lock()
-	e := h.users[userID]
-	h.mu.Unlock()
-	if e == nil {
-		return
-	}
-	// Copy the recipients out of the lock into a stack array: a user
-	// rarely has more than a few devices.
-	var arr [4]*socketio.Conn
-	conns := arr[:0]
-	e.mu.RLock()
-	for _, c := range e.conns {
-		if c.ID() != exclude {
-			conns = append(conns, c)
-		} else if cl, ok := c.Data().(*client); ok {
-			select {
-			case cl.echo <- struct{}{}:
-			default:
-			}
-		}
-	}
-	e.mu.RUnlock()
-	if len(conns) == 0 {
-		return
-	}
-	// The frame shares the publication's bytes instead of copying them:
-	// a string is never modified, and RawFrame only reads its packet.
-	f := socketio.RawFrame(unsafe.Slice(unsafe.StringData(packet), len(packet)))
-	for _, c := range conns {
-		if err := c.Send(f); err != nil {
-			h.m.dropped.WithLabelValues("send_queue").Inc()
-			continue
-		}
-		h.m.delivered.Inc()
-	}
+	// The frame shares the publication's bytes (see onConversation).
+	h.deliver(userID, exclude, socketio.RawFrame(unsafe.Slice(unsafe.StringData(packet), len(packet))))
 }
 
 // held reports whether the user has a socket here.

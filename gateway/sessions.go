@@ -274,9 +274,13 @@ const controlPrefix = "\x01"
 // control is an instruction to every node holding sockets of the channel's
 // user.
 type control struct {
-	Op       string `json:"op"` // "revoke": disconnect DeviceID's sockets
-	DeviceID string `json:"deviceId"`
-	Reason   string `json:"reason,omitempty"`
+	// Op "revoke": disconnect DeviceID's sockets. "join": the user is a
+	// member of ConversationID, whose messages above seq From may be its.
+	Op             string `json:"op"`
+	DeviceID       string `json:"deviceId,omitempty"`
+	Reason         string `json:"reason,omitempty"`
+	ConversationID string `json:"conversationId,omitempty"`
+	From           int64  `json:"from,omitempty"`
 }
 
 // RevokeSession ends the session of userID's device deviceID: the session
@@ -315,12 +319,30 @@ func (g *Gateway) RevokeSession(ctx context.Context, userID, deviceID string) er
 }
 
 // onControl runs a control envelope from the user's channel. It is called
-// on the subscriber's reader, so the disconnects run as tasks.
+// on the subscriber's reader, so what it starts runs as tasks.
 func (g *Gateway) onControl(userID, payload string) bool {
 	var ctl control
-	if json.Unmarshal([]byte(payload), &ctl) != nil || ctl.Op != "revoke" || ctl.DeviceID == "" {
+	if json.Unmarshal([]byte(payload), &ctl) != nil {
 		return false
 	}
+	switch {
+	case ctl.Op == "revoke" && ctl.DeviceID != "":
+		g.revokeLocal(userID, ctl)
+	case ctl.Op == "join" && ctl.ConversationID != "" && ctl.From >= 0:
+		if g.hub.entry(userID) == nil || !g.tasks.add() {
+			return true
+		}
+		go func() {
+			defer g.tasks.done()
+			g.joinLocal(userID, ctl.ConversationID, ctl.From)
+		}()
+	default:
+		return false
+	}
+	return true
+}
+
+func (g *Gateway) revokeLocal(userID string, ctl control) {
 	for _, c := range g.hub.conns(userID) {
 		cl, ok := c.Data().(*client)
 		if !ok || cl.deviceID != ctl.DeviceID {
@@ -336,5 +358,4 @@ func (g *Gateway) onControl(userID, payload string) bool {
 			g.kick(cl, EventSessionRevoked, map[string]any{"deviceId": cl.deviceID, "reason": ctl.Reason})
 		}()
 	}
-	return true
 }

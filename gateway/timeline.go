@@ -148,6 +148,10 @@ func (g *Gateway) ChangeMembers(ctx context.Context, conversationID, actorID, re
 	if sent.Message.Type != chatstate.TypeMembers || sent.Message.ConversationID != c.ID {
 		return c, nil, chatstate.Errorf(chatstate.ECONFLICT, "requestId was already used for another message")
 	}
+	// The added members' nodes subscribe and catch up from the entry.
+	if err := g.announceJoin(ctx, c.ID, eff.Added, sent.Message.Seq-1); err != nil {
+		g.log.Warn("join not announced: the added members' open sockets get the conversation's messages after a reconnect", "conversation", c.ID, "err", err)
+	}
 	if g.deps.Reads != nil {
 		// An added member starts with the history read: its badge counts
 		// what arrives from now on, not the conversation's past.
@@ -184,10 +188,18 @@ func (g *Gateway) deliverSocket(ctx context.Context, cl *client, msg chatstate.M
 	// after it (and the sender checked again).
 	sent, err := g.deliver(ctx, msg, messaging.Route{CheckSender: true, Limit: g.sendLimit(), Echo: cl.echo}, func(ctx context.Context, members []string) ([]string, error) {
 		if members == nil {
-			return g.members(ctx, cl, msg.ConversationID)
-		}
-		if !slices.Contains(members, cl.userID) {
+			var err error
+			if members, err = g.members(ctx, cl, msg.ConversationID); err != nil {
+				return nil, err
+			}
+		} else if !slices.Contains(members, cl.userID) {
 			return nil, chatstate.Errorf(chatstate.EFORBIDDEN, "not a member of this conversation")
+		}
+		// Before the publication: its echo, and what follows it, must
+		// reach this node even if the sender's join was not announced here
+		// yet.
+		if err := g.hub.ensureConv(ctx, cl.userID, msg.ConversationID); err != nil {
+			return nil, err
 		}
 		return members, nil
 	}, cl.conn.ID())

@@ -25,7 +25,7 @@ func BenchmarkSend(b *testing.B) {
 			i := n.Add(1)
 			_, err := f.svc.Send(f.ctx, chatstate.Message{ConversationID: fmt.Sprint("c", i%64), SenderID: "alice",
 				ClientMessageID: fmt.Sprint("cm", i), Content: "a benchmark message of ordinary length", Type: "text"},
-				cache.Publish{Channels: []string{f.ch + ":bench"}})
+				cache.Publish{Channel: f.ch + ":bench"})
 			if err != nil {
 				b.Error(err)
 				return

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,15 +66,15 @@ func setupTB(t testing.TB, client rueidis.Client, prefix string, cfg cache.Confi
 func (f *fixture) send(t *testing.T, conv, cmid, content string) (chatstate.Message, bool) {
 	t.Helper()
 	sent, err := f.svc.Send(f.ctx, chatstate.Message{ConversationID: conv, SenderID: "alice", ClientMessageID: cmid, Content: content, Type: "text"},
-		cache.Publish{Channels: []string{f.ch}, Prefix: "", Suffix: ""})
+		cache.Publish{Channel: f.ch, Prefix: "", Suffix: ""})
 	if err != nil {
 		t.Fatalf("send %s: %v", cmid, err)
 	}
 	return sent.Message, sent.Duplicate
 }
 
-// published returns the publications that arrive within a short wait after
-// a barrier publication made now.
+// published returns the publications (their messages, without the seq
+// header) that arrive before a barrier publication made now.
 func (f *fixture) published(t *testing.T) []string {
 	t.Helper()
 	f.client.Do(f.ctx, f.client.B().Publish().Channel(f.ch).Message("barrier").Build())
@@ -83,7 +85,11 @@ func (f *fixture) published(t *testing.T) []string {
 			if p == "barrier" {
 				return out
 			}
-			out = append(out, p)
+			seq, body, ok := strings.Cut(p, "\x00")
+			if _, err := strconv.ParseInt(seq, 10, 64); !ok || err != nil {
+				t.Fatalf("publication %q has no seq header", p)
+			}
+			out = append(out, body)
 		case <-time.After(5 * time.Second):
 			t.Fatal("barrier publication did not arrive")
 		}
@@ -343,7 +349,7 @@ func TestLastSeqIsTheSettledWatermark(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		_, err := f.svc.Send(sendCtx, chatstate.Message{ConversationID: "c1", SenderID: "alice", ClientMessageID: "m3", Content: "three", Type: "text"},
-			cache.Publish{Channels: []string{f.ch}})
+			cache.Publish{Channel: f.ch})
 		done <- err
 	}()
 	defer func() { cancel(); <-done }() // it waits behind seq 2 until cancelled
@@ -374,7 +380,7 @@ func TestSendToReadsRecipientsAfterReserve(t *testing.T) {
 		if err != nil || w.Head != 2 || w.Settled != 1 {
 			t.Errorf("recipients read with window %+v, %v; want seq 2 pending", w, err)
 		}
-		return cache.Publish{Channels: []string{f.ch}}, nil
+		return cache.Publish{Channel: f.ch}, nil
 	}})
 	if err != nil || sent.Message.Seq != 2 || calls != 1 {
 		t.Fatalf("SendTo = %+v, %v after %d calls", sent, err, calls)
@@ -392,7 +398,7 @@ func TestSendToReadsRecipientsAfterReserve(t *testing.T) {
 	ctx, cancel := context.WithTimeout(f.ctx, 30*time.Second)
 	defer cancel()
 	next, err := f.svc.Send(ctx, chatstate.Message{ConversationID: "c1", SenderID: "alice", ClientMessageID: "cm4", Content: "fourth", Type: "text"},
-		cache.Publish{Channels: []string{f.ch}})
+		cache.Publish{Channel: f.ch})
 	if err != nil || next.Message.Seq != 4 {
 		t.Fatalf("send after a refusal = %+v, %v", next, err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -120,7 +121,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	go func() { msgs.Run(runCtx); background <- struct{}{} }()
 
 	api := httpapi.New(httpapi.Config{APIKey: cfg.APIKey, Logger: log}, httpapi.Deps{
-		Directory: dir, State: state, Messages: msgs, Conversations: msgs, ChangeMembers: gw.ChangeMembers,
+		Directory: dir, State: state, Messages: msgs, Conversations: conversations{msgs, gw}, ChangeMembers: gw.ChangeMembers,
 		Ping:     func(ctx context.Context) error { return client.Do(ctx, client.B().Ping().Build()).Error() },
 		Draining: gw.Draining,
 		Stats: func(ctx context.Context) (any, error) {
@@ -145,7 +146,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	})
 	pages := web.New(web.Config{Demo: cfg.Demo, Development: cfg.Dev, Logger: log}, web.Deps{
 		Verify: verifier.Verify, Mint: demoMint(cfg), Directory: dir,
-		ConversationCreated: msgs.ConversationCreated, EmitToUser: gw.EmitToUser,
+		ConversationCreated: conversations{msgs, gw}.ConversationCreated, EmitToUser: gw.EmitToUser,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", gw.Handler())
@@ -362,4 +363,18 @@ func both(hooks ...func(chatstate.Message)) func(chatstate.Message) {
 			h(m)
 		}
 	}
+}
+
+// conversations is the HTTP API's and the demo's view of the conversation
+// list, where a created conversation also reaches its members' open
+// sockets (the gateway's join).
+type conversations struct {
+	*messaging.Service
+	gw *gateway.Gateway
+}
+
+// ConversationCreated puts c in its members' cached lists and announces it
+// to their nodes.
+func (c conversations) ConversationCreated(ctx context.Context, conv chatstate.Conversation) error {
+	return errors.Join(c.Service.ConversationCreated(ctx, conv), c.gw.ConversationCreated(ctx, conv))
 }
