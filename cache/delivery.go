@@ -192,15 +192,15 @@ type Committed struct {
 
 // publishRecord is a ready message as message_lib's publish_record reads it.
 type publishRecord struct {
-	Seq      int64    `json:"q"`
-	Member   string   `json:"m"`
-	Field    string   `json:"f"`
-	Prefix   string   `json:"p"`
-	Suffix   string   `json:"s"`
-	Channel  string   `json:"c,omitempty"`
-	Sharded  bool     `json:"x,omitempty"`
-	Sender   string   `json:"u"`
-	Counted  bool     `json:"n"`
+	Seq     int64  `json:"q"`
+	Member  string `json:"m"`
+	Field   string `json:"f"`
+	Prefix  string `json:"p"`
+	Suffix  string `json:"s"`
+	Channel string `json:"c,omitempty"`
+	Sharded bool   `json:"x,omitempty"`
+	Sender  string `json:"u"`
+	Counted bool   `json:"n"`
 	// Apply: a timeline entry whose target's cached copy is updated when
 	// it is published (message_lib apply_entry).
 	Apply bool `json:"a,omitempty"`

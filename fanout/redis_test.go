@@ -37,8 +37,8 @@ func (r *recorder) handler() Handler {
 	return Handler{
 		Message:      func(u, p string) { r.add(u + ":" + p) },
 		Conversation: func(c, p string) { r.add("conv/" + c + ":" + p) },
-		Lost:     func(error) { r.add("lost") },
-		Restored: func(context.Context) { r.add("restored") },
+		Lost:         func(error) { r.add("lost") },
+		Restored:     func(context.Context) { r.add("restored") },
 	}
 }
 

@@ -71,7 +71,7 @@ func (h *hub) start(ctx context.Context) error {
 	err := h.b.Start(ctx, fanout.Handler{
 		Message:      h.onMessage,
 		Conversation: h.onConversation,
-		Lost:    func(error) { h.m.pubsubReconnects.Inc() },
+		Lost:         func(error) { h.m.pubsubReconnects.Inc() },
 		Restored: func(ctx context.Context) {
 			if h.onResub != nil {
 				h.onResub(ctx)
