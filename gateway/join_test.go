@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -166,5 +168,71 @@ func TestConversationCreatedWhileConnected(t *testing.T) {
 	}
 	if got := liveSeqs(alice, "fresh"); len(got) != 0 {
 		t.Fatalf("the sender's socket got its own messages as message:new: %v", got)
+	}
+}
+
+// A message to a conversation of ten, whose members are connected to two
+// nodes, is published once (not once per member) and reaches every member's
+// socket: Redis work per message grows with the nodes, not the members.
+func TestMessagePublishedOncePerMessage(t *testing.T) {
+	srv := redistest.StartServer(t)
+	client := srv.Client(t)
+	prefix := redistest.Prefix(t)
+	ctx := redistest.Ctx(t)
+	store := openStore(t)
+	fast := func(c *Config) { c.MessageRateLimit, c.EventRate, c.EventBurst = 10000, 10000, 10000 }
+	a, b := startNode(t, client, store, prefix, "a", fast), startNode(t, client, store, prefix, "b", fast)
+	members := make([]string, 10)
+	for i := range members {
+		members[i] = fmt.Sprintf("u%d", i)
+	}
+	if _, err := a.dir.CreateConversation(ctx, chatstate.Conversation{ID: "ten", Members: members}); err != nil {
+		t.Fatal(err)
+	}
+	clients := make([]*testClient, len(members))
+	for i, u := range members {
+		n := a
+		if i%2 == 1 {
+			n = b
+		}
+		clients[i] = connectUser(t, n, u)
+	}
+	publishes := func() int64 {
+		t.Helper()
+		info, err := client.Do(ctx, client.B().Info().Section("commandstats").Build()).ToString()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rest, ok := strings.Cut(info, "cmdstat_publish:calls=")
+		if !ok {
+			return 0
+		}
+		n, err := strconv.ParseInt(rest[:strings.IndexByte(rest, ',')], 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := publishes()
+	const sends = 20
+	for i := range sends {
+		if ack := clients[0].emit("message:send", map[string]any{"conversationId": "ten", "clientMessageId": fmt.Sprint(i), "content": "hi"}); ack["ok"] != true {
+			t.Fatalf("send: %v", ack)
+		}
+	}
+	if got := publishes() - before; got != sends {
+		t.Fatalf("%d sends made %d PUBLISHes, want one each", sends, got)
+	}
+	for i, c := range clients[1:] {
+		deadline := time.Now().Add(10 * time.Second)
+		for len(liveSeqs(c, "ten")) < sends {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s got %v, want %d messages", members[i+1], liveSeqs(c, "ten"), sends)
+			}
+			select {
+			case <-c.notify:
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
 	}
 }

@@ -5,12 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 updated=
+# Another apt run (an unattended upgrade, a second checkout's setup) may
+# hold the dpkg lock: wait for it instead of failing.
+apt_lock=(-o DPkg::Lock::Timeout=300)
 apt_install() {
 	if [ -z "$updated" ]; then
-		apt-get update -qq
+		apt-get "${apt_lock[@]}" update -qq
 		updated=1
 	fi
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get "${apt_lock[@]}" install -y -qq "$@" >/dev/null
 }
 if ! command -v redis-server >/dev/null 2>&1; then
 	echo "setup: installing redis-server from Debian packages"
