@@ -57,6 +57,18 @@ func (d *fakeDirectory) Members(_ context.Context, conv string) ([]string, error
 	return slices.Clone(m), nil
 }
 
+func (d *fakeDirectory) ConversationsOf(_ context.Context, user string) ([]string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for id, m := range d.convs {
+		if slices.Contains(m, user) {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
 func (d *fakeDirectory) UpdateMembers(context.Context, string, chatstate.MembersChange) (chatstate.Conversation, chatstate.MembersChange, error) {
 	return chatstate.Conversation{}, chatstate.MembersChange{}, errors.New("not used")
 }
