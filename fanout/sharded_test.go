@@ -59,6 +59,9 @@ func spublish(t *testing.T, ctx context.Context, client rueidis.Client, b *Redis
 	if !sharded {
 		t.Fatalf("%s: not a shard channel on a cluster client", conv)
 	}
+	// Bounded: rueidis follows MOVED until its context ends.
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	if err := client.Do(ctx, client.B().Eval().Script("for _, p in ipairs(ARGV) do redis.call('SPUBLISH', KEYS[1], p) end return 1").
 		Numkeys(1).Key(ch).Arg(payloads...).Build()).Error(); err != nil {
 		t.Fatalf("SPUBLISH %s: %v", conv, err)
@@ -317,10 +320,60 @@ func clusterCmd(t *testing.T, ctx context.Context, client rueidis.Client, addr s
 	return node.Do(ctx, node.B().Arbitrary(args[0]).Args(args[1:]...).Build())
 }
 
+// clusterView is what the node at addr knows of every node: its ID,
+// config epoch and slots, one sorted line per node.
+func clusterView(t *testing.T, ctx context.Context, client rueidis.Client, addr string) string {
+	t.Helper()
+	out, err := clusterCmd(t, ctx, client, addr, "CLUSTER", "NODES").ToString()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, line := range strings.Split(strings.TrimSpace(strings.TrimPrefix(out, "txt:")), "\n") {
+		if f := strings.Fields(line); len(f) >= 8 {
+			lines = append(lines, strings.Join(append([]string{f[0], f[6]}, f[8:]...), " "))
+		}
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
+
+// waitConverged waits until every node has the same view of the cluster.
+// Moving slots faster than the nodes gossip lets a node that missed an
+// epoch bump take a slot without a higher epoch, and the others then hand
+// the slot back to its old owner.
+func waitConverged(t *testing.T, ctx context.Context, client rueidis.Client) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		views := map[string]bool{}
+		for addr := range client.Nodes() {
+			views[clusterView(t, ctx, client, addr)] = true
+		}
+		if len(views) == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster views still differ after 10s: %q", mapKeys(views))
+		}
+		time.Sleep(20 * time.Millisecond) // polling gossip with a deadline
+	}
+}
+
+func mapKeys[K comparable, V any](m map[K]V) []K {
+	out := make([]K, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
 // moveSlot moves an empty slot from one master to another, as resharding
-// does.
+// does, between two points where every node agrees on the cluster.
 func moveSlot(t *testing.T, ctx context.Context, client rueidis.Client, slot uint16, from, to string) {
 	t.Helper()
+	waitConverged(t, ctx, client)
+	defer waitConverged(t, ctx, client)
 	id := map[string]string{}
 	for addr := range client.Nodes() {
 		v, err := clusterCmd(t, ctx, client, addr, "CLUSTER", "MYID").ToString()
