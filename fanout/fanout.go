@@ -15,6 +15,12 @@
 // it, to the channel ConversationChannel names, so a cached message has
 // always been published and every node receives a conversation's messages
 // in seq order (docs/delivery.md).
+//
+// On a Redis Cluster a conversation's channel is a shard channel (Redis 7
+// sharded Pub/Sub): the script SPUBLISHes it in its own slot and the Redis
+// broker SSUBSCRIBEs it at the master owning that slot, so a message
+// crosses one shard instead of the whole cluster bus. User channels stay
+// plain channels (PUBLISH/SUBSCRIBE) everywhere.
 package fanout
 
 import (
@@ -27,8 +33,10 @@ import (
 // callers hand one over without importing the Redis client themselves.
 type Client = rueidis.Client
 
-// Handler receives what a Broker delivers. Message and Restored are called
-// on the broker's reader, one at a time, in delivery order.
+// Handler receives what a Broker delivers. Its functions are called on the
+// broker's readers, one at a time (a broker on a Cluster reads several
+// connections and serialises them), in delivery order; they must not wait
+// on the broker.
 type Handler struct {
 	// Message is one publication to userID's channel.
 	Message func(userID, payload string)
@@ -36,13 +44,16 @@ type Handler struct {
 	// conversation's publications arrive in the order they were made.
 	Conversation func(convID, payload string)
 	// Lost is called once per loss of the subscriber: publications made
-	// until Restored are not delivered.
+	// until Restored are not delivered. A subscriber of several
+	// connections (Cluster) is lost when any of them is, or when a slot it
+	// subscribes moves to another master; connections lost before Restored
+	// are part of the same loss.
 	Lost func(err error)
 	// Restored is called once after a lost subscriber is back with every
-	// subscription, before the first publication it delivers (a socket
-	// given a live message before its resync would sync from that seq and
-	// skip what was published during the gap). It returns once the
-	// resync frames are queued.
+	// subscription (every connection up), before the first publication it
+	// delivers on any connection (a socket given a live message before its
+	// resync would sync from that seq and skip what was published during
+	// the gap). It returns once the resync frames are queued.
 	Restored func(ctx context.Context)
 }
 
@@ -72,8 +83,8 @@ type Broker interface {
 	// PublishToUsers publishes payload to each user's channel in one
 	// round trip.
 	PublishToUsers(ctx context.Context, userIDs []string, payload string) error
-	// Live reports whether the subscriber is connected and how many times
-	// it was lost: a send acknowledged across a loss could let the
+	// Live reports whether the subscriber is connected (all of its
+	// connections) and how many times it was lost: a send acknowledged across a loss could let the
 	// sender's device skip messages it never got.
 	Live() (losses uint64, up bool)
 	// Done is closed when the loop Start began has ended.

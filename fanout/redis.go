@@ -7,46 +7,73 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/chatstate/chatstate/internal/keys"
 	"github.com/redis/rueidis"
 )
 
-// Redis is the Broker over Redis Pub/Sub (PUBLISH/SUBSCRIBE) for a
-// standalone server, Sentinel (the subscriber follows the master) and
-// Cluster. In Cluster every PUBLISH crosses the cluster bus: a user's
-// channel is in the user's slot, while the commit script that publishes a
-// message runs in its conversation's slot, and a script may only SPUBLISH
-// to a shard channel of its own slot (docs/delivery.md, "Fan-out").
+// Redis is the Broker over Redis Pub/Sub for a standalone server, Sentinel
+// (the subscriber follows the master) and Cluster.
+//
+// Outside Cluster one dedicated connection SUBSCRIBEs every channel. On a
+// Cluster user channels stay on that connection: a user's channel is in
+// the user's slot and is published with PUBLISH from other slots, so those
+// publications cross the cluster bus. Conversation channels are shard
+// channels there: the commit script SPUBLISHes each message to its
+// conversation's channel, which is in the script's own slot, and the broker
+// SSUBSCRIBEs it on a dedicated connection to the master owning that slot
+// (one connection per master, sharded.go), so a message crosses one shard,
+// not the whole cluster, and a conversation's messages stay in order on
+// one connection (docs/delivery.md, "Fan-out").
+//
+// For the Handler the connections are one subscriber: it is lost when any
+// of them is (or a master stops owning a subscribed slot, which makes Redis
+// drop its shard subscriptions), and restored once every connection is up
+// and every channel subscribed where it belongs. In between no connection
+// delivers anything, so nothing can reach a socket before its resync.
 type Redis struct {
-	client rueidis.Client
-	keys   keys.Keys
-	log    *slog.Logger
-	h      Handler
+	client  rueidis.Client
+	keys    keys.Keys
+	log     *slog.Logger
+	h       Handler
+	cluster bool // conversation channels are shard channels
+	runCtx  context.Context
 
-	// mu guards the fields below it and serialises (re)connects.
+	// mu guards the fields below it and the links' connections. It is
+	// never held across a round trip or a connection's release: the
+	// connections' readers take it (kick, onShardSubscription).
 	mu       sync.Mutex
-	sub      rueidis.DedicatedClient
-	subAddr  string // the Sentinel master sub was dedicated from; "" in other modes
-	cancel   func()
-	closed   bool
-	started  bool          // the loop of Start runs
-	done     chan struct{} // closed when the loop of Start ends
-	channels map[string]struct{}
+	plain    *link
+	shards   map[string]*link    // Cluster: one link per master of topo, by address
+	topo     topology            // Cluster: the slot owners last read
+	channels map[string]struct{} // the plain link's channels
+	// conv holds the shard channels by slot (Cluster); resub the slots
+	// whose channels the next repair subscribes again (moved, or dropped
+	// by Redis).
+	conv    map[uint16]map[string]struct{}
+	resub   map[uint16]struct{}
+	events  []event // reported by connections, taken by the loop
+	closed  bool
+	started bool           // the loop of Start runs
+	wg      sync.WaitGroup // the watchers of the connections (watch)
+
+	wake    chan struct{} // capacity 1: events are pending
+	closing chan struct{} // closed by Close; cuts a backoff short
+	done    chan struct{} // closed when the loop of Start ends
+	gen     atomic.Uint64 // numbers the connections
 
 	// up is false while the subscriber is lost and not yet restored;
 	// losses counts the losses. See Live.
 	up     atomic.Bool
 	losses atomic.Uint64
 
-	// restoreDue is set while a restored subscriber has not yet called
-	// Handler.Restored; the first publication it receives calls it first,
-	// under restoreMu.
-	restoreMu  sync.Mutex
-	restoreDue atomic.Bool
-	subGen     atomic.Uint64 // counts connects; only the newest subscriber restores
-	runCtx     context.Context
+	// deliverMu serialises the Handler's calls across connections. broken
+	// (guarded by it) is set from a loss until Restored: publications are
+	// dropped meanwhile, as Lost announces, and the resync after Restored
+	// covers them. Restored runs in the same critical section that clears
+	// it, so no publication is delivered before it.
+	deliverMu sync.Mutex
+	broken    bool
 
 	// userChanPrefix and convChanPrefix start the channel names of users
 	// and conversations ("<prefix>user:{u:", "<prefix>conv:{c:").
@@ -69,7 +96,11 @@ func NewRedis(client Client, cfg RedisConfig) *Redis {
 	}
 	k := keys.New(cfg.KeyPrefix)
 	return &Redis{client: client, keys: k, log: cfg.Logger,
-		channels: make(map[string]struct{}), done: make(chan struct{}),
+		cluster: client.Mode() == rueidis.ClientModeCluster,
+		plain:   &link{down: true}, shards: make(map[string]*link),
+		channels: make(map[string]struct{}), conv: make(map[uint16]map[string]struct{}),
+		resub: make(map[uint16]struct{}),
+		wake:  make(chan struct{}, 1), closing: make(chan struct{}), done: make(chan struct{}),
 		userChanPrefix: strings.TrimSuffix(k.UserChannel(""), "}"),
 		convChanPrefix: strings.TrimSuffix(k.ConversationChannel(""), "}")}
 }
@@ -83,209 +114,71 @@ func (b *Redis) route(ch, msg string) {
 	}
 }
 
-// Start opens the subscriber connection and keeps it open until ctx ends:
-// after a Redis reconnect every current subscription is restored, and
+// Start opens the subscriber's connections and keeps them open until ctx
+// ends: after a loss every current subscription is restored, and
 // Handler.Lost and Handler.Restored bracket the gap.
 func (b *Redis) Start(ctx context.Context, h Handler) error {
 	b.h = h
 	b.runCtx = ctx
-	wait, err := b.connect(ctx)
-	if err != nil {
+	if err := b.repair(ctx); err != nil {
+		b.mu.Lock()
+		cancels := b.cancelsLocked()
+		b.mu.Unlock()
+		for _, c := range cancels {
+			c()
+		}
+		b.wg.Wait()
 		return err
 	}
 	b.up.Store(true)
 	b.mu.Lock()
 	b.started = true
 	b.mu.Unlock()
-	go func() {
-		defer close(b.done)
-		// A Sentinel client moves to a new master on +switch-master but leaves
-		// dedicated connections where they are, and the old master, still up
-		// after a requested failover, keeps this subscriber until Sentinel
-		// demotes it (about 10 s) while publications go to the new one.
-		moved := time.NewTicker(masterCheckInterval)
-		defer moved.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-moved.C:
-				b.mu.Lock()
-				if addr := b.masterAddr(); b.subAddr != "" && addr != "" && addr != b.subAddr && b.cancel != nil {
-					b.log.Warn("redis master moved; moving pub/sub to it", "from", b.subAddr, "to", addr)
-					b.cancel() // wait fires, and the loop below reconnects
-				}
-				b.mu.Unlock()
-			case err := <-wait:
-				b.mu.Lock()
-				closed := b.closed
-				b.mu.Unlock()
-				if closed || ctx.Err() != nil {
-					return
-				}
-				b.up.Store(false)
-				b.losses.Add(1)
-				if b.h.Lost != nil {
-					b.h.Lost(err)
-				}
-				b.log.Warn("redis pub/sub connection lost; messages published until it is restored are not delivered live (clients resync by seq)", "err", err)
-				backoff := 100 * time.Millisecond
-				for {
-					b.restoreDue.Store(true)
-					if wait, err = b.connect(ctx); err == nil {
-						break
-					}
-					if errors.Is(err, errClosed) {
-						return
-					}
-					b.log.Warn("redis pub/sub reconnect failed", "err", err, "retry_in", backoff)
-					select {
-					case <-ctx.Done():
-						return
-					case <-time.After(backoff):
-					}
-					// Sends are refused until the subscriber is back
-					// (see Live): retry often.
-					backoff = min(backoff*2, time.Second)
-				}
-				b.log.Info("redis pub/sub restored", "channels", b.count())
-				b.restore()
-				// Only now: each socket gets its resync before the ack of
-				// any send accepted from here on, so the sync it triggers
-				// starts below that send's seq.
-				b.up.Store(true)
-			}
-		}
-	}()
+	go b.run(ctx)
 	return nil
 }
 
-// connect dedicates a connection, installs the message hook and subscribes
-// to every current channel, within subscribeTimeout so a hung Redis fails
-// the attempt and the reconnect loop tries again.
-func (b *Redis) connect(ctx context.Context) (<-chan error, error) {
-	ctx, stop := context.WithTimeout(ctx, subscribeTimeout)
-	defer stop()
-	// The address is read before Dedicate: a switch in between then shows
-	// as a move on the next check instead of going unnoticed.
-	addr := b.masterAddr()
-	gen := b.subGen.Add(1)
-	sub, cancel := b.client.Dedicate()
-	wait := sub.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: func(m rueidis.PubSubMessage) {
-		if b.restoreDue.Load() && b.subGen.Load() == gen {
-			b.restore()
-		}
-		b.route(m.Channel, m.Message)
-	}})
-	b.mu.Lock()
-	if b.closed {
-		// Close ran meanwhile: nothing would cancel this connection.
-		b.mu.Unlock()
-		cancel()
-		return nil, errClosed
-	}
-	select {
-	case err := <-wait:
-		// The connection could not be dialled. With no channel to
-		// subscribe nothing else would fail, and the caller would spin on
-		// wait.
-		b.mu.Unlock()
-		cancel()
-		if err == nil {
-			err = errors.New("pub/sub connection closed")
-		}
-		return nil, err
-	default:
-	}
-	if b.cancel != nil {
-		b.cancel()
-	}
-	b.sub, b.cancel = sub, cancel
-	b.subAddr = addr
-	// Snapshot in the same critical section that installs sub: a
-	// SubscribeUser either added its channel before (and is in the
-	// snapshot) or reads the new sub afterwards.
-	channels := make([]string, 0, len(b.channels))
-	for ch := range b.channels {
-		channels = append(channels, ch)
-	}
-	b.mu.Unlock()
-	for len(channels) > 0 {
-		n := min(len(channels), subscribeBatch)
-		if err := sub.Do(ctx, sub.B().Subscribe().Channel(channels[:n]...).Build()).Error(); err != nil {
-			return nil, err
-		}
-		channels = channels[n:]
-	}
-	return wait, nil
-}
-
-// restore calls Handler.Restored once per restored subscriber, from the
-// reconnect loop or from the first publication the subscriber delivers,
-// whichever comes first.
-func (b *Redis) restore() {
-	b.restoreMu.Lock()
-	defer b.restoreMu.Unlock()
-	if b.restoreDue.Load() {
-		if b.h.Restored != nil {
-			b.h.Restored(b.runCtx)
-		}
-		b.restoreDue.Store(false)
-	}
-}
-
-// masterCheckInterval is how often the subscriber's master is compared
-// with the Sentinel client's.
-const masterCheckInterval = time.Second
-
-// masterAddr is the master a Sentinel client currently sends to, "" for
-// other clients.
-func (b *Redis) masterAddr() string {
-	if b.client.Mode() != rueidis.ClientModeSentinel {
-		return ""
-	}
-	for addr := range b.client.Nodes() {
-		return addr
-	}
-	return ""
-}
-
-// Live reports whether the subscriber is connected, and a count of its
-// losses.
+// Live reports whether every connection of the subscriber is up, and a
+// count of its losses.
 func (b *Redis) Live() (losses uint64, up bool) { return b.losses.Load(), b.up.Load() }
-
-// subscribeTimeout bounds one (re)subscription of every channel.
-const subscribeTimeout = 10 * time.Second
 
 // Done is closed when the loop of Start ends.
 func (b *Redis) Done() <-chan struct{} { return b.done }
 
-// Close closes the subscriber and waits for the loop of Start to end.
+// Close closes the subscriber's connections and waits for the loop of
+// Start and the connections' watchers to end.
 func (b *Redis) Close() {
 	b.mu.Lock()
-	b.closed = true
-	if b.cancel != nil {
-		b.cancel()
+	if !b.closed {
+		b.closed = true
+		close(b.closing)
 	}
+	cancels := b.cancelsLocked()
 	started := b.started
 	b.mu.Unlock()
+	for _, c := range cancels {
+		c()
+	}
 	if started {
 		<-b.done
 	}
+	b.wg.Wait()
 }
 
-var errClosed = errors.New("fanout: subscriber closed")
+var (
+	errClosed     = errors.New("fanout: subscriber closed")
+	errConnClosed = errors.New("fanout: pub/sub connection closed")
+	errNotStarted = errors.New("fanout: broker not started")
+)
 
 func (b *Redis) count() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.channels)
-}
-
-func (b *Redis) subscriber() rueidis.DedicatedClient {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sub
+	n := len(b.channels)
+	for _, set := range b.conv {
+		n += len(set)
+	}
+	return n
 }
 
 // SubscribeUser subscribes to userID's channel.
@@ -298,19 +191,27 @@ func (b *Redis) UnsubscribeUser(ctx context.Context, userID string) error {
 	return b.unsubscribe(ctx, b.keys.UserChannel(userID))
 }
 
-// SubscribeConversations subscribes to the channels of convIDs.
+// SubscribeConversations subscribes to the channels of convIDs: shard
+// channels on a Cluster.
 func (b *Redis) SubscribeConversations(ctx context.Context, convIDs []string) error {
+	if b.cluster {
+		return b.ssubscribe(ctx, b.convChannels(convIDs))
+	}
 	return b.subscribe(ctx, b.convChannels(convIDs)...)
 }
 
 // UnsubscribeConversations unsubscribes from the channels of convIDs.
 func (b *Redis) UnsubscribeConversations(ctx context.Context, convIDs []string) error {
+	if b.cluster {
+		return b.sunsubscribe(ctx, b.convChannels(convIDs))
+	}
 	return b.unsubscribe(ctx, b.convChannels(convIDs)...)
 }
 
-// ConversationChannel names convID's channel; see Broker.
+// ConversationChannel names convID's channel; see Broker. It is a shard
+// channel on a Cluster.
 func (b *Redis) ConversationChannel(convID string) (string, bool) {
-	return b.keys.ConversationChannel(convID), false
+	return b.keys.ConversationChannel(convID), b.cluster
 }
 
 func (b *Redis) convChannels(convIDs []string) []string {
@@ -321,9 +222,10 @@ func (b *Redis) convChannels(convIDs []string) []string {
 	return chs
 }
 
-// subscribeBatch bounds the channels of one SUBSCRIBE.
+// subscribeBatch bounds the channels of one SUBSCRIBE or SSUBSCRIBE.
 const subscribeBatch = 1000
 
+// subscribe subscribes chs on the plain link.
 func (b *Redis) subscribe(ctx context.Context, chs ...string) error {
 	if len(chs) == 0 {
 		return nil
@@ -332,24 +234,20 @@ func (b *Redis) subscribe(ctx context.Context, chs ...string) error {
 	for _, ch := range chs {
 		b.channels[ch] = struct{}{}
 	}
-	sub := b.sub
+	sub := b.plain.sub
 	b.mu.Unlock()
 	if sub == nil {
 		b.forget(chs...)
 		return errNotStarted
 	}
-	for rest := chs; len(rest) > 0; {
-		n := min(len(rest), subscribeBatch)
-		if err := sub.Do(ctx, sub.B().Subscribe().Channel(rest[:n]...).Build()).Error(); err != nil {
+	for _, cmd := range batches(chs, func(c []string) rueidis.Completed { return sub.B().Subscribe().Channel(c...).Build() }) {
+		if err := sub.Do(ctx, cmd).Error(); err != nil {
 			b.forget(chs...)
 			return err
 		}
-		rest = rest[n:]
 	}
 	return nil
 }
-
-var errNotStarted = errors.New("fanout: broker not started")
 
 func (b *Redis) forget(chs ...string) {
 	b.mu.Lock()
@@ -364,15 +262,15 @@ func (b *Redis) unsubscribe(ctx context.Context, chs ...string) error {
 		return nil
 	}
 	b.forget(chs...)
-	sub := b.subscriber()
+	b.mu.Lock()
+	sub := b.plain.sub
+	b.mu.Unlock()
 	if sub == nil {
 		return nil
 	}
 	var errs []error
-	for rest := chs; len(rest) > 0; {
-		n := min(len(rest), subscribeBatch)
-		errs = append(errs, sub.Do(ctx, sub.B().Unsubscribe().Channel(rest[:n]...).Build()).Error())
-		rest = rest[n:]
+	for _, cmd := range batches(chs, func(c []string) rueidis.Completed { return sub.B().Unsubscribe().Channel(c...).Build() }) {
+		errs = append(errs, sub.Do(ctx, cmd).Error())
 	}
 	return errors.Join(errs...)
 }

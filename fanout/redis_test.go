@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,11 +21,24 @@ func TestMain(m *testing.M) { os.Exit(redistest.Run(m)) }
 // recorder is a Handler that records what it is given, in order.
 type recorder struct {
 	mu     sync.Mutex
-	events []string // "u:payload", "lost", "restored"
+	events []string // "u:payload", "conv/c:payload", "lost", "restored"
 	got    chan struct{}
+	// b, when set, is asked for Live in Lost and Restored: ups records
+	// what it said.
+	b   *Redis
+	ups []bool
 }
 
 func newRecorder() *recorder { return &recorder{got: make(chan struct{}, 100)} }
+
+func (r *recorder) live() {
+	if r.b != nil {
+		_, up := r.b.Live()
+		r.mu.Lock()
+		r.ups = append(r.ups, up)
+		r.mu.Unlock()
+	}
+}
 
 func (r *recorder) add(e string) {
 	r.mu.Lock()
@@ -37,8 +51,8 @@ func (r *recorder) handler() Handler {
 	return Handler{
 		Message:      func(u, p string) { r.add(u + ":" + p) },
 		Conversation: func(c, p string) { r.add("conv/" + c + ":" + p) },
-		Lost:         func(error) { r.add("lost") },
-		Restored:     func(context.Context) { r.add("restored") },
+		Lost:         func(error) { r.live(); r.add("lost") },
+		Restored:     func(context.Context) { r.live(); r.add("restored") },
 	}
 }
 
@@ -76,6 +90,7 @@ func startBroker(t *testing.T, client rueidis.Client, prefix string) (*Redis, *r
 	t.Helper()
 	b := NewRedis(client, RedisConfig{KeyPrefix: prefix})
 	rec := newRecorder()
+	rec.b = b
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := b.Start(ctx, rec.handler()); err != nil {
 		t.Fatal(err)
@@ -169,33 +184,62 @@ func TestRedisBrokerRestoresBeforeDelivering(t *testing.T) {
 	}
 }
 
-// Close joins the broker's loop, and a broker closed before it was started
-// returns at once.
+// Close joins the broker's loop (and, on a Cluster, the watchers of every
+// shard connection), and a broker closed before it was started returns at
+// once.
 func TestRedisBrokerCloseJoins(t *testing.T) {
-	client, prefix := redistest.Start(t)
-	NewRedis(client, RedisConfig{KeyPrefix: prefix}).Close()
-	b := NewRedis(client, RedisConfig{KeyPrefix: prefix})
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := b.Start(ctx, Handler{}); err != nil {
-		t.Fatal(err)
+	for _, s := range setups {
+		t.Run(s.name, func(t *testing.T) {
+			client, prefix := s.start(t)
+			NewRedis(client, RedisConfig{KeyPrefix: prefix}).Close()
+			b := NewRedis(client, RedisConfig{KeyPrefix: prefix})
+			ctx, cancel := context.WithCancel(context.Background())
+			if err := b.Start(ctx, Handler{}); err != nil {
+				t.Fatal(err)
+			}
+			if s.sharded {
+				if err := b.SubscribeConversations(ctx, []string{"c1", "c2", "c3"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if len(leaktest.Running("github.com/chatstate/chatstate/fanout")) == 0 {
+				t.Fatal("no broker goroutine seen before Close: the leak check sees nothing")
+			}
+			cancel()
+			b.Close()
+			select {
+			case <-b.Done():
+			default:
+				t.Fatal("Close returned before the loop ended")
+			}
+			leaktest.Wait(t, 5*time.Second, "github.com/chatstate/chatstate/fanout")
+		})
 	}
-	if len(leaktest.Running("github.com/chatstate/chatstate/fanout")) == 0 {
-		t.Fatal("no broker goroutine seen before Close: the leak check sees nothing")
-	}
-	cancel()
-	b.Close()
-	select {
-	case <-b.Done():
-	default:
-		t.Fatal("Close returned before the loop ended")
-	}
-	leaktest.Wait(t, 5*time.Second, "github.com/chatstate/chatstate/fanout")
+}
+
+// setups are the Redis deployments the broker tests run on: a standalone
+// server (plain channels) and a 3-master Cluster (shard channels).
+var setups = []struct {
+	name    string
+	start   func(testing.TB) (rueidis.Client, string)
+	sharded bool
+}{
+	{"standalone", redistest.Start, false},
+	{"cluster", redistest.StartClusterClient, true},
 }
 
 // A script publishing to a conversation's channel reaches exactly the
-// brokers subscribed to it, once each, in the order the script published.
+// brokers subscribed to it, once each, in the order the script published
+// (per conversation: on a Cluster two conversations may be on two
+// connections).
 func TestRedisBrokerConversationChannels(t *testing.T) {
-	client, prefix := redistest.Start(t)
+	for _, s := range setups {
+		t.Run(s.name, func(t *testing.T) { testConversationChannels(t, s.start, s.sharded) })
+	}
+}
+
+func testConversationChannels(t *testing.T, start func(testing.TB) (rueidis.Client, string), wantSharded bool) {
+	client, prefix := start(t)
 	ctx := redistest.Ctx(t)
 	a, recA, _ := startBroker(t, client, prefix)
 	b, recB, _ := startBroker(t, client, prefix)
@@ -208,6 +252,9 @@ func TestRedisBrokerConversationChannels(t *testing.T) {
 	publish := func(conv, payload string) {
 		t.Helper()
 		ch, sharded := a.ConversationChannel(conv)
+		if sharded != wantSharded {
+			t.Fatalf("ConversationChannel(%q) sharded = %v, want %v", conv, sharded, wantSharded)
+		}
 		cmd := "PUBLISH"
 		if sharded {
 			cmd = "SPUBLISH"
@@ -219,9 +266,10 @@ func TestRedisBrokerConversationChannels(t *testing.T) {
 	}
 	publish("c1", "m")
 	publish("c2", "n")
-	evs := recA.waitFor(t, "conv/c2:n2")
-	if want := []string{"conv/c1:m1", "conv/c1:m2", "conv/c2:n1", "conv/c2:n2"}; !slices.Equal(evs, want) {
-		t.Fatalf("a got %q, want %q", evs, want)
+	recA.waitFor(t, "conv/c2:n2")
+	evs := recA.waitFor(t, "conv/c1:m2")
+	if len(evs) != 4 || !slices.Equal(convEvents(evs, "c1"), []string{"m1", "m2"}) || !slices.Equal(convEvents(evs, "c2"), []string{"n1", "n2"}) {
+		t.Fatalf("a got %q, want m1, m2 on c1 and n1, n2 on c2", evs)
 	}
 	recB.waitFor(t, "conv/c1:m2")
 	if err := b.UnsubscribeConversations(ctx, []string{"c1"}); err != nil {
@@ -229,13 +277,19 @@ func TestRedisBrokerConversationChannels(t *testing.T) {
 	}
 	publish("c1", "after")
 	recA.waitFor(t, "conv/c1:after2")
-	// Barrier on b's connection: a publication for c1 made before would
-	// have arrived first.
-	if err := b.SubscribeConversations(ctx, []string{"c3"}); err != nil {
+	// Barrier on b's connection of c1 (a conversation on c1's master): a
+	// publication for c1 made before would have arrived first.
+	owner, barrier := ownerOf(t, ctx, client, b.keys.ConversationChannel("c1")), ""
+	for i := 3; barrier == ""; i++ {
+		if id := "c" + strconv.Itoa(i); ownerOf(t, ctx, client, b.keys.ConversationChannel(id)) == owner {
+			barrier = id
+		}
+	}
+	if err := b.SubscribeConversations(ctx, []string{barrier}); err != nil {
 		t.Fatal(err)
 	}
-	publish("c3", "barrier")
-	for _, e := range recB.waitFor(t, "conv/c3:barrier2") {
+	publish(barrier, "barrier")
+	for _, e := range recB.waitFor(t, "conv/"+barrier+":barrier2") {
 		if strings.HasPrefix(e, "conv/c1:after") {
 			t.Fatal("b got a publication after its unsubscribe")
 		}
