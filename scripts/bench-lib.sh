@@ -57,7 +57,8 @@ build_bench() {
 start_redis() {
 	REDIS_PORT=$(free_port $((7300 + RANDOM % 500)))
 	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
-		--maxclients 10000 --pidfile "$WORK/redis.pid" --logfile "$WORK/redis.log"
+		--maxclients 10000 --pidfile "$WORK/redis.pid" --logfile "$WORK/redis.log" \
+		${SLOWLOG:+--slowlog-log-slower-than 0 --slowlog-max-len 1000000}
 	for _ in $(seq 50); do
 		redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return
 		sleep 0.1
@@ -88,7 +89,7 @@ start_node() {
 	[[ -n ${MONGODB_URI:-} ]] && store=mongodb
 	CHATSTATE_STORE=$store REDIS_PORT=$REDIS_PORT CHATSTATE_ADDR=127.0.0.1:$2 CHATSTATE_NODE_ID=$1 CHATSTATE_DATA_DIR="$WORK/data" \
 		CHATSTATE_JWT_SECRET=$SECRET CHATSTATE_API_KEY=$API_KEY CHATSTATE_MESSAGE_RATE_LIMIT=100000 \
-		CHATSTATE_LOG_LEVEL=warn "$WORK/chatstate" serve >"$log" 2>&1 &
+		CHATSTATE_LOG_LEVEL=warn GOMAXPROCS="${NODE_GOMAXPROCS:-${GOMAXPROCS:-}}" "$WORK/chatstate" serve >"$log" 2>&1 &
 	PIDS+=($!)
 	wait_listening "$log" "gateway $1"
 }

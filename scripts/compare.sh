@@ -9,6 +9,7 @@
 #   bash scripts/compare.sh
 #   CLIENTS=1000 CONV=10 RATE=1000 DURATION=15s NODES=2 bash scripts/compare.sh
 #   OUT=dir bash scripts/compare.sh   # also keeps both results (json, commandstats) in dir
+#   SLOWLOG=1 OUT=dir bash scripts/compare.sh   # and every Redis call of the send phase (dir/NAME.slowlog)
 #
 # It is a benchmark: scripts/test.sh and CI never run it. The Node server's
 # packages are installed with npm ci on first use.
@@ -88,11 +89,13 @@ run_bench() {
 		case $line in
 		*"] sending "*)
 			commandstats >"$WORK/$name.cmd0"
+			if [ -n "${SLOWLOG:-}" ]; then redis-cli -p "$REDIS_PORT" slowlog reset >/dev/null; fi
 			phase=1
 			;;
 		*"] draining "*)
 			kill -STOP "$bench" 2>/dev/null || true
 			commandstats >"$WORK/$name.cmd1"
+			if [ -n "${SLOWLOG:-}" ]; then redis-cli -p "$REDIS_PORT" slowlog get -1 >"$WORK/$name.slowlog"; fi
 			kill -CONT "$bench" 2>/dev/null || true
 			phase=2
 			;;
@@ -135,4 +138,5 @@ node bench/compare-report.mjs "$WORK/chatstate" "$WORK/node-ref"
 if [[ -n ${OUT:-} ]]; then
 	mkdir -p "$OUT"
 	cp "$WORK"/chatstate.{json,cmd0,cmd1} "$WORK"/node-ref.{json,cmd0,cmd1} "$OUT"/
+	if [ -n "${SLOWLOG:-}" ]; then cp "$WORK"/*.slowlog "$OUT"/; fi
 fi
