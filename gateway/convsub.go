@@ -27,24 +27,31 @@ import (
 
 // convEntry is one subscribed (or subscribing) conversation of this node.
 type convEntry struct {
-	users      map[string]*convMember // the local members it is subscribed for
+	// id is the conversation id every local member's convs map is keyed
+	// with: one copy of it per node, not one per member.
+	id         string
+	refs       int32 // the local members it is subscribed for
 	subscribed bool
 }
 
-// convMember is a local member's delivery state in one conversation.
-type convMember struct {
+// convState is a local member's delivery state in one conversation.
+type convState struct {
 	// liveFrom: every publication of the conversation from this seq on
-	// was delivered to the user's sockets here (or is held in joining);
+	// was delivered to the user's sockets here (or is held by a catch-up);
 	// 0 until the first delivery.
 	liveFrom int64
 	// last is the highest seq delivered: a publication can reach this
 	// node after a catch-up read already returned it (the read and the
 	// subscriber are different connections), and is dropped then.
 	last int64
-	// catching: a catch-up runs; live publications wait in joining.
-	catching bool
-	joining  []livePub
 }
+
+// userConv names a user's membership in a conversation.
+type userConv struct{ user, conv string }
+
+// catchUpState holds a joining user's live publications while its
+// catch-up reads what it missed.
+type catchUpState struct{ held []livePub }
 
 type livePub struct {
 	seq     int64
@@ -72,29 +79,37 @@ func (h *hub) onConversation(convID, payload string) {
 	f := socketio.RawFrame(unsafe.Slice(unsafe.StringData(packet), len(packet)))
 	h.convMu.Lock()
 	defer h.convMu.Unlock()
-	e := h.convs[convID]
-	if e == nil {
+	if _, ok := h.convs[convID]; !ok {
 		return
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	for len(recipients) > 0 {
 		var u string
 		u, recipients, _ = strings.Cut(recipients, ",")
-		m := e.users[u]
-		if m == nil {
+		ue := h.users[u]
+		if ue == nil {
 			continue
 		}
-		if m.catching {
-			m.joining = append(m.joining, livePub{seq: seq, exclude: exclude, frame: f})
+		st, ok := ue.convs[convID]
+		if !ok {
 			continue
 		}
-		if seq <= m.last {
+		if len(h.catching) > 0 {
+			if c := h.catching[userConv{u, convID}]; c != nil {
+				c.held = append(c.held, livePub{seq: seq, exclude: exclude, frame: f})
+				continue
+			}
+		}
+		if seq <= st.last {
 			continue
 		}
-		if m.liveFrom == 0 {
-			m.liveFrom = seq
+		if st.liveFrom == 0 {
+			st.liveFrom = seq
 		}
-		m.last = seq
-		h.deliver(u, exclude, f)
+		st.last = seq
+		ue.convs[convID] = st
+		h.deliverTo(ue, exclude, f)
 	}
 }
 
@@ -111,26 +126,26 @@ func (h *hub) joinConvs(ctx context.Context, userID string, ue *userConns, convI
 	var added, need []string
 	h.convMu.Lock()
 	for _, c := range convIDs {
-		e := h.convs[c]
-		if e == nil {
-			e = &convEntry{users: make(map[string]*convMember, 1)}
-			h.convs[c] = e
-		}
-		m := e.users[userID]
-		if m == nil {
-			m = &convMember{}
-			e.users[userID] = m
+		if _, ok := ue.convs[c]; !ok {
 			if ue.convs == nil {
-				ue.convs = make(map[string]struct{}, len(convIDs))
+				ue.convs = make(map[string]convState, len(convIDs))
 			}
-			ue.convs[c] = struct{}{}
+			e, ok := h.convs[c]
+			if ok {
+				c = e.id
+			} else {
+				e.id = c
+			}
+			ue.convs[c] = convState{}
+			e.refs++
+			h.convs[c] = e
 			added = append(added, c)
+			if !e.subscribed {
+				need = append(need, c)
+			}
 		}
-		if catching && !m.catching {
-			m.catching, m.joining = true, nil
-		}
-		if !e.subscribed {
-			need = append(need, c)
+		if catching && h.catching[userConv{userID, c}] == nil {
+			h.catching[userConv{userID, c}] = &catchUpState{}
 		}
 	}
 	h.convMu.Unlock()
@@ -149,8 +164,9 @@ func (h *hub) joinConvs(ctx context.Context, userID string, ue *userConns, convI
 	}
 	h.convMu.Lock()
 	for _, c := range need {
-		if e := h.convs[c]; e != nil {
+		if e, ok := h.convs[c]; ok {
 			e.subscribed = true
+			h.convs[c] = e
 		}
 	}
 	h.convMu.Unlock()
@@ -169,6 +185,7 @@ func (h *hub) leaveConvs(ctx context.Context, userID string, ue *userConns) {
 		convs = append(convs, c)
 	}
 	drop := h.dropUserLocked(userID, ue, convs)
+	ue.convs = nil
 	h.convMu.Unlock()
 	if len(drop) == 0 {
 		return
@@ -180,20 +197,22 @@ func (h *hub) leaveConvs(ctx context.Context, userID string, ue *userConns) {
 }
 
 // dropUserLocked removes userID from convIDs and returns the ones left
-// with no local member (no longer in h.convs) that were subscribed or
-// subscribing. It runs under convSubMu and convMu.
+// with no local member (no longer in h.convs). It runs under convSubMu and
+// convMu.
 func (h *hub) dropUserLocked(userID string, ue *userConns, convIDs []string) []string {
 	var drop []string
 	for _, c := range convIDs {
-		delete(ue.convs, c)
-		e := h.convs[c]
-		if e == nil {
+		if _, ok := ue.convs[c]; !ok {
 			continue
 		}
-		delete(e.users, userID)
-		if len(e.users) == 0 {
+		delete(ue.convs, c)
+		delete(h.catching, userConv{userID, c})
+		e := h.convs[c]
+		if e.refs--; e.refs <= 0 {
 			delete(h.convs, c)
 			drop = append(drop, c)
+		} else {
+			h.convs[c] = e
 		}
 	}
 	return drop
@@ -204,15 +223,15 @@ func (h *hub) dropUserLocked(userID string, ue *userConns, convIDs []string) []s
 // published, so its echo (and every later message) reaches this node even
 // when the join's control envelope has not arrived yet.
 func (h *hub) ensureConv(ctx context.Context, userID, convID string) error {
-	h.convMu.Lock()
-	e := h.convs[convID]
-	ok := e != nil && e.subscribed && e.users[userID] != nil
-	h.convMu.Unlock()
-	if ok {
-		return nil
-	}
 	ue := h.entry(userID)
 	if ue == nil {
+		return nil
+	}
+	h.convMu.Lock()
+	_, member := ue.convs[convID]
+	ok := member && h.convs[convID].subscribed
+	h.convMu.Unlock()
+	if ok {
 		return nil
 	}
 	ue.subMu.Lock()
@@ -239,55 +258,77 @@ func (h *hub) catchUp(ctx context.Context, userID, convID string, from int64, fe
 		return true
 	}
 	if err := h.joinConvs(ctx, userID, ue, []string{convID}, true); err != nil {
+		h.convMu.Lock()
+		held := h.catching[userConv{userID, convID}]
+		delete(h.catching, userConv{userID, convID})
+		if held != nil {
+			// Already a member here: what was held goes out.
+			for _, p := range held.held {
+				h.deliverTo(ue, p.exclude, p.frame)
+			}
+		}
+		h.convMu.Unlock()
 		h.log.Warn("join: subscribe failed", "user", userID, "conversation", convID, "err", err)
 		return false
 	}
-	h.convMu.Lock()
-	m := h.convs[convID].users[userID] // present: joinConvs succeeded under subMu
-	h.convMu.Unlock()
 	// Subscribed before this read: everything it does not return arrives live.
 	pubs, err := fetch(ctx, convID, from)
 	h.convMu.Lock()
 	defer h.convMu.Unlock()
-	live := m.liveFrom
+	key := userConv{userID, convID}
+	held := h.catching[key]
+	delete(h.catching, key)
+	st, ok := ue.convs[convID]
+	if !ok || held == nil {
+		return true // left meanwhile (under subMu, only by a failed join)
+	}
+	live := st.liveFrom
+	if live == 0 && len(held.held) > 0 {
+		// What was held is the live stream: it carries each publication's
+		// excluded socket (a sender here gets no copy of its own message,
+		// and its echo), so it wins over the read where they overlap.
+		live = held.held[0].seq
+	}
 	if err == nil {
 		for _, p := range pubs {
 			// Below the first live delivery, or above the last one
 			// before it, and never twice. A send from this node may have
 			// started live delivery before this join arrived: the gap
 			// below it then comes after it.
-			if p.seq <= from || (live != 0 && p.seq >= live) || (live == 0 && p.seq <= m.last) {
+			if p.seq <= from || (live != 0 && p.seq >= live) || (st.liveFrom == 0 && p.seq <= st.last) {
 				continue
 			}
-			h.deliver(userID, "", p.frame)
-			m.last = max(m.last, p.seq)
+			h.deliverTo(ue, "", p.frame)
+			st.last = max(st.last, p.seq)
 		}
 		if live == 0 || from+1 < live {
-			m.liveFrom = from + 1
+			st.liveFrom = from + 1
 		}
 	} else {
 		h.log.Warn("join: catch-up read failed", "user", userID, "conversation", convID, "err", err)
 	}
-	for _, p := range m.joining {
-		if p.seq > m.last {
-			h.deliver(userID, p.exclude, p.frame)
-			m.last = p.seq
-			if m.liveFrom == 0 {
-				m.liveFrom = p.seq
+	for _, p := range held.held {
+		if p.seq > st.last {
+			h.deliverTo(ue, p.exclude, p.frame)
+			st.last = p.seq
+			if st.liveFrom == 0 {
+				st.liveFrom = p.seq
 			}
 		}
 	}
-	m.catching, m.joining = false, nil
+	ue.convs[convID] = st
 	return err == nil
 }
 
 // deliver queues f on userID's local sockets except exclude, whose echo
 // it signals instead (its sender gets the ack).
 func (h *hub) deliver(userID, exclude string, f *socketio.Frame) {
-	e := h.entry(userID)
-	if e == nil {
-		return
+	if e := h.entry(userID); e != nil {
+		h.deliverTo(e, exclude, f)
 	}
+}
+
+func (h *hub) deliverTo(e *userConns, exclude string, f *socketio.Frame) {
 	var arr [4]*socketio.Conn
 	conns := arr[:0]
 	e.mu.RLock()

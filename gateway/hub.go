@@ -37,11 +37,12 @@ type hub struct {
 
 	// convSubMu serialises the conversation subscriptions of this node
 	// (the broker's calls for one conversation must not overlap); convMu
-	// guards convs and every convMember. Order: a user's subMu, convSubMu,
-	// convMu, mu, a user's mu.
+	// guards convs, catching and every userConns.convs. Order: a user's
+	// subMu, convSubMu, convMu, mu, a user's mu.
 	convSubMu sync.Mutex
 	convMu    sync.Mutex
-	convs     map[string]*convEntry
+	convs     map[string]convEntry
+	catching  map[userConv]*catchUpState // the joins being caught up
 }
 
 type userConns struct {
@@ -53,7 +54,10 @@ type userConns struct {
 	mu    sync.RWMutex
 	conns []*socketio.Conn // a slice, not a set: a user has a few devices, and an idle one costs 8 bytes here
 
-	convs map[string]struct{} // the conversations subscribed for the user; under hub.convMu
+	// convs are the conversations subscribed for the user, with its
+	// delivery state in each; under hub.convMu. Values, not pointers: a
+	// user may be in hundreds of conversations.
+	convs map[string]convState
 }
 
 // newHub returns a hub on a Redis broker of client.
@@ -62,7 +66,8 @@ func newHub(client fanout.Client, k keys.Keys, log *slog.Logger, m *metrics) *hu
 }
 
 func newHubOn(b fanout.Broker, log *slog.Logger, m *metrics) *hub {
-	return &hub{b: b, log: log, m: m, users: make(map[string]*userConns), convs: make(map[string]*convEntry)}
+	return &hub{b: b, log: log, m: m, users: make(map[string]*userConns), convs: make(map[string]convEntry),
+		catching: make(map[userConv]*catchUpState)}
 }
 
 // start starts the broker until ctx ends: after a lost subscriber is

@@ -236,3 +236,60 @@ func TestMessagePublishedOncePerMessage(t *testing.T) {
 		}
 	}
 }
+
+// A member whose join reaches its node after it sent from there (the send
+// subscribed the node first) gets what was published between the join and
+// that send when the join arrives: every seq once, never its own message.
+func TestLateJoinFillsTheGapBelowAnEarlierSend(t *testing.T) {
+	client, prefix := redistest.Start(t)
+	ctx := redistest.Ctx(t)
+	store := openStore(t)
+	a, b := startNode(t, client, store, prefix, "a"), startNode(t, client, store, prefix, "b")
+	if _, err := a.dir.CreateConversation(ctx, chatstate.Conversation{ID: "c1", Members: []string{"alice"}}); err != nil {
+		t.Fatal(err)
+	}
+	alice := connectUser(t, a, "alice")
+	bob := connectUser(t, b, "bob")
+	// Added without an announcement: node b knows nothing of it yet.
+	if _, _, err := a.dir.UpdateMembers(ctx, "c1", chatstate.MembersChange{Added: []string{"bob"}}); err != nil {
+		t.Fatal(err)
+	}
+	send := func(c *testClient, id string) int64 {
+		t.Helper()
+		ack := c.emit("message:send", map[string]any{"conversationId": "c1", "clientMessageId": id, "content": id})
+		if ack["ok"] != true {
+			t.Fatalf("send %s: %v", id, ack)
+		}
+		return int64(ack["message"].(map[string]any)["seq"].(float64))
+	}
+	for i := range 3 {
+		send(alice, fmt.Sprint("a", i)) // 1..3: not live to bob, b is not subscribed
+	}
+	own := send(bob, "b0") // subscribes b first; its ack waits on its own publication
+	next := send(alice, "a3")
+	waitSeqs := func(want []int64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !slices.Equal(liveSeqs(bob, "c1"), want) {
+			got := liveSeqs(bob, "c1")
+			if len(got) > len(want) || time.Now().After(deadline) {
+				t.Fatalf("bob's live seqs %v, want %v", got, want)
+			}
+			select {
+			case <-bob.notify:
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	waitSeqs([]int64{next})
+	if err := b.gw.announceJoin(ctx, "c1", []string{"bob"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	// The gap comes after what was live: 1..3, never his own.
+	waitSeqs([]int64{next, 1, 2, 3})
+	last := send(alice, "a4")
+	waitSeqs([]int64{next, 1, 2, 3, last})
+	if own != 4 {
+		t.Fatalf("bob's message got seq %d, want 4", own)
+	}
+}

@@ -11,6 +11,7 @@
 #   bash scripts/bench.sh                 # both scenarios once
 #   RUNS=2 DURATION=20s bash scripts/bench.sh
 #   SCENARIOS=idle IDLE_CLIENTS=10000 bash scripts/bench.sh
+#   SCENARIOS=idle IDLE_CLIENTS=10000 IDLE_CONVS=20 bash scripts/bench.sh   # each user in 20 conversations of CONV
 #   SCENARIOS=idle IDLE_CLIENTS="10000 50000" IDLE_SETTLE=5s bash scripts/bench.sh
 #   JSON=1 bash scripts/bench.sh          # machine-readable results
 #
@@ -31,6 +32,7 @@ DURATION=${DURATION:-20s}
 WARMUP=${WARMUP:-5s}
 IDLE_CLIENTS=${IDLE_CLIENTS:-10000}
 IDLE_SETTLE=${IDLE_SETTLE:-5s}
+IDLE_CONVS=${IDLE_CONVS:-0} # conversations (of CONV) each idle user is in
 SECRET=bench-secret
 API_KEY=bench-key
 
@@ -90,7 +92,7 @@ for run in $(seq "$RUNS"); do
 				echo "=== run $run: idle, $n connections on 1 node ==="
 				set -x
 				"$WORK/chatstate-bench" -idle -nodes "http://127.0.0.1:$port_a" -clients "$n" \
-					-settle "$IDLE_SETTLE" -pids "${PIDS[0]}" "${bench_flags[@]}"
+					-settle "$IDLE_SETTLE" -pids "${PIDS[0]}" -idle-convs "$IDLE_CONVS" -conv "$CONV" "${bench_flags[@]}"
 				{ set +x; } 2>/dev/null
 			done
 			;;

@@ -33,7 +33,15 @@ func runBench(ctx context.Context, o options, logf func(string, ...any)) (*resul
 
 	if !o.idle {
 		logf("creating %d conversations of %d", (o.clients+o.conv-1)/o.conv, o.conv)
-		if err := createConversations(ctx, o, clients); err != nil {
+		if err := createConversations(ctx, o, clients, 0); err != nil {
+			return nil, err
+		}
+	}
+	for r := range o.idleConvs {
+		// Round r groups the users shifted by r: each user ends up in
+		// idleConvs different conversations.
+		logf("creating conversations of %d, round %d of %d", o.conv, r+1, o.idleConvs)
+		if err := createConversations(ctx, o, clients, r); err != nil {
 			return nil, err
 		}
 	}
@@ -247,10 +255,16 @@ func (s *shared) runID() string { return s.id }
 
 func selfPID() int { return os.Getpid() }
 
-func createConversations(ctx context.Context, o options, clients []*client) error {
+// createConversations puts clients, shifted by round, in conversations of
+// o.conv (round 0: the send phase's conversations).
+func createConversations(ctx context.Context, o options, clients []*client, round int) error {
 	httpc := &http.Client{Timeout: 10 * time.Second}
 	type group struct{ members []*client }
 	var groups []group
+	if round > 0 {
+		shifted := append(append([]*client(nil), clients[round%len(clients):]...), clients[:round%len(clients)]...)
+		clients = shifted
+	}
 	for i := 0; i < len(clients); i += o.conv {
 		groups = append(groups, group{clients[i:min(i+o.conv, len(clients))]})
 	}
@@ -264,11 +278,16 @@ func createConversations(ctx context.Context, o options, clients []*client) erro
 			defer wg.Done()
 			defer func() { <-sem }()
 			id := fmt.Sprintf("%s-c%d", o.runID, gi)
+			if round > 0 {
+				id = fmt.Sprintf("%s-r%d-c%d", o.runID, round, gi)
+			}
 			users := make([]string, len(g.members))
 			for i, c := range g.members {
 				users[i] = c.user
-				c.conv = id
-				c.want = len(g.members) - 1
+				if round == 0 {
+					c.conv = id
+					c.want = len(g.members) - 1
+				}
 			}
 			body, _ := json.Marshal(map[string]any{"id": id, "members": users})
 			// Conversations are created on the first node; the others read them from Redis.

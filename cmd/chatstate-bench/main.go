@@ -46,6 +46,7 @@ type options struct {
 	pids        []int
 	redisPID    int
 	idle        bool
+	idleConvs   int
 	jsonOut     bool
 	srcIPs      int
 	dialWorkers int
@@ -78,6 +79,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.apiKey, "api-key", "", "CHATSTATE_API_KEY of the nodes (to create conversations)")
 	fs.IntVar(&o.redisPID, "redis-pid", 0, "optional redis-server pid, reported separately")
 	fs.BoolVar(&o.idle, "idle", false, "only connect the clients, report RSS per idle connection and exit")
+	fs.IntVar(&o.idleConvs, "idle-convs", 0, "with -idle: put each user in this many conversations of -conv members first (needs -api-key)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the result as JSON instead of the summary")
 	fs.IntVar(&o.srcIPs, "src-ips", 0, "spread connections over source addresses 127.0.0.1..127.0.0.N (more ephemeral ports); 0 picks as many as -clients needs")
 	fs.IntVar(&o.dialWorkers, "dial-concurrency", 64, "connections opened in parallel")
@@ -118,6 +120,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-dial-concurrency must be 1..1024")
 	case o.settle < 0 || o.settle > 5*time.Minute:
 		return o, fmt.Errorf("-settle must be 0..5m")
+	case o.idleConvs < 0 || o.idleConvs > 1000:
+		return o, fmt.Errorf("-idle-convs must be 0..1000")
+	case o.idleConvs > 0 && (!o.idle || o.apiKey == "" || o.conv < 2 || o.conv > o.clients):
+		return o, fmt.Errorf("-idle-convs needs -idle, -api-key and -conv 2..clients")
 	}
 	if !o.idle {
 		switch {

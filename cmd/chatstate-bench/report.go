@@ -22,13 +22,14 @@ type publicOptions struct {
 	Warmup   string   `json:"warmup"`
 	PIDs     []int    `json:"pids"`
 	Idle     bool     `json:"idle"`
+	IdleConv int      `json:"idleConvs,omitempty"`
 	SrcIPs   int      `json:"srcIps"`
 	RunID    string   `json:"runId"`
 }
 
 func (o options) public() publicOptions {
 	return publicOptions{Nodes: o.nodes, Clients: o.clients, Conv: o.conv, Rate: o.rate, Duration: o.duration.String(),
-		Warmup: o.warmup.String(), PIDs: o.pids, Idle: o.idle, SrcIPs: o.srcIPs, RunID: o.runID}
+		Warmup: o.warmup.String(), PIDs: o.pids, Idle: o.idle, IdleConv: o.idleConvs, SrcIPs: o.srcIPs, RunID: o.runID}
 }
 
 type connectStats struct {
