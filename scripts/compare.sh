@@ -9,6 +9,8 @@
 #   bash scripts/compare.sh
 #   CLIENTS=1000 CONV=10 RATE=1000 DURATION=15s NODES=2 bash scripts/compare.sh
 #   OUT=dir bash scripts/compare.sh   # also keeps both results (json, commandstats) in dir
+#   SQLITE_SYNC=normal bash scripts/compare.sh   # gateways commit to SQLite without an fsync each (default full)
+#   NODE_GOMAXPROCS=1 bash scripts/compare.sh     # one P per gateway process
 #   SLOWLOG=1 OUT=dir bash scripts/compare.sh   # and every Redis call of the send phase (dir/NAME.slowlog)
 #
 # It is a benchmark: scripts/test.sh and CI never run it. The Node server's

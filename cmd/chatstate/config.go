@@ -71,6 +71,10 @@ type config struct {
 	MongoURI      string // MONGODB_URI
 	MongoDatabase string // MONGODB_DATABASE, default the URI's database, else "chatstate"
 	DataDir       string // CHATSTATE_DATA_DIR, default ./data (SQLite file chatstate.db)
+	// SQLiteSync is CHATSTATE_SQLITE_SYNC: "full" (default: an acked
+	// message survives a power loss) or "normal" (it survives a killed
+	// process, not a power loss; commits without an fsync each).
+	SQLiteSync string
 	// FailAfterPersist is a fault-injection hook for the crash tests: a
 	// message with exactly this content kills the process (SIGKILL) right
 	// after it is persisted, before it is cached, fanned out or acked.
@@ -312,6 +316,13 @@ var settings = []setting{
 			return errors.New("want a directory (it exists and is not one)")
 		}
 		c.DataDir = v
+		return nil
+	}},
+	{name: "CHATSTATE_SQLITE_SYNC", set: func(c *config, v string) error {
+		if v != "full" && v != "normal" {
+			return errors.New("want full or normal")
+		}
+		c.SQLiteSync = v
 		return nil
 	}},
 	{name: "CHATSTATE_DEVICE_TTL", set: durationSetting(func(c *config) *time.Duration { return &c.DeviceTTL }, minDeviceTTL, maxDeviceTTL)},

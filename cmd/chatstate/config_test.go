@@ -140,6 +140,9 @@ func configCases(t *testing.T) []configCase {
 		{variable: "MONGODB_DATABASE", value: "my.db", extra: mongo, want: `MONGODB_DATABASE="my.db": want a MongoDB database name: at most 63 bytes, none of / \ . " $ * < > : | ? or space`},
 		{variable: "MONGODB_DATABASE", value: "chat", want: `MONGODB_DATABASE="chat": set MONGODB_URI too (the SQLite store has no databases)`},
 		{variable: "CHATSTATE_DATA_DIR", value: dir, ok: func(c config) bool { return c.DataDir == dir }},
+		{variable: "CHATSTATE_SQLITE_SYNC", value: "normal", ok: func(c config) bool { return c.SQLiteSync == "normal" }},
+		{variable: "CHATSTATE_SQLITE_SYNC", value: "", ok: func(c config) bool { return c.SQLiteSync == "" }},
+		{variable: "CHATSTATE_SQLITE_SYNC", value: "off", want: `CHATSTATE_SQLITE_SYNC="off": want full or normal`},
 		{variable: "CHATSTATE_DATA_DIR", value: "", ok: func(c config) bool { return c.DataDir == "data" }},
 		{variable: "CHATSTATE_DATA_DIR", value: notDir, want: `CHATSTATE_DATA_DIR="` + notDir + `": want a directory (it exists and is not one)`},
 

@@ -294,7 +294,7 @@ func openStore(ctx context.Context, cfg config, state *presence.State, log *slog
 		}
 	}
 	path := filepath.Join(cfg.DataDir, "chatstate.db")
-	s, err := sqlitestore.Open(ctx, path, sqlitestore.Config{})
+	s, err := sqlitestore.Open(ctx, path, sqlitestore.Config{Synchronous: cfg.SQLiteSync})
 	if err != nil {
 		return nil, fmt.Errorf("CHATSTATE_DATA_DIR=%q: sqlite store %s: %w", cfg.DataDir, path, err)
 	}
