@@ -206,3 +206,19 @@ func (c *testClient) received(name string) []map[string]any {
 	}
 	return out
 }
+
+// until waits, woken by each event c receives and at least every 100 ms,
+// until cond holds; after 10 s it fails with what().
+func (c *testClient) until(t *testing.T, cond func() bool, what func() string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(what())
+		}
+		select {
+		case <-c.notify:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

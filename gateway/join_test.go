@@ -156,16 +156,8 @@ func TestConversationCreatedWhileConnected(t *testing.T) {
 			t.Fatalf("send: %v", ack)
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !slices.Equal(liveSeqs(bob, "fresh"), []int64{1, 2, 3}) {
-		if time.Now().After(deadline) {
-			t.Fatalf("bob got %v, want [1 2 3]", liveSeqs(bob, "fresh"))
-		}
-		select {
-		case <-bob.notify:
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	bob.until(t, func() bool { return slices.Equal(liveSeqs(bob, "fresh"), []int64{1, 2, 3}) },
+		func() string { return fmt.Sprintf("bob got %v, want [1 2 3]", liveSeqs(bob, "fresh")) })
 	if got := liveSeqs(alice, "fresh"); len(got) != 0 {
 		t.Fatalf("the sender's socket got its own messages as message:new: %v", got)
 	}
@@ -224,16 +216,10 @@ func TestMessagePublishedOncePerMessage(t *testing.T) {
 		t.Fatalf("%d sends made %d PUBLISHes, want one each", sends, got)
 	}
 	for i, c := range clients[1:] {
-		deadline := time.Now().Add(10 * time.Second)
-		for len(liveSeqs(c, "ten")) < sends {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s got %v, want %d messages", members[i+1], liveSeqs(c, "ten"), sends)
-			}
-			select {
-			case <-c.notify:
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
+		c.until(t, func() bool { return len(liveSeqs(c, "ten")) >= sends },
+			func() string {
+				return fmt.Sprintf("%s got %v, want %d messages", members[i+1], liveSeqs(c, "ten"), sends)
+			})
 	}
 }
 
@@ -269,17 +255,13 @@ func TestLateJoinFillsTheGapBelowAnEarlierSend(t *testing.T) {
 	next := send(alice, "a3")
 	waitSeqs := func(want []int64) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !slices.Equal(liveSeqs(bob, "c1"), want) {
+		bob.until(t, func() bool {
 			got := liveSeqs(bob, "c1")
-			if len(got) > len(want) || time.Now().After(deadline) {
+			if len(got) > len(want) {
 				t.Fatalf("bob's live seqs %v, want %v", got, want)
 			}
-			select {
-			case <-bob.notify:
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
+			return slices.Equal(got, want)
+		}, func() string { return fmt.Sprintf("bob's live seqs %v, want %v", liveSeqs(bob, "c1"), want) })
 	}
 	waitSeqs([]int64{next})
 	if err := b.gw.announceJoin(ctx, "c1", []string{"bob"}, 0); err != nil {
