@@ -89,6 +89,22 @@ func startNodeDeps(t *testing.T, client rueidis.Client, store *sqlitestore.Store
 	return &node{gw: gw, dir: dir, cache: c, url: srv.URL}
 }
 
+// onStandaloneAndCluster runs fn on a standalone Redis and on a 3-master
+// Cluster.
+func onStandaloneAndCluster(t *testing.T, fn func(t *testing.T, client rueidis.Client, prefix string)) {
+	t.Run("standalone", func(t *testing.T) {
+		client, prefix := redistest.Start(t)
+		fn(t, client, prefix)
+	})
+	t.Run("cluster", func(t *testing.T) {
+		client, prefix := redistest.StartClusterClient(t)
+		fn(t, client, prefix)
+	})
+}
+
+// unthrottled lifts the send and event rate limits, for bursts.
+func unthrottled(c *Config) { c.MessageRateLimit, c.EventRate, c.EventBurst = 10000, 10000, 10000 }
+
 func connectUser(t *testing.T, n *node, user string) *testClient {
 	t.Helper()
 	return connectDevice(t, n, user, "d1", nil)

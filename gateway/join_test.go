@@ -22,21 +22,13 @@ import (
 // publications meanwhile. Removed again, it receives its removal entry and
 // nothing after it.
 func TestJoinDuringBurstDeliversEverySeqOnce(t *testing.T) {
-	t.Run("standalone", func(t *testing.T) {
-		client, prefix := redistest.Start(t)
-		joinDuringBurst(t, client, prefix)
-	})
-	t.Run("cluster", func(t *testing.T) {
-		client, prefix := redistest.StartClusterClient(t)
-		joinDuringBurst(t, client, prefix)
-	})
+	onStandaloneAndCluster(t, joinDuringBurst)
 }
 
 func joinDuringBurst(t *testing.T, client rueidis.Client, prefix string) {
 	ctx := redistest.Ctx(t)
 	store := openStore(t)
-	fast := func(c *Config) { c.MessageRateLimit, c.EventRate, c.EventBurst = 10000, 10000, 10000 }
-	a, b := startNode(t, client, store, prefix, "a", fast), startNode(t, client, store, prefix, "b", fast)
+	a, b := startNode(t, client, store, prefix, "a", unthrottled), startNode(t, client, store, prefix, "b", unthrottled)
 	if _, err := a.dir.CreateConversation(ctx, chatstate.Conversation{ID: "c1", Members: []string{"alice"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -172,8 +164,7 @@ func TestMessagePublishedOncePerMessage(t *testing.T) {
 	prefix := redistest.Prefix(t)
 	ctx := redistest.Ctx(t)
 	store := openStore(t)
-	fast := func(c *Config) { c.MessageRateLimit, c.EventRate, c.EventBurst = 10000, 10000, 10000 }
-	a, b := startNode(t, client, store, prefix, "a", fast), startNode(t, client, store, prefix, "b", fast)
+	a, b := startNode(t, client, store, prefix, "a", unthrottled), startNode(t, client, store, prefix, "b", unthrottled)
 	members := make([]string, 10)
 	for i := range members {
 		members[i] = fmt.Sprintf("u%d", i)
