@@ -21,9 +21,13 @@ type StoreLimits struct {
 	// means 1000.
 	MaxPageSize int
 	// MaxMembers caps a conversation's members, counted after duplicates
-	// are dropped; zero means 1000 (every message is published to each
-	// member's channel in one round trip).
+	// are dropped; zero means 1000 (every message carries its recipients
+	// in its publication).
 	MaxMembers int
+	// MaxConversationsOf caps the ids ConversationsOf returns: the
+	// smallest ones, in id order. A gateway node subscribes to those of a
+	// connecting user; zero means 10000.
+	MaxConversationsOf int
 	// MaxFriends caps a friend list, counted after duplicates are dropped;
 	// zero means 5000.
 	MaxFriends int
@@ -51,6 +55,7 @@ const (
 	DefaultMaxContentBytes = 64 << 10
 	DefaultMaxPageSize     = 1000
 	DefaultMaxMembers      = 1000
+	DefaultMaxConvsOf      = 10000
 	DefaultMaxFriends      = 5000
 	DefaultMaxDeviceTokens = 20
 	DefaultMaxTokenBytes   = MaxPushTokenLen
@@ -68,6 +73,7 @@ func (l StoreLimits) WithDefaults() (StoreLimits, error) {
 		{"MaxContentBytes", &l.MaxContentBytes, DefaultMaxContentBytes},
 		{"MaxPageSize", &l.MaxPageSize, DefaultMaxPageSize},
 		{"MaxMembers", &l.MaxMembers, DefaultMaxMembers},
+		{"MaxConversationsOf", &l.MaxConversationsOf, DefaultMaxConvsOf},
 		{"MaxFriends", &l.MaxFriends, DefaultMaxFriends},
 		{"MaxDeviceTokens", &l.MaxDeviceTokens, DefaultMaxDeviceTokens},
 		{"MaxTokenBytes", &l.MaxTokenBytes, DefaultMaxTokenBytes},

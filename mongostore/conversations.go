@@ -86,7 +86,7 @@ func (s *Store) IsMember(ctx context.Context, conversationID, userID string) (bo
 }
 
 // ConversationsOf lists the ids of the user's conversations (the members
-// multikey index), sorted, at most Config.MaxConversationsOf.
+// multikey index), sorted, at most StoreLimits.MaxConversationsOf.
 func (s *Store) ConversationsOf(ctx context.Context, userID string) ([]string, error) {
 	if err := chatstate.ValidateID("user id", userID); err != nil {
 		return nil, err

@@ -58,9 +58,6 @@ type Config struct {
 	// StoreLimits are the limits every store shares: names, defaults and
 	// behaviour at each are documented on chatstate.StoreLimits.
 	chatstate.StoreLimits
-	// MaxConversationsOf caps the ids ConversationsOf returns; zero means
-	// 10000.
-	MaxConversationsOf int
 	// ConnectTimeout bounds server selection of every operation whose ctx has
 	// no earlier deadline; zero means 10 seconds.
 	ConnectTimeout time.Duration
@@ -72,12 +69,6 @@ func (c *Config) setDefaults() error {
 	var err error
 	if c.StoreLimits, err = c.StoreLimits.WithDefaults(); err != nil {
 		return err
-	}
-	if c.MaxConversationsOf < 0 {
-		return chatstate.Errorf(chatstate.EINVALID, "MaxConversationsOf must not be negative")
-	}
-	if c.MaxConversationsOf == 0 {
-		c.MaxConversationsOf = 10000
 	}
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = 10 * time.Second

@@ -106,7 +106,7 @@ func (s *Store) ConversationsOf(ctx context.Context, userID string) ([]string, e
 	if err := chatstate.ValidateID("user id", userID); err != nil {
 		return nil, err
 	}
-	return s.strings(ctx, `SELECT conversation_id FROM conversation_members WHERE user_id = ? ORDER BY conversation_id`, userID)
+	return s.strings(ctx, `SELECT conversation_id FROM conversation_members WHERE user_id = ? ORDER BY conversation_id LIMIT ?`, userID, s.cfg.MaxConversationsOf)
 }
 
 func (s *Store) strings(ctx context.Context, query string, args ...any) ([]string, error) {

@@ -13,6 +13,7 @@ import (
 // smallLimits are the limits of env.small: small enough to reach each one.
 var smallLimits = chatstate.StoreLimits{
 	MaxBatch: 3, MaxContentBytes: 10, MaxPageSize: 4, MaxMembers: 3, MaxFriends: 3, MaxDeviceTokens: 2, MaxTokenBytes: 8,
+	MaxConversationsOf: 3,
 }
 
 func members(n int, prefix string) []string {
@@ -67,7 +68,7 @@ func testLimitsDefault(t *testing.T, e *env) {
 }
 
 func testLimitsNegative(t *testing.T, e *env) {
-	for _, l := range []chatstate.StoreLimits{{MaxPageSize: -1}, {MaxMembers: -1}, {MaxDeviceTokens: -1}, {MaxBatch: -1}} {
+	for _, l := range []chatstate.StoreLimits{{MaxPageSize: -1}, {MaxMembers: -1}, {MaxDeviceTokens: -1}, {MaxBatch: -1}, {MaxConversationsOf: -1}} {
 		s, err := e.newStore(t, l)
 		if err == nil {
 			s.Close(context.Background())
@@ -122,6 +123,25 @@ func testLimitMembers(t *testing.T, e *env) {
 // A new device beyond MaxDeviceTokens evicts the least recently updated
 // token (ties: the smallest device id); replacing a known device never
 // evicts.
+// ConversationsOf returns at most MaxConversationsOf ids, the smallest.
+func testLimitConversationsOf(t *testing.T, e *env) {
+	s, c := e.small, ctx(t)
+	u := e.id("u")
+	var ids []string
+	for i := range smallLimits.MaxConversationsOf + 2 {
+		id := fmt.Sprintf("%s-%02d", e.id("conv"), 9-i) // created in descending id order
+		if _, err := s.CreateConversation(c, chatstate.Conversation{ID: id, Members: []string{u}}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	got, err := s.ConversationsOf(c, u)
+	if err != nil || !slices.Equal(got, ids[:smallLimits.MaxConversationsOf]) {
+		t.Fatalf("ConversationsOf with MaxConversationsOf %d = %v, %v; want %v", smallLimits.MaxConversationsOf, got, err, ids[:smallLimits.MaxConversationsOf])
+	}
+}
+
 func testLimitDeviceTokens(t *testing.T, e *env) {
 	s, c := e.small, ctx(t)
 	u := e.id("u")

@@ -134,6 +134,7 @@ func Run(t *testing.T, newStore func(t *testing.T, limits chatstate.StoreLimits)
 		{"LimitPageSize", testLimitPageSize},
 		{"LimitMembers", testLimitMembers},
 		{"LimitDeviceTokens", testLimitDeviceTokens},
+		{"LimitConversationsOf", testLimitConversationsOf},
 		{"LimitsOthers", testLimitsOthers},
 		{"ReadPositions", testReadPositions},
 		{"ConversationActivity", testConversationActivity},
