@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -74,9 +76,7 @@ func (h *hub) onConversation(convID, payload string) {
 		h.m.badEnvelopes.Inc()
 		return
 	}
-	// The frame shares the publication's bytes instead of copying them:
-	// a string is never modified, and RawFrame only reads its packet.
-	f := socketio.RawFrame(unsafe.Slice(unsafe.StringData(packet), len(packet)))
+	f := stringFrame(packet)
 	h.convMu.Lock()
 	defer h.convMu.Unlock()
 	if _, ok := h.convs[convID]; !ok {
@@ -180,11 +180,7 @@ func (h *hub) leaveConvs(ctx context.Context, userID string, ue *userConns) {
 	h.convSubMu.Lock()
 	defer h.convSubMu.Unlock()
 	h.convMu.Lock()
-	convs := make([]string, 0, len(ue.convs))
-	for c := range ue.convs {
-		convs = append(convs, c)
-	}
-	drop := h.dropUserLocked(userID, ue, convs)
+	drop := h.dropUserLocked(userID, ue, slices.Collect(maps.Keys(ue.convs)))
 	ue.convs = nil
 	h.convMu.Unlock()
 	if len(drop) == 0 {
@@ -257,22 +253,14 @@ func (h *hub) catchUp(ctx context.Context, userID, convID string, from int64, fe
 	if !ue.subscribed {
 		return true
 	}
-	if err := h.joinConvs(ctx, userID, ue, []string{convID}, true); err != nil {
-		h.convMu.Lock()
-		held := h.catching[userConv{userID, convID}]
-		delete(h.catching, userConv{userID, convID})
-		if held != nil {
-			// Already a member here: what was held goes out.
-			for _, p := range held.held {
-				h.deliverTo(ue, p.exclude, p.frame)
-			}
-		}
-		h.convMu.Unlock()
-		h.log.Warn("join: subscribe failed", "user", userID, "conversation", convID, "err", err)
-		return false
+	// Subscribed before the read: everything it does not return arrives
+	// live. A subscription fails only for a user new to the conversation
+	// here, whom joinConvs removes again: nothing was held then.
+	var pubs []livePub
+	err := h.joinConvs(ctx, userID, ue, []string{convID}, true)
+	if err == nil {
+		pubs, err = fetch(ctx, convID, from)
 	}
-	// Subscribed before this read: everything it does not return arrives live.
-	pubs, err := fetch(ctx, convID, from)
 	h.convMu.Lock()
 	defer h.convMu.Unlock()
 	key := userConv{userID, convID}
@@ -280,7 +268,10 @@ func (h *hub) catchUp(ctx context.Context, userID, convID string, from int64, fe
 	delete(h.catching, key)
 	st, ok := ue.convs[convID]
 	if !ok || held == nil {
-		return true // left meanwhile (under subMu, only by a failed join)
+		if err != nil {
+			h.log.Warn("join: subscribe failed", "user", userID, "conversation", convID, "err", err)
+		}
+		return err == nil
 	}
 	live := st.liveFrom
 	if live == 0 && len(held.held) > 0 {
@@ -295,7 +286,7 @@ func (h *hub) catchUp(ctx context.Context, userID, convID string, from int64, fe
 			// before it, and never twice. A send from this node may have
 			// started live delivery before this join arrived: the gap
 			// below it then comes after it.
-			if p.seq <= from || (live != 0 && p.seq >= live) || (st.liveFrom == 0 && p.seq <= st.last) {
+			if p.seq <= from || (live != 0 && p.seq >= live) {
 				continue
 			}
 			h.deliverTo(ue, "", p.frame)
@@ -305,7 +296,7 @@ func (h *hub) catchUp(ctx context.Context, userID, convID string, from int64, fe
 			st.liveFrom = from + 1
 		}
 	} else {
-		h.log.Warn("join: catch-up read failed", "user", userID, "conversation", convID, "err", err)
+		h.log.Warn("join: catch-up failed", "user", userID, "conversation", convID, "err", err)
 	}
 	for _, p := range held.held {
 		if p.seq > st.last {
@@ -350,6 +341,12 @@ func (h *hub) deliverTo(e *userConns, exclude string, f *socketio.Frame) {
 		}
 		h.m.delivered.Inc()
 	}
+}
+
+// stringFrame is a frame sharing a publication's bytes instead of copying
+// them: a string is never modified, and RawFrame only reads its packet.
+func stringFrame(packet string) *socketio.Frame {
+	return socketio.RawFrame(unsafe.Slice(unsafe.StringData(packet), len(packet)))
 }
 
 // entry returns the user's entry, nil without sockets here.

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"unsafe"
 
 	"github.com/chatstate/chatstate/fanout"
 	"github.com/chatstate/chatstate/internal/keys"
@@ -273,8 +272,7 @@ func (h *hub) onMessage(userID, message string) {
 		h.m.badEnvelopes.Inc()
 		return
 	}
-	// The frame shares the publication's bytes (see onConversation).
-	h.deliver(userID, exclude, socketio.RawFrame(unsafe.Slice(unsafe.StringData(packet), len(packet))))
+	h.deliver(userID, exclude, stringFrame(packet))
 }
 
 // held reports whether the user has a socket here.
