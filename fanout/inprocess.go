@@ -2,11 +2,9 @@ package fanout
 
 import (
 	"context"
-	"strings"
 	"sync"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/chatstate/chatstate/internal/keys"
 )
 
 // InProcess is the Broker of the embedded single-node mode: it subscribes
@@ -20,8 +18,8 @@ import (
 // miniredis holds its lock until a publication is taken, so Handler.Message
 // must not wait on the embedded Redis (the gateway's only queues frames).
 type InProcess struct {
-	srv  *miniredis.Miniredis
-	keys keys.Keys
+	srv *miniredis.Miniredis
+	names
 
 	mu       sync.Mutex // guards sub's subscriptions against Close
 	sub      *miniredis.Subscriber
@@ -29,8 +27,6 @@ type InProcess struct {
 	closed   bool
 	stop     chan struct{}
 	done     chan struct{}
-
-	userChanPrefix, convChanPrefix string // see Redis
 }
 
 var _ Broker = (*InProcess)(nil)
@@ -38,11 +34,8 @@ var _ Broker = (*InProcess)(nil)
 // NewInProcess returns a broker inside srv with the key prefix of the
 // other services. It does nothing until Start.
 func NewInProcess(srv *miniredis.Miniredis, keyPrefix string) *InProcess {
-	k := keys.New(keyPrefix)
-	return &InProcess{srv: srv, keys: k, channels: make(map[string]struct{}),
-		stop: make(chan struct{}), done: make(chan struct{}),
-		userChanPrefix: strings.TrimSuffix(k.UserChannel(""), "}"),
-		convChanPrefix: strings.TrimSuffix(k.ConversationChannel(""), "}")}
+	return &InProcess{srv: srv, names: newNames(keyPrefix), channels: make(map[string]struct{}),
+		stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // Start subscribes inside the embedded Redis and delivers until Close
@@ -60,11 +53,7 @@ func (b *InProcess) Start(_ context.Context, h Handler) error {
 		for {
 			select {
 			case m := <-msgs:
-				if id, ok := strings.CutPrefix(m.Channel, b.convChanPrefix); ok && h.Conversation != nil {
-					h.Conversation(strings.TrimSuffix(id, "}"), m.Message)
-				} else if id, ok := strings.CutPrefix(m.Channel, b.userChanPrefix); ok && h.Message != nil {
-					h.Message(strings.TrimSuffix(id, "}"), m.Message)
-				}
+				b.route(h, m.Channel, m.Message)
 			case <-b.stop:
 				return
 			}
@@ -87,20 +76,12 @@ func (b *InProcess) UnsubscribeUser(_ context.Context, userID string) error {
 
 // SubscribeConversations subscribes at once.
 func (b *InProcess) SubscribeConversations(_ context.Context, convIDs []string) error {
-	chs := make([]string, len(convIDs))
-	for i, c := range convIDs {
-		chs[i] = b.keys.ConversationChannel(c)
-	}
-	return b.subscribe(chs...)
+	return b.subscribe(b.convChannels(convIDs)...)
 }
 
 // UnsubscribeConversations unsubscribes at once.
 func (b *InProcess) UnsubscribeConversations(_ context.Context, convIDs []string) error {
-	chs := make([]string, len(convIDs))
-	for i, c := range convIDs {
-		chs[i] = b.keys.ConversationChannel(c)
-	}
-	b.unsubscribe(chs...)
+	b.unsubscribe(b.convChannels(convIDs)...)
 	return nil
 }
 

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 
-	"github.com/chatstate/chatstate/internal/keys"
 	"github.com/redis/rueidis"
 )
 
@@ -32,8 +30,8 @@ import (
 // and every channel subscribed where it belongs. In between no connection
 // delivers anything, so nothing can reach a socket before its resync.
 type Redis struct {
-	client  rueidis.Client
-	keys    keys.Keys
+	client rueidis.Client
+	names
 	log     *slog.Logger
 	h       Handler
 	cluster bool // conversation channels are shard channels
@@ -74,10 +72,6 @@ type Redis struct {
 	// it, so no publication is delivered before it.
 	deliverMu sync.Mutex
 	broken    bool
-
-	// userChanPrefix and convChanPrefix start the channel names of users
-	// and conversations ("<prefix>user:{u:", "<prefix>conv:{c:").
-	userChanPrefix, convChanPrefix string
 }
 
 var _ Broker = (*Redis)(nil)
@@ -94,24 +88,12 @@ func NewRedis(client Client, cfg RedisConfig) *Redis {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	k := keys.New(cfg.KeyPrefix)
-	return &Redis{client: client, keys: k, log: cfg.Logger,
+	return &Redis{client: client, names: newNames(cfg.KeyPrefix), log: cfg.Logger,
 		cluster: client.Mode() == rueidis.ClientModeCluster,
 		plain:   &link{down: true}, shards: make(map[string]*link),
 		channels: make(map[string]struct{}), conv: make(map[uint16]map[string]struct{}),
 		resub: make(map[uint16]struct{}),
-		wake:  make(chan struct{}, 1), closing: make(chan struct{}), done: make(chan struct{}),
-		userChanPrefix: strings.TrimSuffix(k.UserChannel(""), "}"),
-		convChanPrefix: strings.TrimSuffix(k.ConversationChannel(""), "}")}
-}
-
-// route hands a publication to the handler by its channel's kind.
-func (b *Redis) route(ch, msg string) {
-	if id, ok := strings.CutPrefix(ch, b.convChanPrefix); ok && b.h.Conversation != nil {
-		b.h.Conversation(strings.TrimSuffix(id, "}"), msg)
-	} else if id, ok := strings.CutPrefix(ch, b.userChanPrefix); ok && b.h.Message != nil {
-		b.h.Message(strings.TrimSuffix(id, "}"), msg)
-	}
+		wake:  make(chan struct{}, 1), closing: make(chan struct{}), done: make(chan struct{})}
 }
 
 // Start opens the subscriber's connections and keeps them open until ctx
@@ -212,14 +194,6 @@ func (b *Redis) UnsubscribeConversations(ctx context.Context, convIDs []string) 
 // channel on a Cluster.
 func (b *Redis) ConversationChannel(convID string) (string, bool) {
 	return b.keys.ConversationChannel(convID), b.cluster
-}
-
-func (b *Redis) convChannels(convIDs []string) []string {
-	chs := make([]string, len(convIDs))
-	for i, c := range convIDs {
-		chs[i] = b.keys.ConversationChannel(c)
-	}
-	return chs
 }
 
 // subscribeBatch bounds the channels of one SUBSCRIBE or SSUBSCRIBE.

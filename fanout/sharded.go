@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"sort"
@@ -175,7 +176,7 @@ func (b *Redis) repairShards(ctx context.Context) error {
 			unowned = append(unowned, slot)
 			continue
 		default:
-			for _, cmd := range batches(setKeys(set), func(c []string) rueidis.Completed { return l.sub.B().Ssubscribe().Channel(c...).Build() }) {
+			for _, cmd := range batches(slices.Collect(maps.Keys(set)), func(c []string) rueidis.Completed { return l.sub.B().Ssubscribe().Channel(c...).Build() }) {
 				todo = append(todo, resub{l.sub, cmd, slot})
 			}
 		}
@@ -207,7 +208,7 @@ func (b *Redis) shardSubscriptionsLocked(l *link) []rueidis.Completed {
 			continue
 		}
 		delete(b.resub, slot)
-		out = append(out, batches(setKeys(set), func(c []string) rueidis.Completed { return l.sub.B().Ssubscribe().Channel(c...).Build() })...)
+		out = append(out, batches(slices.Collect(maps.Keys(set)), func(c []string) rueidis.Completed { return l.sub.B().Ssubscribe().Channel(c...).Build() })...)
 	}
 	return out
 }
@@ -365,14 +366,6 @@ func bySlot(chs []string) map[uint16][]string {
 	for _, ch := range chs {
 		slot := keys.Slot(ch)
 		out[slot] = append(out[slot], ch)
-	}
-	return out
-}
-
-func setKeys(set map[string]struct{}) []string {
-	out := make([]string, 0, len(set))
-	for k := range set {
-		out = append(out, k)
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package fanout
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,7 +39,7 @@ func ownerOf(t *testing.T, ctx context.Context, client rueidis.Client, key strin
 func convsPerShard(t *testing.T, ctx context.Context, client rueidis.Client, k keys.Keys, base string, n int) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
-	for i := 0; len(out) < 3 || slices.ContainsFunc(mapValues(out), func(ids []string) bool { return len(ids) < n }); i++ {
+	for i := 0; len(out) < 3 || slices.ContainsFunc(slices.Collect(maps.Values(out)), func(ids []string) bool { return len(ids) < n }); i++ {
 		id := base + strconv.Itoa(i)
 		addr := ownerOf(t, ctx, client, k.ConversationChannel(id))
 		if len(out[addr]) < n {

@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -52,7 +54,7 @@ func (b *Redis) deliver(l *link, gen uint64, ch, msg string) {
 	b.deliverMu.Lock()
 	defer b.deliverMu.Unlock()
 	if !b.broken {
-		b.route(ch, msg)
+		b.route(b.h, ch, msg)
 	}
 }
 
@@ -324,11 +326,7 @@ func (b *Redis) subscriptionsLocked(l *link) []rueidis.Completed {
 	if l.shard {
 		return b.shardSubscriptionsLocked(l)
 	}
-	chs := make([]string, 0, len(b.channels))
-	for ch := range b.channels {
-		chs = append(chs, ch)
-	}
-	return batches(chs, func(c []string) rueidis.Completed { return l.sub.B().Subscribe().Channel(c...).Build() })
+	return batches(slices.Collect(maps.Keys(b.channels)), func(c []string) rueidis.Completed { return l.sub.B().Subscribe().Channel(c...).Build() })
 }
 
 // batches builds one command per subscribeBatch channels of chs.
@@ -345,18 +343,10 @@ func batches(chs []string, build func([]string) rueidis.Completed) []rueidis.Com
 // cancelsLocked returns the release of every link's connection.
 func (b *Redis) cancelsLocked() []func() {
 	var out []func()
-	for _, l := range append([]*link{b.plain}, mapValues(b.shards)...) {
+	for _, l := range append([]*link{b.plain}, slices.Collect(maps.Values(b.shards))...) {
 		if l.cancel != nil {
 			out = append(out, l.cancel)
 		}
-	}
-	return out
-}
-
-func mapValues[K comparable, V any](m map[K]V) []V {
-	out := make([]V, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
 	}
 	return out
 }
