@@ -373,12 +373,17 @@ func (s *Server) userConversations(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	dec := json.NewDecoder(body)
+	return DecodeBody(w, r, s.cfg.MaxBodyBytes, v)
+}
+
+// DecodeBody decodes a request body of at most max bytes holding one JSON
+// object into v: too large is too_large, anything else malformed invalid.
+func DecodeBody(w http.ResponseWriter, r *http.Request, max int64, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, max))
 	if err := dec.Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return chatstate.Errorf(chatstate.ETOOLARGE, "request body is larger than %d bytes", s.cfg.MaxBodyBytes)
+			return chatstate.Errorf(chatstate.ETOOLARGE, "request body is larger than %d bytes", max)
 		}
 		return chatstate.Errorf(chatstate.EINVALID, "request body must be a JSON object with the documented fields")
 	}

@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -231,18 +229,7 @@ func (h *Handler) befriend(ctx context.Context, user, friend string) error {
 }
 
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return chatstate.Errorf(chatstate.ETOOLARGE, "request body is larger than %d bytes", h.cfg.MaxBodyBytes)
-		}
-		return chatstate.Errorf(chatstate.EINVALID, "request body must be a JSON object with the documented fields")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return chatstate.Errorf(chatstate.EINVALID, "request body must hold one JSON object")
-	}
-	return nil
+	return httpapi.DecodeBody(w, r, h.cfg.MaxBodyBytes, v)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
