@@ -143,6 +143,16 @@ func testGracefulStop(t *testing.T, newClient newClientFunc) {
 	if must[bool](t)(b.IsUserOnline(ctx, "zed")) {
 		t.Fatal("zed revived on the next heartbeat")
 	}
+	// A beat a sent before it stopped can reach Redis after the mark, over
+	// another pooled connection: it must not bring a back.
+	ok(t, a.Heartbeat(ctx))
+	ok(t, b.Heartbeat(ctx))
+	if must[bool](t)(b.IsUserOnline(ctx, "zed")) {
+		t.Fatal("a late beat from the stopped instance revived zed")
+	}
+	if nodes := must[[]Node](t)(b.Nodes(ctx)); len(nodes) != 1 || nodes[0].Instance != b.Instance() {
+		t.Fatalf("live nodes after a left: %+v", nodes)
+	}
 }
 
 func testSweepExpired(t *testing.T, newClient newClientFunc) {

@@ -1,8 +1,8 @@
 -- node_heartbeat.lua: records a gateway node instance's heartbeat and
 -- connection count, and reports the dead instances.
 -- KEYS[1] nodes sorted set (member instance id, score last heartbeat ms)
--- KEYS[2] nodeinfo hash (field instance id, value "<connections>|<heartbeat ms>";
---         same slot as KEYS[1])
+-- KEYS[2] nodeinfo hash (field instance id, value "<connections>|<heartbeat ms>",
+--         or "left" once the instance marked itself dead; same slot as KEYS[1])
 -- ARGV[1] instance id
 -- ARGV[2] NodeTimeout ms: an instance whose heartbeat is older is dead
 -- ARGV[3] purge age ms: members older than this are deleted (their device
@@ -16,12 +16,13 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local timeout = tonumber(ARGV[2])
 -- A dead mark is "heartbeat just older than the timeout" rather than 0, so
 -- the member stays (and stays dead) until the purge age like a crash would.
-local score = now
-if ARGV[4] == '1' then score = now - timeout - 1 end
-redis.call('ZADD', KEYS[1], score, ARGV[1])
+-- It is final: a beat the instance sent before it stopped can still arrive
+-- after the mark (over another pooled connection), and must not revive it.
 if ARGV[4] == '1' then
-  redis.call('HDEL', KEYS[2], ARGV[1])
-else
+  redis.call('ZADD', KEYS[1], now - timeout - 1, ARGV[1])
+  redis.call('HSET', KEYS[2], ARGV[1], 'left')
+elseif redis.call('HGET', KEYS[2], ARGV[1]) ~= 'left' then
+  redis.call('ZADD', KEYS[1], now, ARGV[1])
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[6] .. '|' .. now)
 end
 local cutoff = '(' .. (now - tonumber(ARGV[3]))
