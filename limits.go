@@ -24,9 +24,10 @@ type StoreLimits struct {
 	// are dropped; zero means 1000 (every message carries its recipients
 	// in its publication).
 	MaxMembers int
-	// MaxConversationsOf caps the ids ConversationsOf returns: the
-	// smallest ones, in id order. A gateway node subscribes to those of a
-	// connecting user; zero means 10000.
+	// MaxConversationsOf caps the ids ConversationsOf returns, and the
+	// conversations ConversationActivity orders: the smallest ids. A
+	// gateway node subscribes to those of a connecting user; zero means
+	// 10000.
 	MaxConversationsOf int
 	// MaxFriends caps a friend list, counted after duplicates are dropped;
 	// zero means 5000.

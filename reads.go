@@ -15,8 +15,10 @@ type ReadStore interface {
 	// ConversationActivity lists the user's conversations, most recent
 	// activity first (ties by id): LastActivity is the CreatedAt of the
 	// conversation's last message that BumpsActivity, or of the
-	// conversation itself when it has none. It rebuilds the Redis list
-	// index, so it may cost O(conversations of the user).
+	// conversation itself when it has none. Like ConversationsOf it covers
+	// at most StoreLimits.MaxConversationsOf conversations, the smallest
+	// ids, so the list holds what a gateway subscribes to. It rebuilds the
+	// Redis list index, so it may cost O(conversations of the user).
 	ConversationActivity(ctx context.Context, userID string) ([]ConversationActivity, error)
 }
 

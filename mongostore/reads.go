@@ -81,6 +81,7 @@ func (s *Store) ConversationActivity(ctx context.Context, userID string) ([]chat
 	}
 	cur, err := s.convs.Find(ctx, bson.D{{Key: "members", Value: userID}}, options.Find().
 		SetProjection(bson.D{{Key: "_id", Value: 1}, {Key: "createdAt", Value: 1}}).
+		SetSort(bson.D{{Key: "_id", Value: 1}}).
 		SetLimit(int64(s.cfg.MaxConversationsOf)))
 	if err != nil {
 		return nil, dbErr("conversation activity", err)

@@ -54,8 +54,9 @@ func (s *Store) ConversationActivity(ctx context.Context, userID string) ([]chat
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT c.id, coalesce((SELECT m.created_at FROM messages m
 			WHERE m.conversation_id = c.id AND m.type NOT IN (`+notBumping+`) ORDER BY m.seq DESC LIMIT 1), c.created_at) AS at
-		FROM conversation_members cm JOIN conversations c ON c.id = cm.conversation_id
-		WHERE cm.user_id = ? ORDER BY at DESC, c.id`, userID)
+		FROM (SELECT conversation_id FROM conversation_members WHERE user_id = ?
+			ORDER BY conversation_id LIMIT ?) cm JOIN conversations c ON c.id = cm.conversation_id
+		ORDER BY at DESC, c.id`, userID, s.cfg.MaxConversationsOf)
 	if err != nil {
 		return nil, dbErr("conversation activity", err)
 	}

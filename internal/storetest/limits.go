@@ -142,6 +142,31 @@ func testLimitConversationsOf(t *testing.T, e *env) {
 	}
 }
 
+// ConversationActivity orders the same MaxConversationsOf conversations
+// that ConversationsOf returns, however recent the others are.
+func testLimitConversationActivity(t *testing.T, e *env) {
+	s, c := e.small, ctx(t)
+	u, base := e.id("u"), e.id("conv")
+	var ids []string
+	for i := range smallLimits.MaxConversationsOf + 2 {
+		id := fmt.Sprintf("%s-%02d", base, 9-i)
+		if _, err := s.CreateConversation(c, chatstate.Conversation{ID: id, Members: []string{u}, CreatedAt: int64(1000 + i)}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	// The newest conversations have the largest activity and the smallest
+	// ids; the cap keeps the smallest ids, newest first.
+	want := make([]chatstate.ConversationActivity, 0, smallLimits.MaxConversationsOf)
+	for i := len(ids) - 1; i >= len(ids)-smallLimits.MaxConversationsOf; i-- {
+		want = append(want, chatstate.ConversationActivity{ID: ids[i], LastActivity: int64(1000 + i)})
+	}
+	got, err := s.ConversationActivity(c, u)
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("ConversationActivity with MaxConversationsOf %d = %v, %v; want %v", smallLimits.MaxConversationsOf, got, err, want)
+	}
+}
+
 func testLimitDeviceTokens(t *testing.T, e *env) {
 	s, c := e.small, ctx(t)
 	u := e.id("u")

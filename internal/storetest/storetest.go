@@ -51,7 +51,8 @@
 //     behaviour; over MaxPageSize, MaxMembers, MaxBatch, MaxFriends,
 //     MaxContentBytes or MaxTokenBytes is too_large with nothing stored; a
 //     new device over MaxDeviceTokens evicts the least recently updated
-//     token; a negative limit fails the open with invalid.
+//     token; MaxConversationsOf caps ConversationsOf and ConversationActivity
+//     to the same smallest ids; a negative limit fails the open with invalid.
 //
 // newStore opens a store with the given limits (zero: the defaults). Run
 // calls it for the main store, shared by all subtests (every subtest uses
@@ -135,6 +136,7 @@ func Run(t *testing.T, newStore func(t *testing.T, limits chatstate.StoreLimits)
 		{"LimitMembers", testLimitMembers},
 		{"LimitDeviceTokens", testLimitDeviceTokens},
 		{"LimitConversationsOf", testLimitConversationsOf},
+		{"LimitConversationActivity", testLimitConversationActivity},
 		{"LimitsOthers", testLimitsOthers},
 		{"ReadPositions", testReadPositions},
 		{"ConversationActivity", testConversationActivity},
