@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests need, idempotently: redis-server, chromium and an
-# emoji font (Debian packages) and the npm packages of the client and
+# Installs what the tests need, idempotently: redis-server, chromium, an
+# emoji font and python3-socketio (Debian packages) and the npm packages of the client and
 # browser tests. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +25,12 @@ fi
 if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/noto ]; then
 	echo "setup: installing chromium and fonts-noto-color-emoji from Debian packages"
 	apt_install chromium fonts-noto-color-emoji
+fi
+# The python-socketio client test (TestPythonClient) runs on Debian's python3,
+# with the transports' libraries the client needs for websocket and polling.
+if ! /usr/bin/python3 -c 'import socketio, websocket, requests' >/dev/null 2>&1; then
+	echo "setup: installing python3-socketio, python3-websocket and python3-requests from Debian packages"
+	apt_install python3 python3-socketio python3-websocket python3-requests
 fi
 for dir in $(find . -name package.json -not -path '*/node_modules/*' -path '*/testdata/*' -printf '%h\n' 2>/dev/null); do
 	if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chatstate/chatstate/internal/mongotest"
+	"github.com/chatstate/chatstate/internal/redistest"
+)
+
+// debianPython is Debian's interpreter: python3-socketio and its transports
+// (python3-websocket, python3-requests) are installed for it by
+// scripts/setup.sh, whatever python3 comes first on PATH.
+const debianPython = "/usr/bin/python3"
+
+// TestPythonClient runs python-socketio's client (testdata/python) against
+// two gateway processes sharing one redis-server and one MongoDB-protocol
+// store: messages across nodes over websocket and polling, idempotent
+// resends, sync after a reconnect, presence and typing, error codes and a
+// refused token.
+func TestPythonClient(t *testing.T) {
+	if err := exec.Command(debianPython, "-c", "import socketio, websocket, requests").Run(); err != nil {
+		t.Fatalf("python3-socketio is missing for %s (%v): run bash scripts/setup.sh", debianPython, err)
+	}
+	redis := redistest.StartServer(t)
+	env := map[string]string{
+		"REDIS_HOST":                   "127.0.0.1",
+		"REDIS_PORT":                   fmt.Sprint(redis.Port),
+		"CHATSTATE_KEY_PREFIX":         redistest.Prefix(t),
+		"CHATSTATE_JWT_SECRET":         "python-secret",
+		"CHATSTATE_API_KEY":            "python-api-key",
+		"CHATSTATE_MESSAGE_RATE_LIMIT": "30",
+		"CHATSTATE_LOG_LEVEL":          "warn",
+		"MONGODB_URI":                  mongotest.Start(t),
+	}
+	var urls []string
+	for _, id := range []string{"a", "b"} {
+		e := map[string]string{"CHATSTATE_NODE_ID": "py-" + id}
+		for k, v := range env {
+			e[k] = v
+		}
+		urls = append(urls, startGateway(t, e).URL)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, debianPython, "-m", "unittest", "-v", "test_client")
+	cmd.Dir = filepath.Join("testdata", "python")
+	cmd.Env = append(cmd.Environ(), "GATEWAY_A="+urls[0], "GATEWAY_B="+urls[1],
+		"CHATSTATE_JWT_SECRET="+env["CHATSTATE_JWT_SECRET"], "CHATSTATE_API_KEY="+env["CHATSTATE_API_KEY"],
+		"PYTHONDONTWRITEBYTECODE=1")
+	out, err := cmd.CombinedOutput()
+	t.Logf("python -m unittest output:\n%s", out)
+	if err != nil {
+		t.Fatalf("python-socketio tests failed: %v", err)
+	}
+}
