@@ -356,6 +356,7 @@ func (g *Gateway) onConnect(c *socketio.Conn, raw json.RawMessage) error {
 	if err != nil {
 		g.hub.remove(ctx, userID, c)
 		g.log.Warn("register socket failed", "user", userID, "err", err)
+		g.unregister(cl)
 		return connectRefused(err)
 	}
 	c.SetData(cl)
@@ -404,6 +405,34 @@ func (g *Gateway) register(ctx context.Context, cl *client) (chatstate.PresenceC
 		}
 	}
 	return change, newDevice, nil
+}
+
+// unregister undoes what a refused connect's register may have written:
+// the device would otherwise look online, and get no pushes, for the device
+// TTL with no socket behind it. It runs in the background, so the refusal
+// is not delayed by a Redis that is failing; it removes the device only
+// while it is still registered with this socket, so a quick retry's newer
+// socket is kept.
+func (g *Gateway) unregister(cl *client) {
+	if !g.tasks.add() {
+		return
+	}
+	go func() {
+		defer g.tasks.done()
+		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.EventTimeout)
+		defer cancel()
+		if g.deps.Sockets != nil {
+			if err := g.deps.Sockets.RemoveSocket(ctx, cl.conn.ID()); err != nil {
+				g.log.Debug("refused socket's record not removed; it expires", "socket", cl.conn.ID(), "err", err)
+			}
+		}
+		change, err := g.deps.State.SetSocketOffline(ctx, cl.userID, cl.deviceID, cl.conn.ID())
+		if err != nil {
+			g.log.Warn("refused socket's device not taken offline; it expires", "user", cl.userID, "err", err)
+			return
+		}
+		g.endSession(ctx, cl, change)
+	}()
 }
 
 func (g *Gateway) onDisconnect(c *socketio.Conn, reason string) {
