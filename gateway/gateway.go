@@ -66,6 +66,8 @@ type Config struct {
 	// within it, the ack says unavailable with retryAfterMs instead of
 	// arriving late or never. Zero means 5s; clients should allow at least
 	// twice that for an ack before they resend (same clientMessageId).
+	// A disconnect's bookkeeping gets twice it; a failed offline is then
+	// retried in the background.
 	EventTimeout time.Duration
 	// ReceiptInterval is the least time between two receipts of one
 	// reader in one conversation (across nodes); reads within it are
@@ -196,8 +198,9 @@ type Gateway struct {
 	drainFrame           *socketio.Frame
 	draining             atomic.Bool
 	stop                 context.CancelFunc // ends the background work of Start
-	wg                   sync.WaitGroup     // refreshActivity
-	tasks                tasks              // typing expiry, resync, held-back receipts
+	wg                   sync.WaitGroup     // refreshActivity, retryOffline
+	offline              *pendingOffline
+	tasks                tasks // typing expiry, resync, held-back receipts
 	receipts             receiptTimers
 }
 
@@ -232,6 +235,7 @@ type client struct {
 func New(cfg Config, deps Deps) *Gateway {
 	cfg.setDefaults()
 	g := &Gateway{cfg: cfg, deps: deps, log: cfg.Logger, m: newMetrics(deps.Registerer)}
+	g.offline = newPendingOffline(g.m.offlinePending)
 	if cfg.Socket.Logger == nil {
 		cfg.Socket.Logger = cfg.Logger
 	}
@@ -261,18 +265,22 @@ func New(cfg Config, deps Deps) *Gateway {
 	return g
 }
 
-// Start opens the Pub/Sub subscriber and the activity refresher; both stop
-// when ctx ends or Close is called.
+// Start opens the Pub/Sub subscriber, the activity refresher and the retry
+// of failed offlines; they stop when ctx ends or Close is called.
 func (g *Gateway) Start(ctx context.Context) error {
 	ctx, g.stop = context.WithCancel(ctx)
 	if err := g.hub.start(ctx); err != nil {
 		g.stop()
 		return err
 	}
-	g.wg.Add(1)
+	g.wg.Add(2)
 	go func() {
 		defer g.wg.Done()
 		g.refreshActivity(ctx)
+	}()
+	go func() {
+		defer g.wg.Done()
+		g.retryOffline(ctx)
 	}()
 	return nil
 }
@@ -409,30 +417,21 @@ func (g *Gateway) register(ctx context.Context, cl *client) (chatstate.PresenceC
 
 // unregister undoes what a refused connect's register may have written:
 // the device would otherwise look online, and get no pushes, for the device
-// TTL with no socket behind it. It runs in the background, so the refusal
-// is not delayed by a Redis that is failing; it removes the device only
-// while it is still registered with this socket, so a quick retry's newer
-// socket is kept.
+// TTL with no socket behind it. The offline queue does it in the
+// background, so the refusal is not delayed by a Redis that is failing; it
+// removes the device only while it is still registered with this socket,
+// so a quick retry's newer socket is kept.
 func (g *Gateway) unregister(cl *client) {
-	if !g.tasks.add() {
-		return
-	}
-	go func() {
-		defer g.tasks.done()
+	if g.deps.Sockets != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.EventTimeout)
 		defer cancel()
-		if g.deps.Sockets != nil {
-			if err := g.deps.Sockets.RemoveSocket(ctx, cl.conn.ID()); err != nil {
-				g.log.Debug("refused socket's record not removed; it expires", "socket", cl.conn.ID(), "err", err)
-			}
+		if err := g.deps.Sockets.RemoveSocket(ctx, cl.conn.ID()); err != nil {
+			g.log.Debug("refused socket's record not removed; it expires", "socket", cl.conn.ID(), "err", err)
 		}
-		change, err := g.deps.State.SetSocketOffline(ctx, cl.userID, cl.deviceID, cl.conn.ID())
-		if err != nil {
-			g.log.Warn("refused socket's device not taken offline; it expires", "user", cl.userID, "err", err)
-			return
-		}
-		g.endSession(ctx, cl, change)
-	}()
+	}
+	if !g.offline.add(cl, true) {
+		g.log.Warn("offline queue full: the refused socket's device expires", "user", cl.userID)
+	}
 }
 
 func (g *Gateway) onDisconnect(c *socketio.Conn, reason string) {
@@ -444,7 +443,7 @@ func (g *Gateway) onDisconnect(c *socketio.Conn, reason string) {
 	if g.cfg.afterDisconnect != nil {
 		defer g.cfg.afterDisconnect(cl.userID, cl.deviceID)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*g.cfg.EventTimeout)
 	defer cancel()
 	cl.mu.Lock()
 	cl.gone = true
@@ -476,18 +475,11 @@ func (g *Gateway) onDisconnect(c *socketio.Conn, reason string) {
 		}
 		return
 	}
-	change, err := g.deps.State.SetSocketOffline(ctx, cl.userID, cl.deviceID, c.ID())
-	if err != nil {
-		g.log.Error("presence offline failed; the device and its session expire with their TTLs", "user", cl.userID, "err", err)
-	} else {
-		g.endSession(ctx, cl, change)
-	}
-	if err == nil && change.Changed {
-		g.publishPresence(ctx, change.After)
-		if !change.After.Online && g.deps.LastSeen != nil {
-			if err := g.deps.LastSeen.SetLastSeen(ctx, cl.userID, change.After.LastSeen); err != nil {
-				g.log.Warn("last seen not persisted", "user", cl.userID, "err", err)
-			}
+	if err := g.goOffline(ctx, cl, false); err != nil {
+		if g.offline.add(cl, false) {
+			g.log.Warn("presence offline failed; retried until Redis answers", "user", cl.userID, "err", err)
+		} else {
+			g.log.Error("presence offline failed and the retry queue is full; the device and its session expire with their TTLs", "user", cl.userID, "err", err)
 		}
 	}
 	g.log.Debug("disconnect", "user", cl.userID, "device", cl.deviceID, "reason", reason)

@@ -11,6 +11,7 @@ type metrics struct {
 	events           *prometheus.CounterVec
 	messages         prometheus.Counter
 	sendAck          *prometheus.HistogramVec
+	offlinePending   prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,9 +33,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		sendAck: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "chatstate_gateway_send_ack_seconds", Help: "From a message:send arriving to its ack, by result code.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"code"}),
+		offlinePending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chatstate_gateway_offline_pending", Help: "Closed sockets whose device Redis has not taken offline yet (an outage); retried until it answers."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.delivered, m.dropped, m.badEnvelopes, m.pubsubReconnects, m.events, m.messages, m.sendAck)
+		reg.MustRegister(m.connections, m.delivered, m.dropped, m.badEnvelopes, m.pubsubReconnects, m.events, m.messages, m.sendAck, m.offlinePending)
 	}
 	return m
 }
