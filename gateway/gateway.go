@@ -422,13 +422,6 @@ func (g *Gateway) register(ctx context.Context, cl *client) (chatstate.PresenceC
 // removes the device only while it is still registered with this socket,
 // so a quick retry's newer socket is kept.
 func (g *Gateway) unregister(cl *client) {
-	if g.deps.Sockets != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.EventTimeout)
-		defer cancel()
-		if err := g.deps.Sockets.RemoveSocket(ctx, cl.conn.ID()); err != nil {
-			g.log.Debug("refused socket's record not removed; it expires", "socket", cl.conn.ID(), "err", err)
-		}
-	}
 	if !g.offline.add(cl, true) {
 		g.log.Warn("offline queue full: the refused socket's device expires", "user", cl.userID)
 	}

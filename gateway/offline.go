@@ -23,8 +23,9 @@ const (
 // pendingOffline holds the sockets whose device could not be taken offline
 // (Redis down, hung or failing over). Without a retry such a user looks
 // online, and gets no pushes, for the device TTL although it left. A
-// refused connect's device goes through it too (quiet: its coming online
-// was never announced, so neither is its going).
+// refused connect's device goes through it too (refused: its socket record
+// goes as well, and as its coming online was never announced, neither is
+// its going).
 type pendingOffline struct {
 	mu    sync.Mutex
 	socks map[string]offlineEntry // by socket id
@@ -33,9 +34,9 @@ type pendingOffline struct {
 }
 
 type offlineEntry struct {
-	cl    *client
-	quiet bool
-	since time.Time
+	cl      *client
+	refused bool
+	since   time.Time
 }
 
 func newPendingOffline(gauge prometheus.Gauge) *pendingOffline {
@@ -43,13 +44,13 @@ func newPendingOffline(gauge prometheus.Gauge) *pendingOffline {
 }
 
 // add queues cl's socket; false when the queue is full.
-func (p *pendingOffline) add(cl *client, quiet bool) bool {
+func (p *pendingOffline) add(cl *client, refused bool) bool {
 	p.mu.Lock()
 	if len(p.socks) >= maxPendingOffline {
 		p.mu.Unlock()
 		return false
 	}
-	p.socks[cl.conn.ID()] = offlineEntry{cl: cl, quiet: quiet, since: time.Now()}
+	p.socks[cl.conn.ID()] = offlineEntry{cl: cl, refused: refused, since: time.Now()}
 	p.gauge.Set(float64(len(p.socks)))
 	p.mu.Unlock()
 	select {
@@ -106,7 +107,7 @@ func (g *Gateway) flushOffline(ctx context.Context) int {
 			continue
 		}
 		callCtx, cancel := context.WithTimeout(ctx, g.cfg.EventTimeout)
-		err := g.goOffline(callCtx, e.cl, e.quiet)
+		err := g.goOffline(callCtx, e.cl, e.refused)
 		cancel()
 		if err != nil {
 			left++
@@ -118,15 +119,25 @@ func (g *Gateway) flushOffline(ctx context.Context) int {
 }
 
 // goOffline takes a socket's device offline unless a newer socket holds it,
-// ends its session unless the device is still connected, and, unless
-// quiet, tells friends and the store when the user went offline with it.
-func (g *Gateway) goOffline(ctx context.Context, cl *client, quiet bool) error {
+// ends its session unless the device is still connected, and tells friends
+// and the store when the user went offline with it. For a refused connect
+// it removes the socket record instead of telling anyone (a disconnect
+// removed its own before).
+func (g *Gateway) goOffline(ctx context.Context, cl *client, refused bool) error {
 	change, err := g.deps.State.SetSocketOffline(ctx, cl.userID, cl.deviceID, cl.conn.ID())
 	if err != nil {
 		return err
 	}
 	g.endSession(ctx, cl, change)
-	if quiet || !change.Changed {
+	if refused {
+		if g.deps.Sockets != nil {
+			if err := g.deps.Sockets.RemoveSocket(ctx, cl.conn.ID()); err != nil {
+				g.log.Debug("refused socket's record not removed; it expires", "socket", cl.conn.ID(), "err", err)
+			}
+		}
+		return nil
+	}
+	if !change.Changed {
 		return nil
 	}
 	g.publishPresence(ctx, change.After)
