@@ -18,7 +18,7 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chatstate_push_total",
-			Help: "Push sends by provider and outcome: sent, retried, dead, token_gone."}, []string{"provider", "outcome"}),
+			Help: "Push sends by provider and outcome: sent, retried, dead, token_gone; provider notifier: message rounds retried, failed or dropped."}, []string{"provider", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "chatstate_push_send_seconds",
 			Help: "Provider call latency.", Buckets: prometheus.DefBuckets}, []string{"provider"}),
 		queued: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chatstate_push_queued_total",

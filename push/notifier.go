@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/chatstate/chatstate"
@@ -65,10 +66,18 @@ type Notifier struct {
 	sent     chan sentMessage
 }
 
+// sentMessage is one message's notification round. A round that fails
+// part way keeps its progress for the retry, so nobody gets a second
+// in-app entry: offline holds who is still to notify once the presence
+// read is done, jobs the pushes not queued yet (queueing dedupes by id).
 type sentMessage struct {
-	msg     chatstate.Message
-	members []string
-	maybe   []string
+	msg        chatstate.Message
+	members    []string
+	maybe      []string
+	classified bool
+	offline    []string
+	jobs       []pushqueue.Job
+	attempt    int
 }
 
 // NewNotifier returns a Notifier; Run must be running for MessageSent to
@@ -100,24 +109,88 @@ func (n *Notifier) MessageSent(msg chatstate.Message, members, maybeOffline []st
 	}
 }
 
-// Run notifies for sent messages until ctx ends.
+// Retries of a failed round: a Redis blip or failover must not cost the
+// offline members their push. 200 ms doubling, five retries: about 6 s.
+const (
+	notifyRetries    = 5
+	notifyRetryFirst = 200 * time.Millisecond
+)
+
+// Run notifies for sent messages until ctx ends. A round that fails is
+// retried later from where it stopped, without holding up the others.
 func (n *Notifier) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case s := <-n.sent:
-			if err := n.notifyMessage(ctx, s.msg, s.members, s.maybe); err != nil && ctx.Err() == nil {
-				n.cfg.Logger.Warn("message notifications failed", "conversation", s.msg.ConversationID, "seq", s.msg.Seq, "err", err)
+			err := n.notifyMessage(ctx, &s)
+			if err == nil || ctx.Err() != nil {
+				continue
 			}
+			if s.attempt >= notifyRetries {
+				n.m.count("notifier", "failed")
+				n.cfg.Logger.Warn("message notifications failed", "conversation", s.msg.ConversationID, "seq", s.msg.Seq, "err", err)
+				continue
+			}
+			n.m.count("notifier", "retried")
+			delay := notifyRetryFirst << s.attempt
+			s.attempt++
+			time.AfterFunc(delay, func() { n.requeue(s) })
 		}
+	}
+}
+
+func (n *Notifier) requeue(s sentMessage) {
+	select {
+	case n.sent <- s:
+	default:
+		n.m.count("notifier", "dropped")
+		n.cfg.Logger.Warn("notification backlog full, retry dropped", "conversation", s.msg.ConversationID, "seq", s.msg.Seq)
 	}
 }
 
 // maxPresenceBatch stays within presence's bulk limit.
 const maxPresenceBatch = 500
 
-func (n *Notifier) notifyMessage(ctx context.Context, msg chatstate.Message, members, maybe []string) error {
+// notifyMessage runs s's round from where it stopped, recording progress
+// in s as it goes.
+func (n *Notifier) notifyMessage(ctx context.Context, s *sentMessage) error {
+	if !s.classified {
+		offline, err := n.offlineOf(ctx, s.msg, s.members, s.maybe)
+		if err != nil {
+			return err
+		}
+		s.offline, s.classified = offline, true
+	}
+	msg := s.msg
+	// One-to-one chats are urgent; group chats wake nobody at night.
+	prio := chatstate.PriorityNormal
+	if len(s.members) == 2 {
+		prio = chatstate.PriorityHigh
+	}
+	data := map[string]string{"conversationId": msg.ConversationID, "messageId": msg.ID,
+		"seq": strconv.FormatInt(msg.Seq, 10), "senderId": msg.SenderID}
+	for len(s.offline) > 0 {
+		nt := chatstate.Notification{ID: msg.ID, UserID: s.offline[0], Priority: prio, Title: msg.SenderID,
+			Body: clip(msg.Content, n.cfg.MaxBody), Data: data, CreatedAt: msg.CreatedAt}
+		_, js, err := n.deliver(ctx, nt, msg.ConversationID)
+		if err != nil {
+			return err
+		}
+		s.jobs = append(s.jobs, js...)
+		s.offline = s.offline[1:]
+	}
+	if err := n.enqueue(ctx, s.jobs); err != nil {
+		return err
+	}
+	s.jobs = nil
+	return nil
+}
+
+// offlineOf returns the members of maybe (nil: all members), the sender
+// left out, who have no live connection.
+func (n *Notifier) offlineOf(ctx context.Context, msg chatstate.Message, members, maybe []string) ([]string, error) {
 	if maybe == nil {
 		maybe = members
 	}
@@ -133,7 +206,7 @@ func (n *Notifier) notifyMessage(ctx context.Context, msg chatstate.Message, mem
 		others = others[len(batch):]
 		live, err := n.presence.Connected(ctx, batch)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, u := range batch {
 			if !live[u] {
@@ -141,24 +214,7 @@ func (n *Notifier) notifyMessage(ctx context.Context, msg chatstate.Message, mem
 			}
 		}
 	}
-	// One-to-one chats are urgent; group chats wake nobody at night.
-	prio := chatstate.PriorityNormal
-	if len(members) == 2 {
-		prio = chatstate.PriorityHigh
-	}
-	data := map[string]string{"conversationId": msg.ConversationID, "messageId": msg.ID,
-		"seq": strconv.FormatInt(msg.Seq, 10), "senderId": msg.SenderID}
-	var jobs []pushqueue.Job
-	for _, u := range offline {
-		nt := chatstate.Notification{ID: msg.ID, UserID: u, Priority: prio, Title: msg.SenderID,
-			Body: clip(msg.Content, n.cfg.MaxBody), Data: data, CreatedAt: msg.CreatedAt}
-		_, js, err := n.deliver(ctx, nt, msg.ConversationID)
-		if err != nil {
-			return err
-		}
-		jobs = append(jobs, js...)
-	}
-	return n.enqueue(ctx, jobs)
+	return offline, nil
 }
 
 // QueuePushNotification is the design's queuePushNotification: nt goes to
@@ -195,12 +251,17 @@ func (n *Notifier) Notifications(ctx context.Context, userID string, limit int) 
 // deliver adds nt to the user's list and returns it with one push job per
 // registered device.
 func (n *Notifier) deliver(ctx context.Context, nt chatstate.Notification, collapse string) (chatstate.Notification, []pushqueue.Job, error) {
+	// The tokens first: once the list entry is added, this user's part
+	// of a round is done, and a retry must not add it twice.
+	var devices []chatstate.DeviceToken
+	if n.cfg.Pushing {
+		var err error
+		if devices, err = n.tokens.DeviceTokens(ctx, nt.UserID); err != nil {
+			return nt, nil, err
+		}
+	}
 	stored, err := n.inbox.AddNotification(ctx, nt)
 	if err != nil || !n.cfg.Pushing {
-		return stored, nil, err
-	}
-	devices, err := n.tokens.DeviceTokens(ctx, stored.UserID)
-	if err != nil {
 		return stored, nil, err
 	}
 	jobs := make([]pushqueue.Job, 0, len(devices))
