@@ -106,3 +106,52 @@ func TestStoreWriteWithALostReplyNeverResent(t *testing.T) {
 		t.Fatalf("published %q, want hello (settled from the store), then next", p)
 	}
 }
+
+// failedCommit fails the first group commit, as Redis does when it fails
+// over between a batch's store write and its commit.
+type failedCommit struct {
+	Cache
+	fail atomic.Int64
+}
+
+func (c *failedCommit) CommitMany(ctx context.Context, reqs []cache.CommitRequest) []cache.CommitResult {
+	if c.fail.Add(-1) >= 0 {
+		out := make([]cache.CommitResult, len(reqs))
+		for i := range out {
+			out[i].Err = chatstate.Errorf(chatstate.EUNAVAILABLE, "redis is failing over")
+		}
+		return out
+	}
+	return c.Cache.CommitMany(ctx, reqs)
+}
+
+// A send stored but not committed (Redis failed between the two) is
+// answered unavailable; its resend publishes the stored message once.
+func TestCommitFailsAfterTheStoreWrite(t *testing.T) {
+	client, prefix := redistest.Start(t)
+	ctx := redistest.Ctx(t)
+	f := setup(t, client, prefix, cache.Config{SettleTimeout: 200 * time.Millisecond})
+	c := &failedCommit{Cache: f.cache}
+	c.fail.Store(1)
+	f.svc = New(c, f.store, Config{})
+	runCtx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	go f.svc.Run(runCtx)
+
+	pub := cache.Publish{Channel: f.ch}
+	first := chatstate.Message{ConversationID: "c1", SenderID: "alice", ClientMessageID: "cm-1", Content: "hello", Type: "text"}
+	if _, err := f.svc.Send(ctx, first, pub); chatstate.ErrorCode(err) != chatstate.EUNAVAILABLE {
+		t.Fatalf("send with a failed commit: %v, want unavailable", err)
+	}
+	again, err := f.svc.Send(ctx, first, pub)
+	if err != nil || again.Message.Seq != 1 || again.Message.Content != "hello" {
+		t.Fatalf("resend: %+v %v, want the stored message at seq 1", again, err)
+	}
+	next, err := f.svc.Send(ctx, chatstate.Message{ConversationID: "c1", SenderID: "alice", ClientMessageID: "cm-2", Content: "next", Type: "text"}, pub)
+	if err != nil || next.Message.Seq <= again.Message.Seq {
+		t.Fatalf("next send: %+v %v, want a seq above %d", next, err, again.Message.Seq)
+	}
+	if p := f.published(t); len(p) != 2 || !strings.Contains(p[0], `"content":"hello"`) || !strings.Contains(p[1], `"content":"next"`) {
+		t.Fatalf("published %q, want hello once, then next", p)
+	}
+}
