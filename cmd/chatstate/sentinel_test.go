@@ -9,12 +9,13 @@ import (
 	"github.com/chatstate/chatstate/internal/redistest"
 )
 
-// Two gateway processes find their Redis through three sentinels and share
-// one MongoDB-wire store; the official client sends across them
-// (testdata/e2e/sentinel.test.mjs). The failover scenarios check that every
-// acknowledged message is stored once and reaches every member device live
-// or by messages:sync, that both nodes resubscribe on the new master (resync,
-// then a live delivery), and what /redis/health reports meanwhile.
+// Two gateway processes find their Redis through three sentinels (or a
+// Cluster's nodes) and share one MongoDB-wire store; the official client
+// sends across them (testdata/e2e/sentinel.test.mjs). The failover
+// scenarios check that every acknowledged message is stored once and
+// reaches every member device live or by messages:sync, that both nodes
+// resubscribe on the new master (resync, then a live delivery), and what
+// /redis/health reports meanwhile.
 
 func TestSentinelGateway(t *testing.T)    { runSentinelScenario(t, "basic") }
 func TestSentinelFailover(t *testing.T)   { runSentinelScenario(t, "failover") }
@@ -53,5 +54,52 @@ func runSentinelScenario(t *testing.T, scenario string) {
 		if m := s.CurrentMaster(); m != s.Replica {
 			t.Fatalf("after the %s the master is %v, want %s", scenario, m, s.Replica.Addr)
 		}
+	}
+}
+
+// TestClusterKillMaster kills -9 a master of a Cluster with replicas while
+// clients send, in two conversations it serves and two it does not; its
+// replica takes over (cluster-node-timeout 2 s).
+func TestClusterKillMaster(t *testing.T) {
+	c := redistest.StartClusterWithReplicas(t)
+	killed := c.MasterOf(t, "{c:cf-0}")
+	replica := c.ReplicaOf(t, killed)
+	// Conversations alternate between the killed master and the others.
+	var on, off []string
+	for i := 0; len(on) < 2 || len(off) < 2; i++ {
+		id := fmt.Sprintf("cf-%d", i)
+		if c.MasterOf(t, "{c:"+id+"}") == killed {
+			if len(on) < 2 {
+				on = append(on, id)
+			}
+		} else if len(off) < 2 {
+			off = append(off, id)
+		}
+	}
+	env := map[string]string{
+		"REDIS_CLUSTER_ADDRS":          strings.Join(c.Addrs, ","),
+		"CHATSTATE_KEY_PREFIX":         redistest.Prefix(t),
+		"CHATSTATE_JWT_SECRET":         "e2e-secret",
+		"CHATSTATE_API_KEY":            "e2e-api-key",
+		"CHATSTATE_MESSAGE_RATE_LIMIT": "100000",
+		"CHATSTATE_LOG_LEVEL":          "warn",
+		"MONGODB_URI":                  mongotest.Start(t),
+	}
+	var gws []*gatewayProc
+	for _, id := range []string{"a", "b"} {
+		e := map[string]string{"CHATSTATE_NODE_ID": "node-" + id}
+		for k, v := range env {
+			e[k] = v
+		}
+		gws = append(gws, startGateway(t, e))
+	}
+	runNodeTests(t, []string{
+		"GATEWAY_A=" + gws[0].URL, "GATEWAY_B=" + gws[1].URL,
+		"CHATSTATE_API_KEY=" + env["CHATSTATE_API_KEY"], "CHATSTATE_JWT_SECRET=" + env["CHATSTATE_JWT_SECRET"],
+		"SCENARIO=cluster-kill", "CONV_IDS=" + strings.Join([]string{on[0], off[0], on[1], off[1]}, ","),
+		"NEW_MASTER_ADDR=" + replica.Addr, fmt.Sprintf("MASTER_PID=%d", killed.Pid()),
+	}, "sentinel.test.mjs")
+	if m := c.MasterOf(t, "{c:"+on[0]+"}"); m != replica {
+		t.Fatalf("after the kill %s serves %s, want its replica %s", m.Addr, on[0], replica.Addr)
 	}
 }

@@ -16,10 +16,11 @@ import (
 	"github.com/redis/rueidis"
 )
 
-// Cluster is a Redis Cluster of three masters (no replicas), each a
-// redis-server child process on a free port of 127.0.0.1.
+// Cluster is a Redis Cluster of three masters (and, from
+// StartClusterWithReplicas, one replica each), each a redis-server child
+// process on a free port of 127.0.0.1.
 type Cluster struct {
-	Addrs []string
+	Addrs []string // every node, masters first
 	nodes []*Server
 	dir   string
 }
@@ -33,7 +34,20 @@ var (
 // StartCluster starts a dedicated cluster, stopped when t ends.
 func StartCluster(t testing.TB) *Cluster {
 	t.Helper()
-	c, err := startCluster(t.TempDir())
+	c, err := startCluster(t.TempDir(), 0)
+	if err != nil {
+		t.Fatalf("redistest: cluster: %v", err)
+	}
+	t.Cleanup(c.Stop)
+	return c
+}
+
+// StartClusterWithReplicas starts a dedicated cluster of three masters with
+// one replica each, for failover tests; it is stopped when t ends. It
+// returns once every replica is in sync with its master.
+func StartClusterWithReplicas(t testing.TB) *Cluster {
+	t.Helper()
+	c, err := startCluster(t.TempDir(), 1)
 	if err != nil {
 		t.Fatalf("redistest: cluster: %v", err)
 	}
@@ -51,7 +65,7 @@ func SharedCluster(t testing.TB) *Cluster {
 			sharedClusterErr = err
 			return
 		}
-		sharedCluster, sharedClusterErr = startCluster(dir)
+		sharedCluster, sharedClusterErr = startCluster(dir, 0)
 		if sharedClusterErr != nil {
 			os.RemoveAll(dir)
 		}
@@ -95,19 +109,20 @@ func (c *Cluster) stopAndRemove() {
 	os.RemoveAll(c.dir)
 }
 
-func startCluster(dir string) (c *Cluster, err error) {
+func startCluster(dir string, replicas int) (c *Cluster, err error) {
 	for _, bin := range []string{"redis-server", "redis-cli"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			return nil, fmt.Errorf("%s not found on PATH: %w", bin, err)
 		}
 	}
 	c = &Cluster{dir: dir}
+	started := c // c is nil once an error is returned
 	defer func() {
 		if err != nil {
-			c.Stop()
+			started.Stop()
 		}
 	}()
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 3*(1+replicas); i++ {
 		n, err := startClusterNode(dir)
 		if err != nil {
 			return nil, err
@@ -116,7 +131,7 @@ func startCluster(dir string) (c *Cluster, err error) {
 		c.Addrs = append(c.Addrs, n.Addr)
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, "redis-cli", args...).CombinedOutput(); err != nil {
@@ -137,7 +152,69 @@ func startCluster(dir string) (c *Cluster, err error) {
 			time.Sleep(20 * time.Millisecond) // polling for readiness with a deadline
 		}
 	}
+	// A replica can take over only once it has synced with its master.
+	for _, n := range c.nodes {
+		for {
+			role, err := command(n.Addr, "ROLE")
+			r, _ := role.([]any)
+			if err == nil && len(r) > 0 && (r[0] == "master" || len(r) >= 4 && r[3] == "connected") {
+				break
+			}
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("node %s not a master or a synced replica within 20s: %v %v", n.Addr, role, err)
+			}
+			time.Sleep(20 * time.Millisecond) // polling for readiness with a deadline
+		}
+	}
 	return c, nil
+}
+
+// MasterOf returns the node that serves key's slot now.
+func (c *Cluster) MasterOf(t testing.TB, key string) *Server {
+	t.Helper()
+	slot, err := command(c.nodes[0].Addr, "CLUSTER", "KEYSLOT", key)
+	if err != nil {
+		t.Fatalf("redistest: CLUSTER KEYSLOT %s: %v", key, err)
+	}
+	for _, n := range c.nodes {
+		role, err := command(n.Addr, "ROLE")
+		if r, _ := role.([]any); err != nil || len(r) == 0 || r[0] != "master" {
+			continue
+		}
+		ranges, err := command(n.Addr, "CLUSTER", "SLOTS")
+		if err != nil {
+			continue
+		}
+		rs, _ := ranges.([]any)
+		for _, rg := range rs {
+			r, _ := rg.([]any)
+			if len(r) < 3 {
+				continue
+			}
+			lo, _ := r[0].(int64)
+			hi, _ := r[1].(int64)
+			owner, _ := r[2].([]any)
+			if slot.(int64) >= lo && slot.(int64) <= hi && len(owner) >= 2 && fmt.Sprintf("%v:%v", owner[0], owner[1]) == n.Addr {
+				return n
+			}
+		}
+	}
+	t.Fatalf("redistest: no master serves the slot of %s", key)
+	return nil
+}
+
+// ReplicaOf returns the replica of master m.
+func (c *Cluster) ReplicaOf(t testing.TB, m *Server) *Server {
+	t.Helper()
+	for _, n := range c.nodes {
+		role, err := command(n.Addr, "ROLE")
+		r, _ := role.([]any)
+		if err == nil && len(r) >= 3 && r[0] == "slave" && fmt.Sprintf("%v:%v", r[1], r[2]) == m.Addr {
+			return n
+		}
+	}
+	t.Fatalf("redistest: %s has no replica", m.Addr)
+	return nil
 }
 
 // startClusterNode launches one cluster-enabled server on a free port whose

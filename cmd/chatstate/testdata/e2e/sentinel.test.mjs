@@ -1,8 +1,12 @@
-// Two gateways on a Redis Sentinel deployment (cmd/chatstate/sentinel_test.go).
-// SCENARIO selects what happens while clients send:
-//   basic     nothing: messages cross nodes through the Sentinel-found master
-//   failover  SENTINEL FAILOVER, as an operator does for maintenance
-//   kill      kill -9 of the master process
+// Two gateways on a Redis Sentinel deployment or a Redis Cluster with
+// replicas (cmd/chatstate/sentinel_test.go). SCENARIO selects what happens
+// while clients send:
+//   basic         nothing: messages cross nodes through the Sentinel-found master
+//   failover      SENTINEL FAILOVER, as an operator does for maintenance
+//   kill          kill -9 of the master process
+//   cluster-kill  kill -9 of a Cluster master that serves some of the
+//                 conversations (CONV_IDS: the test picks ids on it and on
+//                 the other masters); its replica takes over
 // The clients follow the documented contract: a refused send (error ack or
 // no ack) is retried with the same clientMessageId until acknowledged; each
 // device keeps the highest seq it has seen per conversation and calls
@@ -14,7 +18,9 @@ import { randomUUID } from "node:crypto";
 import { env, api, connect, uid, closeAll, ack, conversation, poll } from "./lib.mjs";
 
 const scenario = process.env.SCENARIO;
-const sentinels = process.env.SENTINEL_ADDRS.split(",");
+const onCluster = scenario.startsWith("cluster-");
+const sentinels = (process.env.SENTINEL_ADDRS ?? "").split(",").filter(Boolean);
+const convIds = (process.env.CONV_IDS ?? "").split(",").filter(Boolean);
 const masterName = process.env.SENTINEL_MASTER;
 const oldMaster = process.env.OLD_MASTER_ADDR;
 const newMaster = process.env.NEW_MASTER_ADDR;
@@ -190,8 +196,14 @@ function parseRESP(buf, i) {
   throw new Error(`bad RESP reply ${JSON.stringify(line)}`);
 }
 
-// every sentinel names newMaster as the master.
+// every sentinel names newMaster as the master; on a Cluster, newMaster is
+// a master and the cluster serves every slot again.
 async function failedOver() {
+  if (onCluster) {
+    const role = await redis(newMaster, "ROLE").catch(() => null);
+    const info = await redis(newMaster, "CLUSTER", "INFO").catch(() => "");
+    return role?.[0] === "master" && info.includes("cluster_state:ok");
+  }
   for (const s of sentinels) {
     const hp = await redis(s, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", masterName).catch(() => null);
     if (!hp || `${hp[0]}:${hp[1]}` !== newMaster) return false;
@@ -239,7 +251,7 @@ function healthWatch(url) {
   return w;
 }
 
-test(`Sentinel: ${scenario}`, { timeout: 240000 }, async () => {
+test(`${onCluster ? "Cluster" : "Sentinel"}: ${scenario}`, { timeout: 240000 }, async () => {
   const convs = [], health = [];
   let senders = [];
   try {
@@ -250,7 +262,7 @@ test(`Sentinel: ${scenario}`, { timeout: 240000 }, async () => {
     // tested is the failover, not concurrent senders.
     for (let i = 0; i < 4; i++) {
       const sender = uid(`s${i}`), receiver = uid(`r${i}`);
-      const conv = await conversation([sender, receiver]);
+      const conv = await conversation([sender, receiver], convIds[i]);
       const out = new Device(gws[i % 2], sender, "phone", [conv]);
       const ins = [new Device(gws[0], receiver, "a", [conv]), new Device(gws[1], receiver, "b", [conv])];
       await out.open();
@@ -274,13 +286,14 @@ test(`Sentinel: ${scenario}`, { timeout: 240000 }, async () => {
     let switchedAt = 0;
     if (scenario === "failover") {
       assert.equal(await redis(sentinels[0], "SENTINEL", "FAILOVER", masterName), "OK");
-    } else if (scenario === "kill") {
+    } else if (scenario === "kill" || scenario === "cluster-kill") {
       process.kill(masterPid, "SIGKILL");
     }
     if (scenario !== "basic") {
-      await poll(failedOver, 60000, `sentinels to name ${newMaster} master`);
+      await poll(failedOver, 60000, onCluster ? `${newMaster} to take over` : `sentinels to name ${newMaster} master`);
     switchedAt = Date.now();
-      // Both nodes moved their subscriber to the new master. After SENTINEL
+      // Both nodes moved their subscriber (on a Cluster: their shard
+      // subscriber of the conversations it serves) to the new master. After SENTINEL
       // FAILOVER the old master is still up and still a master at that point
       // (Sentinel demotes it, dropping its subscribers, only about 10 s later):
       // the gateways followed +switch-master, not the demotion.
