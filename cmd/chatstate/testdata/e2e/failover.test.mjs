@@ -1,5 +1,5 @@
 // Two gateways on a Redis Sentinel deployment or a Redis Cluster with
-// replicas (cmd/chatstate/sentinel_test.go). SCENARIO selects what happens
+// replicas (cmd/chatstate/failover_test.go). SCENARIO selects what happens
 // while clients send:
 //   basic         nothing: messages cross nodes through the Sentinel-found master
 //   failover      SENTINEL FAILOVER, as an operator does for maintenance

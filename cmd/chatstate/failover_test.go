@@ -11,7 +11,7 @@ import (
 
 // Two gateway processes find their Redis through three sentinels (or a
 // Cluster's nodes) and share one MongoDB-wire store; the official client
-// sends across them (testdata/e2e/sentinel.test.mjs). The failover
+// sends across them (testdata/e2e/failover.test.mjs). The failover
 // scenarios check that every acknowledged message is stored once and
 // reaches every member device live or by messages:sync, that both nodes
 // resubscribe on the new master (resync, then a live delivery), and what
@@ -48,7 +48,7 @@ func runSentinelScenario(t *testing.T, scenario string) {
 		"SCENARIO=" + scenario,
 		"SENTINEL_ADDRS=" + env["REDIS_SENTINEL_ADDRS"], "SENTINEL_MASTER=" + s.MasterName,
 		"OLD_MASTER_ADDR=" + s.Master.Addr, "NEW_MASTER_ADDR=" + s.Replica.Addr, fmt.Sprintf("MASTER_PID=%d", s.Master.Pid()),
-	}, "sentinel.test.mjs")
+	}, "failover.test.mjs")
 	if scenario != "basic" {
 		// The client saw the switch; the sentinels agree it happened.
 		if m := s.CurrentMaster(); m != s.Replica {
@@ -98,7 +98,7 @@ func TestClusterKillMaster(t *testing.T) {
 		"CHATSTATE_API_KEY=" + env["CHATSTATE_API_KEY"], "CHATSTATE_JWT_SECRET=" + env["CHATSTATE_JWT_SECRET"],
 		"SCENARIO=cluster-kill", "CONV_IDS=" + strings.Join([]string{on[0], off[0], on[1], off[1]}, ","),
 		"NEW_MASTER_ADDR=" + replica.Addr, fmt.Sprintf("MASTER_PID=%d", killed.Pid()),
-	}, "sentinel.test.mjs")
+	}, "failover.test.mjs")
 	if m := c.MasterOf(t, "{c:"+on[0]+"}"); m != replica {
 		t.Fatalf("after the kill %s serves %s, want its replica %s", m.Addr, on[0], replica.Addr)
 	}
