@@ -122,7 +122,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 
 	api := httpapi.New(httpapi.Config{APIKey: cfg.APIKey, Logger: log}, httpapi.Deps{
 		Directory: dir, State: state, Messages: msgs, Conversations: conversations{msgs, gw}, ChangeMembers: gw.ChangeMembers,
-		Ping:     func(ctx context.Context) error { return client.Do(ctx, client.B().Ping().Build()).Error() },
+		Ping:     func(ctx context.Context) error { return redisconn.Ping(ctx, client) },
 		Draining: gw.Draining,
 		Stats: func(ctx context.Context) (any, error) {
 			r, err := cleaner.Stats(ctx)

@@ -5,6 +5,7 @@ package redisconn
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -107,4 +108,23 @@ func Open(ctx context.Context, c Config, timeout time.Duration) (rueidis.Client,
 		return nil, fmt.Errorf("redis unreachable at %s: %w", strings.Join(opt.InitAddress, ","), err)
 	}
 	return client, nil
+}
+
+// Ping is the health check of /redis/health. On a Cluster it also asks a
+// node whether the cluster serves every slot: while a failed master's
+// replica has not taken over, every node refuses keyed commands
+// (CLUSTERDOWN) yet still answers PING, so a PING alone reports healthy
+// a Redis that serves nothing.
+func Ping(ctx context.Context, client rueidis.Client) error {
+	if client.Mode() != rueidis.ClientModeCluster {
+		return client.Do(ctx, client.B().Ping().Build()).Error()
+	}
+	info, err := client.Do(ctx, client.B().ClusterInfo().Build()).ToString()
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(info, "cluster_state:ok") {
+		return errors.New("redis cluster_state is not ok")
+	}
+	return nil
 }
