@@ -64,11 +64,52 @@ func TestClusterKillMaster(t *testing.T) {
 	c := redistest.StartClusterWithReplicas(t)
 	killed := c.MasterOf(t, "{c:cf-0}")
 	replica := c.ReplicaOf(t, killed)
-	// Conversations alternate between the killed master and the others.
+	on := runClusterScenario(t, c, killed, "cluster-kill", "NEW_MASTER_ADDR="+replica.Addr, fmt.Sprintf("MASTER_PID=%d", killed.Pid()))
+	if m := c.MasterOf(t, "{c:"+on[0]+"}"); m != replica {
+		t.Fatalf("after the kill %s serves %s, want its replica %s", m.Addr, on[0], replica.Addr)
+	}
+}
+
+// TestClusterReshard moves the slots of two of the four conversations, keys
+// and all, to another master while clients send, as a resharding does.
+func TestClusterReshard(t *testing.T) {
+	c := redistest.StartCluster(t)
+	from := c.MasterOf(t, "{c:cf-0}")
+	var to *redistest.Server
+	for _, addr := range c.Addrs {
+		if m := c.MasterOf(t, "{c:cf-probe-"+addr+"}"); m != from {
+			to = m
+			break
+		}
+	}
+	if to == nil {
+		t.Fatal("no second master")
+	}
+	var slots []string
+	on := runClusterScenario(t, c, from, "cluster-reshard", func(on []string) []string {
+		for _, id := range on {
+			slots = append(slots, fmt.Sprint(c.Slot(t, "{c:"+id+"}")))
+		}
+		return []string{"OLD_MASTER_ADDR=" + from.Addr, "NEW_MASTER_ADDR=" + to.Addr, "RESHARD_SLOTS=" + strings.Join(slots, ","),
+			"CLUSTER_ADDRS=" + strings.Join(c.Addrs, ",")}
+	})
+	for _, id := range on {
+		if m := c.MasterOf(t, "{c:"+id+"}"); m != to {
+			t.Fatalf("after the resharding %s serves %s, want %s", m.Addr, id, to.Addr)
+		}
+	}
+}
+
+// runClusterScenario runs failover.test.mjs's scenario against two gateways
+// on c, with four conversations of which two (returned) are served by
+// master; extra is more environment for the script, or a func of the two
+// conversations that returns it.
+func runClusterScenario(t *testing.T, c *redistest.Cluster, master *redistest.Server, scenario string, extra ...any) []string {
+	t.Helper()
 	var on, off []string
 	for i := 0; len(on) < 2 || len(off) < 2; i++ {
 		id := fmt.Sprintf("cf-%d", i)
-		if c.MasterOf(t, "{c:"+id+"}") == killed {
+		if c.MasterOf(t, "{c:"+id+"}") == master {
 			if len(on) < 2 {
 				on = append(on, id)
 			}
@@ -93,13 +134,19 @@ func TestClusterKillMaster(t *testing.T) {
 		}
 		gws = append(gws, startGateway(t, e))
 	}
-	runNodeTests(t, []string{
+	vars := []string{
 		"GATEWAY_A=" + gws[0].URL, "GATEWAY_B=" + gws[1].URL,
 		"CHATSTATE_API_KEY=" + env["CHATSTATE_API_KEY"], "CHATSTATE_JWT_SECRET=" + env["CHATSTATE_JWT_SECRET"],
-		"SCENARIO=cluster-kill", "CONV_IDS=" + strings.Join([]string{on[0], off[0], on[1], off[1]}, ","),
-		"NEW_MASTER_ADDR=" + replica.Addr, fmt.Sprintf("MASTER_PID=%d", killed.Pid()),
-	}, "failover.test.mjs")
-	if m := c.MasterOf(t, "{c:"+on[0]+"}"); m != replica {
-		t.Fatalf("after the kill %s serves %s, want its replica %s", m.Addr, on[0], replica.Addr)
+		"SCENARIO=" + scenario, "CONV_IDS=" + strings.Join([]string{on[0], off[0], on[1], off[1]}, ","),
 	}
+	for _, x := range extra {
+		switch x := x.(type) {
+		case string:
+			vars = append(vars, x)
+		case func([]string) []string:
+			vars = append(vars, x(on)...)
+		}
+	}
+	runNodeTests(t, vars, "failover.test.mjs")
+	return on
 }

@@ -169,13 +169,22 @@ func startCluster(dir string, replicas int) (c *Cluster, err error) {
 	return c, nil
 }
 
+// Slot returns key's slot.
+func (c *Cluster) Slot(t testing.TB, key string) int64 {
+	t.Helper()
+	for _, n := range c.nodes {
+		if slot, err := command(n.Addr, "CLUSTER", "KEYSLOT", key); err == nil {
+			return slot.(int64)
+		}
+	}
+	t.Fatalf("redistest: no node answers CLUSTER KEYSLOT %s", key)
+	return 0
+}
+
 // MasterOf returns the node that serves key's slot now.
 func (c *Cluster) MasterOf(t testing.TB, key string) *Server {
 	t.Helper()
-	slot, err := command(c.nodes[0].Addr, "CLUSTER", "KEYSLOT", key)
-	if err != nil {
-		t.Fatalf("redistest: CLUSTER KEYSLOT %s: %v", key, err)
-	}
+	var slot any = c.Slot(t, key)
 	for _, n := range c.nodes {
 		role, err := command(n.Addr, "ROLE")
 		if r, _ := role.([]any); err != nil || len(r) == 0 || r[0] != "master" {

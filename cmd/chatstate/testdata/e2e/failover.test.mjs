@@ -7,6 +7,10 @@
 //   cluster-kill  kill -9 of a Cluster master that serves some of the
 //                 conversations (CONV_IDS: the test picks ids on it and on
 //                 the other masters); its replica takes over
+//   cluster-reshard  the slots of two conversations (RESHARD_SLOTS) move
+//                 with their keys from OLD_MASTER_ADDR to NEW_MASTER_ADDR
+//                 (IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE), as
+//                 redis-cli --cluster reshard does
 // The clients follow the documented contract: a refused send (error ack or
 // no ack) is retried with the same clientMessageId until acknowledged; each
 // device keeps the highest seq it has seen per conversation and calls
@@ -196,6 +200,31 @@ function parseRESP(buf, i) {
   throw new Error(`bad RESP reply ${JSON.stringify(line)}`);
 }
 
+// migrateSlot moves slot and its keys from oldMaster to newMaster while
+// clients keep sending, then tells every master (CLUSTER_ADDRS) the new
+// owner.
+async function migrateSlot(slot) {
+  const s = String(slot);
+  const fromId = await redis(oldMaster, "CLUSTER", "MYID");
+  const toId = await redis(newMaster, "CLUSTER", "MYID");
+  const [toHost, toPort] = newMaster.split(":");
+  assert.equal(await redis(newMaster, "CLUSTER", "SETSLOT", s, "IMPORTING", fromId), "OK");
+  assert.equal(await redis(oldMaster, "CLUSTER", "SETSLOT", s, "MIGRATING", toId), "OK");
+  for (;;) {
+    const keys = await redis(oldMaster, "CLUSTER", "GETKEYSINSLOT", s, "10");
+    if (keys.length === 0) break;
+    await redis(oldMaster, "MIGRATE", toHost, toPort, "", "0", "5000", "KEYS", ...keys);
+    await delay(20); // a resharding tool's pace: sends go on meanwhile
+  }
+  assert.equal(await redis(newMaster, "CLUSTER", "SETSLOT", s, "NODE", toId), "OK");
+  assert.equal(await redis(oldMaster, "CLUSTER", "SETSLOT", s, "NODE", toId), "OK");
+  for (const addr of (process.env.CLUSTER_ADDRS ?? "").split(",")) {
+    if (addr !== oldMaster && addr !== newMaster && (await redis(addr, "ROLE"))[0] === "master") {
+      assert.equal(await redis(addr, "CLUSTER", "SETSLOT", s, "NODE", toId), "OK");
+    }
+  }
+}
+
 // every sentinel names newMaster as the master; on a Cluster, newMaster is
 // a master and the cluster serves every slot again.
 async function failedOver() {
@@ -288,6 +317,8 @@ test(`${onCluster ? "Cluster" : "Sentinel"}: ${scenario}`, { timeout: 240000 }, 
       assert.equal(await redis(sentinels[0], "SENTINEL", "FAILOVER", masterName), "OK");
     } else if (scenario === "kill" || scenario === "cluster-kill") {
       process.kill(masterPid, "SIGKILL");
+    } else if (scenario === "cluster-reshard") {
+      for (const slot of new Set(process.env.RESHARD_SLOTS.split(","))) await migrateSlot(slot);
     }
     if (scenario !== "basic") {
       await poll(failedOver, 60000, onCluster ? `${newMaster} to take over` : `sentinels to name ${newMaster} master`);
@@ -369,6 +400,10 @@ test(`${onCluster ? "Cluster" : "Sentinel"}: ${scenario}`, { timeout: 240000 }, 
       // Cluster cluster-node-timeout, 2 s, while no node serves its slots),
       // so each gateway reports 503.
       for (const [i, w] of health.entries()) assert.ok(w.counts[503] > 0, `${gws[i]} /redis/health never reported 503: ${JSON.stringify(w.counts)}`);
+    }
+    if (scenario === "cluster-reshard") {
+      // Moving slots is no outage: every node keeps serving.
+      for (const [i, w] of health.entries()) assert.ok(!w.counts[503], `${gws[i]} /redis/health reported 503 during a resharding: ${JSON.stringify(w.counts)}`);
     }
     for (const w of health) {
       // Health only ever answers ok or 503, never an error page or a hang.
