@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 
@@ -23,32 +24,14 @@ func TestSentinelKillMaster(t *testing.T) { runSentinelScenario(t, "kill") }
 
 func runSentinelScenario(t *testing.T, scenario string) {
 	s := redistest.StartSentinel(t)
-	env := map[string]string{
+	vars := failoverGateways(t, map[string]string{
 		"REDIS_SENTINEL_ADDRS":  strings.Join(s.SentinelAddrs, ","),
 		"REDIS_SENTINEL_MASTER": s.MasterName,
-		"CHATSTATE_KEY_PREFIX":  redistest.Prefix(t),
-		"CHATSTATE_JWT_SECRET":  "e2e-secret",
-		"CHATSTATE_API_KEY":     "e2e-api-key",
-		// The senders pace themselves; the limit is not under test here.
-		"CHATSTATE_MESSAGE_RATE_LIMIT": "100000",
-		"CHATSTATE_LOG_LEVEL":          "warn",
-		"MONGODB_URI":                  mongotest.Start(t),
-	}
-	var gws []*gatewayProc
-	for _, id := range []string{"a", "b"} {
-		e := map[string]string{"CHATSTATE_NODE_ID": "node-" + id}
-		for k, v := range env {
-			e[k] = v
-		}
-		gws = append(gws, startGateway(t, e))
-	}
-	runNodeTests(t, []string{
-		"GATEWAY_A=" + gws[0].URL, "GATEWAY_B=" + gws[1].URL,
-		"CHATSTATE_API_KEY=" + env["CHATSTATE_API_KEY"], "CHATSTATE_JWT_SECRET=" + env["CHATSTATE_JWT_SECRET"],
-		"SCENARIO=" + scenario,
-		"SENTINEL_ADDRS=" + env["REDIS_SENTINEL_ADDRS"], "SENTINEL_MASTER=" + s.MasterName,
-		"OLD_MASTER_ADDR=" + s.Master.Addr, "NEW_MASTER_ADDR=" + s.Replica.Addr, fmt.Sprintf("MASTER_PID=%d", s.Master.Pid()),
-	}, "failover.test.mjs")
+	})
+	runNodeTests(t, append(vars, "SCENARIO="+scenario,
+		"SENTINEL_ADDRS="+strings.Join(s.SentinelAddrs, ","), "SENTINEL_MASTER="+s.MasterName,
+		"OLD_MASTER_ADDR="+s.Master.Addr, "NEW_MASTER_ADDR="+s.Replica.Addr, fmt.Sprintf("MASTER_PID=%d", s.Master.Pid()),
+	), "failover.test.mjs")
 	if scenario != "basic" {
 		// The client saw the switch; the sentinels agree it happened.
 		if m := s.CurrentMaster(); m != s.Replica {
@@ -64,7 +47,9 @@ func TestClusterKillMaster(t *testing.T) {
 	c := redistest.StartClusterWithReplicas(t)
 	killed := c.MasterOf(t, "{c:cf-0}")
 	replica := c.ReplicaOf(t, killed)
-	on := runClusterScenario(t, c, killed, "cluster-kill", "NEW_MASTER_ADDR="+replica.Addr, fmt.Sprintf("MASTER_PID=%d", killed.Pid()))
+	on := runClusterScenario(t, c, killed, "cluster-kill", func([]string) []string {
+		return []string{"NEW_MASTER_ADDR=" + replica.Addr, fmt.Sprintf("MASTER_PID=%d", killed.Pid())}
+	})
 	if m := c.MasterOf(t, "{c:"+on[0]+"}"); m != replica {
 		t.Fatalf("after the kill %s serves %s, want its replica %s", m.Addr, on[0], replica.Addr)
 	}
@@ -76,14 +61,11 @@ func TestClusterReshard(t *testing.T) {
 	c := redistest.StartCluster(t)
 	from := c.MasterOf(t, "{c:cf-0}")
 	var to *redistest.Server
-	for _, addr := range c.Addrs {
-		if m := c.MasterOf(t, "{c:cf-probe-"+addr+"}"); m != from {
+	for _, m := range c.Masters(t) {
+		if m != from {
 			to = m
 			break
 		}
-	}
-	if to == nil {
-		t.Fatal("no second master")
 	}
 	var slots []string
 	on := runClusterScenario(t, c, from, "cluster-reshard", func(on []string) []string {
@@ -102,9 +84,8 @@ func TestClusterReshard(t *testing.T) {
 
 // runClusterScenario runs failover.test.mjs's scenario against two gateways
 // on c, with four conversations of which two (returned) are served by
-// master; extra is more environment for the script, or a func of the two
-// conversations that returns it.
-func runClusterScenario(t *testing.T, c *redistest.Cluster, master *redistest.Server, scenario string, extra ...any) []string {
+// master; extra returns more of the script's environment from those two.
+func runClusterScenario(t *testing.T, c *redistest.Cluster, master *redistest.Server, scenario string, extra func(on []string) []string) []string {
 	t.Helper()
 	var on, off []string
 	for i := 0; len(on) < 2 || len(off) < 2; i++ {
@@ -117,36 +98,32 @@ func runClusterScenario(t *testing.T, c *redistest.Cluster, master *redistest.Se
 			off = append(off, id)
 		}
 	}
+	vars := append(failoverGateways(t, map[string]string{"REDIS_CLUSTER_ADDRS": strings.Join(c.Addrs, ",")}),
+		"SCENARIO="+scenario, "CONV_IDS="+strings.Join([]string{on[0], off[0], on[1], off[1]}, ","))
+	runNodeTests(t, append(vars, extra(on)...), "failover.test.mjs")
+	return on
+}
+
+// failoverGateways starts two gateways on the Redis that redis names and a
+// fresh MongoDB-wire store, and returns the script's environment for them.
+func failoverGateways(t *testing.T, redis map[string]string) []string {
+	t.Helper()
 	env := map[string]string{
-		"REDIS_CLUSTER_ADDRS":          strings.Join(c.Addrs, ","),
-		"CHATSTATE_KEY_PREFIX":         redistest.Prefix(t),
-		"CHATSTATE_JWT_SECRET":         "e2e-secret",
-		"CHATSTATE_API_KEY":            "e2e-api-key",
+		"CHATSTATE_KEY_PREFIX": redistest.Prefix(t),
+		"CHATSTATE_JWT_SECRET": "e2e-secret",
+		"CHATSTATE_API_KEY":    "e2e-api-key",
+		// The senders pace themselves; the limit is not under test here.
 		"CHATSTATE_MESSAGE_RATE_LIMIT": "100000",
 		"CHATSTATE_LOG_LEVEL":          "warn",
 		"MONGODB_URI":                  mongotest.Start(t),
 	}
-	var gws []*gatewayProc
+	maps.Copy(env, redis)
+	var urls []string
 	for _, id := range []string{"a", "b"} {
 		e := map[string]string{"CHATSTATE_NODE_ID": "node-" + id}
-		for k, v := range env {
-			e[k] = v
-		}
-		gws = append(gws, startGateway(t, e))
+		maps.Copy(e, env)
+		urls = append(urls, startGateway(t, e).URL)
 	}
-	vars := []string{
-		"GATEWAY_A=" + gws[0].URL, "GATEWAY_B=" + gws[1].URL,
-		"CHATSTATE_API_KEY=" + env["CHATSTATE_API_KEY"], "CHATSTATE_JWT_SECRET=" + env["CHATSTATE_JWT_SECRET"],
-		"SCENARIO=" + scenario, "CONV_IDS=" + strings.Join([]string{on[0], off[0], on[1], off[1]}, ","),
-	}
-	for _, x := range extra {
-		switch x := x.(type) {
-		case string:
-			vars = append(vars, x)
-		case func([]string) []string:
-			vars = append(vars, x(on)...)
-		}
-	}
-	runNodeTests(t, vars, "failover.test.mjs")
-	return on
+	return []string{"GATEWAY_A=" + urls[0], "GATEWAY_B=" + urls[1],
+		"CHATSTATE_API_KEY=" + env["CHATSTATE_API_KEY"], "CHATSTATE_JWT_SECRET=" + env["CHATSTATE_JWT_SECRET"]}
 }

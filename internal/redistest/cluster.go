@@ -212,6 +212,20 @@ func (c *Cluster) MasterOf(t testing.TB, key string) *Server {
 	return nil
 }
 
+// Masters returns the nodes that are masters now.
+func (c *Cluster) Masters(t testing.TB) []*Server {
+	t.Helper()
+	var out []*Server
+	for _, n := range c.nodes {
+		if role, err := command(n.Addr, "ROLE"); err == nil {
+			if r, _ := role.([]any); len(r) > 0 && r[0] == "master" {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
 // ReplicaOf returns the replica of master m.
 func (c *Cluster) ReplicaOf(t testing.TB, m *Server) *Server {
 	t.Helper()
