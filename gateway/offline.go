@@ -16,7 +16,7 @@ const (
 	offlineRetryMax = 5 * time.Second
 	offlineGiveUp   = 10 * time.Minute
 	// maxPendingOffline bounds the queue through a long outage; beyond it a
-	// disconnect is left to expire, as before this queue existed.
+	// disconnected device is left to expire with its TTL.
 	maxPendingOffline = 100_000
 )
 
