@@ -21,12 +21,11 @@ import (
 )
 
 // faultEnv is the environment of the gateways of the fault scenarios: one
-// redis-server, one MongoDB-wire store, short node timeouts so a dead node's
-// users go offline in seconds, and a message rate limit the load stays under.
+// redis-server (nil: the caller names its Redis), one MongoDB-wire store,
+// short node timeouts so a dead node's users go offline in seconds, and a
+// message rate limit the load stays under.
 func faultEnv(t *testing.T, redis *redistest.Server) map[string]string {
-	return map[string]string{
-		"REDIS_HOST":                        "127.0.0.1",
-		"REDIS_PORT":                        fmt.Sprint(redis.Port),
+	env := map[string]string{
 		"CHATSTATE_KEY_PREFIX":              redistest.Prefix(t),
 		"CHATSTATE_JWT_SECRET":              "e2e-secret",
 		"CHATSTATE_API_KEY":                 "e2e-api-key",
@@ -38,6 +37,10 @@ func faultEnv(t *testing.T, redis *redistest.Server) map[string]string {
 		"CHATSTATE_LOG_LEVEL":               "warn",
 		"MONGODB_URI":                       mongotest.Start(t),
 	}
+	if redis != nil {
+		env["REDIS_HOST"], env["REDIS_PORT"] = "127.0.0.1", fmt.Sprint(redis.Port)
+	}
+	return env
 }
 
 func startGateways(t *testing.T, env map[string]string, ids ...string) []*gatewayProc {
@@ -223,9 +226,19 @@ func TestRedisOutageUnderLoad(t *testing.T) {
 // TestNodeKillUnderLoad kills one of three gateways (SIGKILL, by its
 // fault-injection hook mid-send) while 24 devices send; nodekill.mjs
 // asserts what clients see. This side checks C died and A and B did not.
-func TestNodeKillUnderLoad(t *testing.T) {
-	redis := redistest.StartServer(t)
-	env := faultEnv(t, redis)
+func TestNodeKillUnderLoad(t *testing.T) { testNodeKill(t, faultEnv(t, redistest.StartServer(t))) }
+
+// The same on a Cluster: the crashed send's stored message is published by
+// another node's settle with SPUBLISH to its conversation's shard channel.
+func TestNodeKillUnderLoadOnCluster(t *testing.T) {
+	env := faultEnv(t, nil)
+	delete(env, "REDIS_HOST")
+	delete(env, "REDIS_PORT")
+	env["REDIS_CLUSTER_ADDRS"] = strings.Join(redistest.StartCluster(t).Addrs, ",")
+	testNodeKill(t, env)
+}
+
+func testNodeKill(t *testing.T, env map[string]string) {
 	gws := startGateways(t, env, "a", "b")
 	c := map[string]string{"CHATSTATE_TEST_FAIL_AFTER_PERSIST": crashContent}
 	for k, v := range env {
