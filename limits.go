@@ -52,14 +52,14 @@ const DefaultMessageContentBytes = 16 << 10
 
 // Default store limits (StoreLimits).
 const (
-	DefaultMaxBatch        = 1000
-	DefaultMaxContentBytes = 64 << 10
-	DefaultMaxPageSize     = 1000
-	DefaultMaxMembers      = 1000
-	DefaultMaxConvsOf      = 10000
-	DefaultMaxFriends      = 5000
-	DefaultMaxDeviceTokens = 20
-	DefaultMaxTokenBytes   = MaxPushTokenLen
+	DefaultMaxBatch           = 1000
+	DefaultMaxContentBytes    = 64 << 10
+	DefaultMaxPageSize        = 1000
+	DefaultMaxMembers         = 1000
+	DefaultMaxConversationsOf = 10000
+	DefaultMaxFriends         = 5000
+	DefaultMaxDeviceTokens    = 20
+	DefaultMaxTokenBytes      = MaxPushTokenLen
 )
 
 // WithDefaults returns l with every zero limit set to its default, or
@@ -74,7 +74,7 @@ func (l StoreLimits) WithDefaults() (StoreLimits, error) {
 		{"MaxContentBytes", &l.MaxContentBytes, DefaultMaxContentBytes},
 		{"MaxPageSize", &l.MaxPageSize, DefaultMaxPageSize},
 		{"MaxMembers", &l.MaxMembers, DefaultMaxMembers},
-		{"MaxConversationsOf", &l.MaxConversationsOf, DefaultMaxConvsOf},
+		{"MaxConversationsOf", &l.MaxConversationsOf, DefaultMaxConversationsOf},
 		{"MaxFriends", &l.MaxFriends, DefaultMaxFriends},
 		{"MaxDeviceTokens", &l.MaxDeviceTokens, DefaultMaxDeviceTokens},
 		{"MaxTokenBytes", &l.MaxTokenBytes, DefaultMaxTokenBytes},

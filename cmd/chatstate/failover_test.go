@@ -2,11 +2,10 @@ package main
 
 import (
 	"fmt"
-	"maps"
 	"strings"
 	"testing"
 
-	"github.com/chatstate/chatstate/internal/mongotest"
+	"github.com/chatstate/chatstate/internal/keys"
 	"github.com/chatstate/chatstate/internal/redistest"
 )
 
@@ -24,7 +23,7 @@ func TestSentinelKillMaster(t *testing.T) { runSentinelScenario(t, "kill") }
 
 func runSentinelScenario(t *testing.T, scenario string) {
 	s := redistest.StartSentinel(t)
-	vars := failoverGateways(t, map[string]string{
+	vars := startTwoGateways(t, map[string]string{
 		"REDIS_SENTINEL_ADDRS":  strings.Join(s.SentinelAddrs, ","),
 		"REDIS_SENTINEL_MASTER": s.MasterName,
 	})
@@ -70,7 +69,7 @@ func TestClusterReshard(t *testing.T) {
 	var slots []string
 	on := runClusterScenario(t, c, from, "cluster-reshard", func(on []string) []string {
 		for _, id := range on {
-			slots = append(slots, fmt.Sprint(c.Slot(t, "{c:"+id+"}")))
+			slots = append(slots, fmt.Sprint(keys.Slot("{c:"+id+"}")))
 		}
 		return []string{"OLD_MASTER_ADDR=" + from.Addr, "NEW_MASTER_ADDR=" + to.Addr, "RESHARD_SLOTS=" + strings.Join(slots, ","),
 			"CLUSTER_ADDRS=" + strings.Join(c.Addrs, ",")}
@@ -98,32 +97,8 @@ func runClusterScenario(t *testing.T, c *redistest.Cluster, master *redistest.Se
 			off = append(off, id)
 		}
 	}
-	vars := append(failoverGateways(t, map[string]string{"REDIS_CLUSTER_ADDRS": strings.Join(c.Addrs, ",")}),
+	vars := append(startTwoGateways(t, map[string]string{"REDIS_CLUSTER_ADDRS": strings.Join(c.Addrs, ",")}),
 		"SCENARIO="+scenario, "CONV_IDS="+strings.Join([]string{on[0], off[0], on[1], off[1]}, ","))
 	runNodeTests(t, append(vars, extra(on)...), "failover.test.mjs")
 	return on
-}
-
-// failoverGateways starts two gateways on the Redis that redis names and a
-// fresh MongoDB-wire store, and returns the script's environment for them.
-func failoverGateways(t *testing.T, redis map[string]string) []string {
-	t.Helper()
-	env := map[string]string{
-		"CHATSTATE_KEY_PREFIX": redistest.Prefix(t),
-		"CHATSTATE_JWT_SECRET": "e2e-secret",
-		"CHATSTATE_API_KEY":    "e2e-api-key",
-		// The senders pace themselves; the limit is not under test here.
-		"CHATSTATE_MESSAGE_RATE_LIMIT": "100000",
-		"CHATSTATE_LOG_LEVEL":          "warn",
-		"MONGODB_URI":                  mongotest.Start(t),
-	}
-	maps.Copy(env, redis)
-	var urls []string
-	for _, id := range []string{"a", "b"} {
-		e := map[string]string{"CHATSTATE_NODE_ID": "node-" + id}
-		maps.Copy(e, env)
-		urls = append(urls, startGateway(t, e).URL)
-	}
-	return []string{"GATEWAY_A=" + urls[0], "GATEWAY_B=" + urls[1],
-		"CHATSTATE_API_KEY=" + env["CHATSTATE_API_KEY"], "CHATSTATE_JWT_SECRET=" + env["CHATSTATE_JWT_SECRET"]}
 }

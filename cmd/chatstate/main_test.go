@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -285,4 +286,29 @@ func TestToken(t *testing.T) {
 	if err := Main(context.Background(), []string{"token", "--user", "bad id"}, func(string) string { return "" }, &out, &errOut); err == nil {
 		t.Fatal("invalid user must be refused")
 	}
+}
+
+// startTwoGateways starts two gateways on the Redis that redis names and a
+// fresh MongoDB-wire store, and returns a client script's environment for
+// them: GATEWAY_A, GATEWAY_B, CHATSTATE_API_KEY, CHATSTATE_JWT_SECRET.
+func startTwoGateways(t *testing.T, redis map[string]string) []string {
+	t.Helper()
+	env := map[string]string{
+		"CHATSTATE_KEY_PREFIX": redistest.Prefix(t),
+		"CHATSTATE_JWT_SECRET": "e2e-secret",
+		"CHATSTATE_API_KEY":    "e2e-api-key",
+		// The senders pace themselves; the limit is not under test here.
+		"CHATSTATE_MESSAGE_RATE_LIMIT": "100000",
+		"CHATSTATE_LOG_LEVEL":          "warn",
+		"MONGODB_URI":                  mongotest.Start(t),
+	}
+	maps.Copy(env, redis)
+	var urls []string
+	for _, id := range []string{"a", "b"} {
+		e := map[string]string{"CHATSTATE_NODE_ID": "node-" + id}
+		maps.Copy(e, env)
+		urls = append(urls, startGateway(t, e).URL)
+	}
+	return []string{"GATEWAY_A=" + urls[0], "GATEWAY_B=" + urls[1],
+		"CHATSTATE_API_KEY=" + env["CHATSTATE_API_KEY"], "CHATSTATE_JWT_SECRET=" + env["CHATSTATE_JWT_SECRET"]}
 }

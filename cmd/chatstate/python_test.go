@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chatstate/chatstate/internal/mongotest"
 	"github.com/chatstate/chatstate/internal/redistest"
 )
 
@@ -27,33 +26,14 @@ func TestPythonClient(t *testing.T) {
 		t.Fatalf("python3-socketio is missing for %s (%v): run bash scripts/setup.sh", debianPython, err)
 	}
 	redis := redistest.StartServer(t)
-	env := map[string]string{
-		"REDIS_HOST":                   "127.0.0.1",
-		"REDIS_PORT":                   fmt.Sprint(redis.Port),
-		"CHATSTATE_KEY_PREFIX":         redistest.Prefix(t),
-		"CHATSTATE_JWT_SECRET":         "python-secret",
-		"CHATSTATE_API_KEY":            "python-api-key",
-		"CHATSTATE_MESSAGE_RATE_LIMIT": "30",
-		"CHATSTATE_LOG_LEVEL":          "warn",
-		"MONGODB_URI":                  mongotest.Start(t),
-	}
-	var urls []string
-	for _, id := range []string{"a", "b"} {
-		e := map[string]string{"CHATSTATE_NODE_ID": "py-" + id}
-		for k, v := range env {
-			e[k] = v
-		}
-		urls = append(urls, startGateway(t, e).URL)
-	}
+	vars := startTwoGateways(t, map[string]string{"REDIS_HOST": "127.0.0.1", "REDIS_PORT": fmt.Sprint(redis.Port)})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	// The client library leaves sockets to the collector at close: its
 	// ResourceWarnings are noise here.
 	cmd := exec.CommandContext(ctx, debianPython, "-W", "ignore::ResourceWarning", "-m", "unittest", "-v", "test_client")
 	cmd.Dir = filepath.Join("testdata", "python")
-	cmd.Env = append(cmd.Environ(), "GATEWAY_A="+urls[0], "GATEWAY_B="+urls[1],
-		"CHATSTATE_JWT_SECRET="+env["CHATSTATE_JWT_SECRET"], "CHATSTATE_API_KEY="+env["CHATSTATE_API_KEY"],
-		"PYTHONDONTWRITEBYTECODE=1")
+	cmd.Env = append(append(cmd.Environ(), vars...), "PYTHONDONTWRITEBYTECODE=1")
 	out, err := cmd.CombinedOutput()
 	t.Logf("python -m unittest output:\n%s", out)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatstate/chatstate/internal/keys"
 	"github.com/redis/rueidis"
 )
 
@@ -169,27 +170,11 @@ func startCluster(dir string, replicas int) (c *Cluster, err error) {
 	return c, nil
 }
 
-// Slot returns key's slot.
-func (c *Cluster) Slot(t testing.TB, key string) int64 {
-	t.Helper()
-	for _, n := range c.nodes {
-		if slot, err := command(n.Addr, "CLUSTER", "KEYSLOT", key); err == nil {
-			return slot.(int64)
-		}
-	}
-	t.Fatalf("redistest: no node answers CLUSTER KEYSLOT %s", key)
-	return 0
-}
-
-// MasterOf returns the node that serves key's slot now.
+// MasterOf returns the master that serves key's slot now.
 func (c *Cluster) MasterOf(t testing.TB, key string) *Server {
 	t.Helper()
-	var slot any = c.Slot(t, key)
-	for _, n := range c.nodes {
-		role, err := command(n.Addr, "ROLE")
-		if r, _ := role.([]any); err != nil || len(r) == 0 || r[0] != "master" {
-			continue
-		}
+	slot := int64(keys.Slot(key))
+	for _, n := range c.Masters(t) {
 		ranges, err := command(n.Addr, "CLUSTER", "SLOTS")
 		if err != nil {
 			continue
@@ -203,7 +188,7 @@ func (c *Cluster) MasterOf(t testing.TB, key string) *Server {
 			lo, _ := r[0].(int64)
 			hi, _ := r[1].(int64)
 			owner, _ := r[2].([]any)
-			if slot.(int64) >= lo && slot.(int64) <= hi && len(owner) >= 2 && fmt.Sprintf("%v:%v", owner[0], owner[1]) == n.Addr {
+			if slot >= lo && slot <= hi && len(owner) >= 2 && fmt.Sprintf("%v:%v", owner[0], owner[1]) == n.Addr {
 				return n
 			}
 		}
